@@ -1,0 +1,392 @@
+"""The ``spocbot`` command line: a thin layer over the services.
+
+Each command builds what it needs through :mod:`bot.bootstrap`, calls one service, prints the
+result (a table, or JSON with ``--json``) and turns domain errors into a clear message and a
+non-zero exit status.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import click
+
+from bot import reports
+from bot.bootstrap import App, build_app, build_watcher, mail_connections
+from bot.config import ConfigError, config_path
+from bot.evidence import EvidenceError
+from bot.mail.ports import MailError
+from bot.register_file import RegisterFileError
+from bot.register_service import (
+    RegisterError,
+    add_absence,
+    export_register,
+    import_register,
+    list_absences,
+    register_rows,
+)
+from bot.watcher import PassReport
+
+log = logging.getLogger("spocbot")
+_DOMAIN_ERRORS = (ConfigError, RegisterError, MailError, EvidenceError)
+
+
+class _Context:
+    def __init__(self, config: str | None) -> None:
+        self.config_file = config_path(config)
+        self._app: App | None = None
+
+    @property
+    def app(self) -> App:
+        if self._app is None:
+            self._app = build_app(self.config_file)
+        return self._app
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    try:
+        yield
+    except RegisterFileError as exc:
+        click.echo(f"Register rejected; nothing was imported ({len(exc.errors)} problem(s)):", err=True)
+        for error in exc.errors:
+            click.echo(f"  {error}", err=True)
+        raise SystemExit(1) from None
+    except _DOMAIN_ERRORS as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _iso_date(_ctx: click.Context, _param: click.Parameter, value: str | None) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date in YYYY-MM-DD form") from None
+
+
+def _print_table(rows: Sequence[dict[str, Any]], columns: Sequence[str], empty: str) -> None:
+    if not rows:
+        click.echo(empty)
+        return
+    cells = [[_cell(row.get(c)) for c in columns] for row in rows]
+    widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
+    click.echo("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip())
+    for row in cells:
+        click.echo("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, list):
+        return ", ".join(
+            f"{v['name']} <{v['email']}> ({v['status']})" if isinstance(v, dict) else str(v)
+            for v in value
+        ) or "-"
+    return str(value)
+
+
+def _emit(rows: list[dict[str, Any]], as_json: bool, columns: Sequence[str], empty: str) -> None:
+    if as_json:
+        click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+    else:
+        _print_table(rows, columns, empty)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config", "config", metavar="FILE", envvar="SPOCBOT_CONFIG",
+    help="Configuration file (default: ./spocbot.toml, or $SPOCBOT_CONFIG).",
+)  # fmt: skip
+@click.option("-v", "--verbose", is_flag=True, help="Log each message's decision (no content).")
+@click.pass_context
+def main(ctx: click.Context, config: str | None, verbose: bool) -> None:
+    """spocbot enforces Single Point of Contact arrangements over the organisation's mailboxes."""
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    ctx.obj = _Context(config)
+
+
+# -- database -----------------------------------------------------------------------------------
+
+
+@main.group()
+def db() -> None:
+    """Database maintenance."""
+
+
+@db.command("upgrade")
+@click.pass_obj
+def db_upgrade(obj: _Context) -> None:
+    """Create the database or bring its schema up to date (also done by every command)."""
+    with _errors():
+        obj.app  # noqa: B018 (building the app applies the migrations)
+    click.echo(f"Database is up to date: {obj.app.settings.storage.database_url}")
+
+
+# -- register -------------------------------------------------------------------------------------
+
+
+@main.group()
+def register() -> None:
+    """The SPOC register: import, export and list arrangements."""
+
+
+@register.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.pass_obj
+def register_import(obj: _Context, file: Path) -> None:
+    """Import FILE (.csv or .xlsx). All or nothing: any bad row rejects the whole file.
+
+    Existing customers are updated by customer_ref; customers not in the file are left as they are.
+    """
+    with _errors():
+        app = obj.app
+        result = import_register(
+            app.factory, file, staff_addresses=app.staff_addresses,
+            staff_domains=app.settings.organisation.staff_domains,
+        )  # fmt: skip
+    click.echo(f"Imported {file}: {result.created} new, {result.updated} updated.")
+
+
+@register.command("export")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.pass_obj
+def register_export(obj: _Context, file: Path) -> None:
+    """Write the register to FILE (.csv or .xlsx) in the import format."""
+    with _errors():
+        count = export_register(obj.app.factory, file)
+    click.echo(f"Exported {count} arrangement(s) to {file}.")
+
+
+@register.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def register_list(obj: _Context, as_json: bool) -> None:
+    """List arrangements."""
+    with _errors(), obj.app.factory() as session:
+        rows = [
+            {
+                "customer_ref": r.customer_ref,
+                "customer_name": r.customer_name,
+                "customer_emails": list(r.customer_emails),
+                "spoc": f"{r.spoc_name} <{r.spoc_email}>",
+                "cover": f"{r.cover_name} <{r.cover_email}>" if r.cover_email else None,
+                "restricted_to": list(r.restricted_to),
+                "status": r.status.value,
+                "start_date": r.start_date.isoformat(),
+                "review_date": r.review_date.isoformat(),
+            }
+            for r in register_rows(session)
+        ]
+    _emit(rows, as_json, ["customer_ref", "customer_name", "status", "spoc", "cover",
+                          "restricted_to", "review_date"], "The register is empty.")  # fmt: skip
+
+
+# -- officers -------------------------------------------------------------------------------------
+
+
+@main.group()
+def officer() -> None:
+    """Officers: leave and absences for cover routing."""
+
+
+@officer.group()
+def absence() -> None:
+    """Record and list officer absences."""
+
+
+@absence.command("add")
+@click.argument("email")
+@click.option("--from", "starts_on", required=True, callback=_iso_date, metavar="YYYY-MM-DD",
+              help="First day of absence (inclusive).")  # fmt: skip
+@click.option("--to", "ends_on", required=True, callback=_iso_date, metavar="YYYY-MM-DD",
+              help="Last day of absence (inclusive).")  # fmt: skip
+@click.pass_obj
+def absence_add(obj: _Context, email: str, starts_on: date, ends_on: date) -> None:
+    """Record that the officer with EMAIL is away: their mail is routed to cover meanwhile."""
+    with _errors():
+        add_absence(obj.app.factory, email, starts_on, ends_on)
+    click.echo(f"Recorded absence of {email} from {starts_on} to {ends_on}.")
+
+
+@absence.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def absence_list(obj: _Context, as_json: bool) -> None:
+    """List recorded absences."""
+    with _errors(), obj.app.factory() as session:
+        rows = [
+            {"officer": a.officer.name, "email": a.officer.email,
+             "from": a.starts_on.isoformat(), "to": a.ends_on.isoformat()}
+            for a in list_absences(session)
+        ]  # fmt: skip
+    _emit(rows, as_json, ["officer", "email", "from", "to"], "No absences recorded.")
+
+
+# -- watching -------------------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--once", is_flag=True, help="Run one pass and exit (status 1 if it had errors).")
+@click.option("--json", "as_json", is_flag=True, help="With --once: print the pass report as JSON.")
+@click.pass_obj
+def watch(obj: _Context, once: bool, as_json: bool) -> None:
+    """Watch the configured mailboxes and route SPOC breaches (runs until stopped)."""
+    with _errors():
+        app = obj.app
+        with _single_watcher(app), mail_connections(app.settings) as connections:
+            watcher = build_watcher(app, connections)
+            if once:
+                report = watcher.run_pass()
+                if as_json:
+                    click.echo(json.dumps(report.as_dict(), indent=2))
+                else:
+                    _print_pass(report)
+                if not report.ok:
+                    raise SystemExit(1)
+                return
+            stop = threading.Event()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(sig, lambda *_: stop.set())
+            log.warning("watching %d mailbox(es); stop with Ctrl-C or SIGTERM",
+                        len(app.settings.watched))  # fmt: skip
+            watcher.run_forever(stop, _log_pass)
+
+
+@contextmanager
+def _single_watcher(app: App) -> Iterator[None]:
+    """Only one watcher per database: two would race to send the same forwards."""
+    lock_path = app.settings.storage.evidence_dir / ".watcher.lock"
+    with lock_path.open("w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise click.ClickException(
+                f"another spocbot watcher is already running with this storage ({lock_path})"
+            ) from None
+        yield
+
+
+def _print_pass(report: PassReport) -> None:
+    d = report.as_dict()
+    click.echo(
+        f"Checked {d['folders_checked']} folder(s): {d['headers_fetched']} new message(s), "
+        f"{d['full_messages_fetched']} fetched in full, {d['new_breaches']} new breach(es), "
+        f"{d['quarantined']} quarantined; forwards sent {d['forwards_sent']}, "
+        f"deferred {d['forwards_deferred']}, failed {d['forwards_failed']}."
+    )
+    for error in d["errors"]:  # type: ignore[attr-defined]
+        click.echo(f"  error: {error}", err=True)
+
+
+def _log_pass(report: PassReport) -> None:
+    level = logging.INFO if report.ok else logging.WARNING
+    log.log(level, "pass: %s", json.dumps(report.as_dict()))
+
+
+# -- evidence listings ----------------------------------------------------------------------------
+
+
+@main.group()
+def breaches() -> None:
+    """Recorded breaches."""
+
+
+@breaches.command("list")
+@click.option("--customer", metavar="REF", help="Only this customer.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def breaches_list(obj: _Context, customer: str | None, as_json: bool) -> None:
+    """List breaches: one per customer and message, with every mailbox it reached."""
+    with _errors(), obj.app.factory() as session:
+        rows = reports.breaches(session, customer)
+    _emit(rows, as_json, ["id", "customer_ref", "received_at", "mailboxes", "forwarded_to",
+                          "reason"], "No breaches recorded.")  # fmt: skip
+
+
+@main.group()
+def contacts() -> None:
+    """Recorded contacts that were not breaches."""
+
+
+@contacts.command("list")
+@click.option("--customer", metavar="REF", help="Only this customer.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def contacts_list(obj: _Context, customer: str | None, as_json: bool) -> None:
+    """List contacts by the permitted route and at the warning stage."""
+    with _errors(), obj.app.factory() as session:
+        rows = reports.contacts(session, customer)
+    _emit(rows, as_json, ["id", "customer_ref", "kind", "received_at", "mailbox", "forwarded_to"],
+          "No contacts recorded.")  # fmt: skip
+
+
+@main.group(name="quarantine")
+def quarantine_group() -> None:
+    """Messages that could not be handled automatically."""
+
+
+@quarantine_group.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def quarantine_list(obj: _Context, as_json: bool) -> None:
+    """List quarantined messages with the reason for each."""
+    with _errors(), obj.app.factory() as session:
+        rows = reports.quarantine(session)
+    _emit(rows, as_json, ["id", "mailbox", "folder", "uid", "quarantined_at", "reason"],
+          "Nothing in quarantine.")  # fmt: skip
+
+
+@main.group(name="forwards")
+def forwards_group() -> None:
+    """Forwards sent (or waiting to be sent) to officers."""
+
+
+@forwards_group.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def forwards_list(obj: _Context, as_json: bool) -> None:
+    """List forwards with their delivery status."""
+    with _errors(), obj.app.factory() as session:
+        rows = reports.forwards(session)
+    _emit(rows, as_json, ["id", "kind", "customer_ref", "name", "email", "status", "attempts"],
+          "No forwards.")  # fmt: skip
+
+
+# -- demo -------------------------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--data", "data_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=None, help="Demo data folder (default: data/demo next to the config).")  # fmt: skip
+@click.pass_obj
+def demo(obj: _Context, data_dir: Path | None) -> None:
+    """Run the demo: embedded mail servers, demo register and mail, one pass, a summary.
+
+    Starts afresh each time (the demo's database and evidence folder are replaced).
+    """
+    from bot.demo import run_demo
+
+    with _errors():
+        ok = run_demo(obj.config_file, data_dir or obj.config_file.parent, click.echo)
+    if not ok:
+        raise SystemExit(1)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,278 @@
+"""Configuration: one typed settings object, read once from a TOML file.
+
+The file is found from ``--config``, else ``$SPOCBOT_CONFIG``, else ``./spocbot.toml``.  Every
+key is documented in ``spocbot.example.toml``.  Unknown keys, missing keys and bad values are
+errors that name the key (:class:`ConfigError`).  Secrets never live in the file: each password
+is named by ``password_env`` (an environment variable) or ``password_file`` (a file path), and
+only read by :func:`resolve_secret` when a connection is made.  Relative paths are relative to
+the directory that holds the configuration file.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from mailbox_rules.envelope import is_addr_spec, normalise_address
+
+DEFAULT_CONFIG = "spocbot.toml"
+
+
+class ConfigError(Exception):
+    """The configuration is missing, unreadable or invalid; the message names the key."""
+
+
+def _address(value: str) -> str:
+    value = normalise_address(value)
+    if not is_addr_spec(value):
+        raise ValueError(f"not an email address: {value!r}")
+    return value
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Organisation(_Section):
+    name: str
+    dmo_email: str
+    bot_address: str
+    timezone: str = "Europe/London"
+    staff_domains: tuple[str, ...] = ()
+
+    _addresses = field_validator("dmo_email", "bot_address")(_address)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @field_validator("staff_domains")
+    @classmethod
+    def _domains(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(d.strip().lower().lstrip("@") for d in value)
+
+
+class Storage(_Section):
+    database_url: str
+    evidence_dir: Path
+
+
+class BackendKind(StrEnum):
+    IMAP = "imap"
+    EMBEDDED = "embedded"
+
+
+class Backend(_Section):
+    kind: BackendKind
+
+
+Security = Literal["none", "starttls", "tls"]
+
+
+class Imap(_Section):
+    host: str
+    port: int = Field(default=993, ge=1, le=65535)
+    security: Security = "tls"
+    timeout_seconds: float = Field(default=60, gt=0)
+
+
+class Secret(_Section):
+    """Where a password comes from; never the password itself."""
+
+    password_env: str | None = None
+    password_file: Path | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> Secret:
+        if self.password_env and self.password_file:
+            raise ValueError("give password_env or password_file, not both")
+        return self
+
+
+class Smtp(Secret):
+    host: str
+    port: int = Field(default=587, ge=1, le=65535)
+    security: Security = "starttls"
+    username: str | None = None
+    timeout_seconds: float = Field(default=60, gt=0)
+
+
+class MailboxRole(StrEnum):
+    INFORMATION = "information"  # the housing information mailbox
+    SPOC = "spoc"  # a SPOC officer's inbox
+    STAFF = "staff"  # any other staff mailbox in scope
+    BOT = "bot"  # the bot's own mailbox: receives a copy of each forward (exactly-once check)
+
+
+class Mailbox(Secret):
+    address: str
+    role: MailboxRole
+    username: str | None = None
+    folders: tuple[str, ...] = ("INBOX",)
+
+    _addr = field_validator("address")(_address)
+
+    @property
+    def login(self) -> str:
+        return self.username or self.address
+
+
+class Watch(_Section):
+    poll_seconds: float = Field(default=60, gt=0)
+    idle: bool = True
+    tag_keyword: str = "$SpocbotHandled"
+    mark_seen: bool = False
+    confirm_seconds: float = Field(default=30, ge=0)
+    max_message_bytes: int = Field(default=50 * 1024 * 1024, gt=0)
+    header_batch: int = Field(default=500, ge=1, le=5000)
+    retry_initial_seconds: float = Field(default=5, gt=0)
+    retry_max_seconds: float = Field(default=300, gt=0)
+
+    @field_validator("tag_keyword")
+    @classmethod
+    def _atom(cls, value: str) -> str:
+        if value and (any(c in value for c in ' (){%*"\\]') or value.startswith("\\")):
+            raise ValueError("an IMAP keyword must be an atom such as $SpocbotHandled")
+        return value
+
+
+class Settings(_Section):
+    organisation: Organisation
+    storage: Storage
+    backend: Backend
+    imap: Imap | None = None
+    smtp: Smtp | None = None
+    mailboxes: Annotated[tuple[Mailbox, ...], Field(min_length=1)]
+    watch: Watch = Watch()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Settings:
+        if self.backend.kind is BackendKind.IMAP:
+            if self.imap is None:
+                raise ValueError("[imap] is required when [backend] kind = 'imap'")
+            if self.smtp is None:
+                raise ValueError("[smtp] is required when [backend] kind = 'imap'")
+        addresses = [m.address for m in self.mailboxes]
+        duplicates = sorted({a for a in addresses if addresses.count(a) > 1})
+        if duplicates:
+            raise ValueError(f"mailbox listed twice: {', '.join(duplicates)}")
+        bots = [m for m in self.mailboxes if m.role is MailboxRole.BOT]
+        if len(bots) != 1 or bots[0].address != self.organisation.bot_address:
+            raise ValueError(
+                "exactly one [[mailboxes]] entry must have role = 'bot' and the address "
+                "[organisation] bot_address (it receives a copy of every forward so that a "
+                "send interrupted by a crash is never repeated)"
+            )
+        return self
+
+    @property
+    def watched(self) -> tuple[Mailbox, ...]:
+        """The mailboxes scanned for customer mail (all but the bot's own)."""
+        return tuple(m for m in self.mailboxes if m.role is not MailboxRole.BOT)
+
+    @property
+    def bot_mailbox(self) -> Mailbox:
+        return next(m for m in self.mailboxes if m.role is MailboxRole.BOT)
+
+
+def config_path(explicit: str | os.PathLike[str] | None) -> Path:
+    return Path(explicit or os.environ.get("SPOCBOT_CONFIG") or DEFAULT_CONFIG)
+
+
+def load_settings(path: Path) -> Settings:
+    """Read and validate the configuration file at ``path``."""
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigError(
+            f"{path}: configuration file not found (give --config FILE or set SPOCBOT_CONFIG; "
+            "spocbot.example.toml documents every key)"
+        ) from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from exc
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from exc
+    try:
+        settings = Settings.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(f"{path}: {_describe(exc)}") from None
+    return _anchor_paths(settings, path.parent)
+
+
+def _describe(exc: ValidationError) -> str:
+    lines = []
+    for error in exc.errors():
+        key = _key(error["loc"])
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            message = "unknown key"
+        elif error["type"] == "missing":
+            message = "missing (required)"
+        lines.append(f"{key}: {message}" if key else message)
+    return "; ".join(lines)
+
+
+def _key(loc: tuple[Any, ...]) -> str:
+    parts: list[str] = []
+    for item in loc:
+        if isinstance(item, int):
+            parts[-1] = f"{parts[-1]}[{item}]" if parts else f"[{item}]"
+        else:
+            parts.append(str(item))
+    return ".".join(parts)
+
+
+def _anchor_paths(settings: Settings, base: Path) -> Settings:
+    def anchor(p: Path | None) -> Path | None:
+        return p if p is None or p.is_absolute() else (base / p).resolve()
+
+    storage = settings.storage.model_copy(
+        update={
+            "evidence_dir": anchor(settings.storage.evidence_dir),
+            "database_url": _anchor_sqlite(settings.storage.database_url, base),
+        }
+    )
+    mailboxes = tuple(
+        m.model_copy(update={"password_file": anchor(m.password_file)}) for m in settings.mailboxes
+    )
+    smtp = settings.smtp
+    if smtp is not None:
+        smtp = smtp.model_copy(update={"password_file": anchor(smtp.password_file)})
+    return settings.model_copy(update={"storage": storage, "mailboxes": mailboxes, "smtp": smtp})
+
+
+def _anchor_sqlite(url: str, base: Path) -> str:
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url.startswith("sqlite:////"):
+        relative = url[len(prefix) :]
+        if relative and relative != ":memory:":
+            return prefix + str((base / relative).resolve())
+    return url
+
+
+def resolve_secret(source: Secret, key: str) -> str | None:
+    """The password named by ``source``, or None if it names none.  ``key`` is for errors."""
+    if source.password_env:
+        value = os.environ.get(source.password_env)
+        if value is None:
+            raise ConfigError(
+                f"{key}.password_env: environment variable {source.password_env} is not set"
+            )
+        return value
+    if source.password_file:
+        try:
+            return source.password_file.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(f"{key}.password_file: cannot read {source.password_file}: {exc}") from exc
+    return None

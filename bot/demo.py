@@ -1,0 +1,189 @@
+"""``spocbot demo``: the whole main job on the embedded mail servers, with a readable summary.
+
+It starts afresh (the demo database and evidence folder are replaced), imports the demo
+register, records the demo absences, delivers each demo message over SMTP into the embedded
+IMAP server exactly as ``data/demo/deliveries.toml`` says, runs two watcher passes (the second
+shows that nothing is handled twice), reads the officers' inboxes back over IMAP and prints
+what happened to each message next to what the case expects.  The database stays behind for
+``spocbot breaches list`` and friends.
+"""
+
+from __future__ import annotations
+
+import shutil
+import smtplib
+import tomllib
+from collections.abc import Callable
+from datetime import timedelta
+from email.parser import BytesHeaderParser
+from email.policy import default as default_policy
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.engine import make_url
+
+from bot import reports
+from bot.bootstrap import build_app, build_watcher, mail_connections
+from bot.config import BackendKind, ConfigError, load_settings
+from bot.register_service import add_absence, import_register
+from bot.store import models as m
+
+Echo = Callable[[str], None]
+
+
+def run_demo(config_file: Path, data_dir: Path, echo: Echo) -> bool:
+    """Run the demo; True if every case came out as expected."""
+    settings = load_settings(config_file)
+    if settings.backend.kind is not BackendKind.EMBEDDED:
+        raise ConfigError(
+            f"{config_file}: backend.kind must be 'embedded' for the demo, which replaces the "
+            "database and evidence it is given"
+        )
+    plan = tomllib.loads((data_dir / "deliveries.toml").read_text(encoding="utf-8"))
+    _reset(settings.storage.database_url, settings.storage.evidence_dir)
+    app = build_app(config_file)
+    zone = ZoneInfo(settings.organisation.timezone)
+    today = app.clock().astimezone(zone).date()
+
+    result = import_register(
+        app.factory, data_dir / "register.csv", staff_addresses=app.staff_addresses,
+        staff_domains=settings.organisation.staff_domains,
+    )  # fmt: skip
+    echo(f"spocbot demo: {settings.organisation.name}, on embedded mail servers (127.0.0.1)")
+    echo(f"Register: {result.created} arrangements imported from {data_dir / 'register.csv'}.")
+    for leave in plan.get("absence", []):
+        starts = today + timedelta(days=leave["from_days"])
+        ends = today + timedelta(days=leave["to_days"])
+        add_absence(app.factory, leave["email"], starts, ends)
+        echo(f"Absence: {leave['email']} on leave {starts:%-d %b} to {ends:%-d %b %Y}.")
+
+    deliveries = plan["delivery"]
+    with mail_connections(settings) as connections:
+        assert connections.embedded is not None
+        port = connections.sender._port  # type: ignore[attr-defined]
+        with smtplib.SMTP("127.0.0.1", port) as smtp:
+            for delivery in deliveries:
+                raw = (data_dir / delivery["file"]).read_bytes()
+                smtp.sendmail(delivery["envelope_from"], delivery["to"], raw,
+                              mail_options=["BODY=8BITMIME"])  # fmt: skip
+        mailboxes = {a for d in deliveries for a in d["to"]}
+        echo(f"Delivered {len(deliveries)} demo messages into {len(mailboxes)} watched mailboxes.\n")
+
+        watcher = build_watcher(app, connections)
+        first = watcher.run_pass().as_dict()
+        second = watcher.run_pass().as_dict()
+        inboxes = _forwards_received(connections.stores, settings.mailboxes)
+
+    echo(
+        f"Pass 1: {first['headers_fetched']} messages read (headers only), "
+        f"{first['full_messages_fetched']} fetched in full, {first['new_breaches']} breaches, "
+        f"{first['quarantined']} quarantined, {first['forwards_sent']} forwards sent."
+    )
+    echo(
+        f"Pass 2: {second['headers_fetched']} new messages (the forwards that just reached "
+        f"officers' inboxes), {second['new_breaches']} breaches, {second['forwards_sent']} "
+        "forwards sent: nothing is handled twice.\n"
+    )
+    with app.factory() as session:
+        outcomes = [_outcome(session, data_dir / d["file"]) for d in deliveries]
+        breach_rows = reports.breaches(session)
+        quarantine_rows = reports.quarantine(session)
+        contact_rows = reports.contacts(session)
+    all_ok = True
+    echo("Each demo message, what it shows, and what spocbot did:")
+    for delivery, (outcome, detail) in zip(deliveries, outcomes, strict=True):
+        ok = outcome == delivery["expect"]
+        all_ok &= ok
+        number = Path(delivery["file"]).name[:2]
+        echo(f" {'✓' if ok else '✗'} {number} {delivery['note']}")
+        echo(f"      → {detail}" + ("" if ok else f"  (expected: {delivery['expect']})"))
+
+    echo("\nForwards found in officers' inboxes (read back over IMAP):")
+    for address, subjects in inboxes.items():
+        for subject in subjects:
+            echo(f"  {address}: {subject}")
+    echo(
+        f"\nEvidence: {len(breach_rows)} breaches, {len(contact_rows)} contacts, "
+        f"{len(quarantine_rows)} quarantined (raw messages under {settings.storage.evidence_dir})."
+    )
+    echo("Look around with, for example:")
+    echo(f"  .venv/bin/spocbot --config {config_file} breaches list")
+    echo(f"  .venv/bin/spocbot --config {config_file} quarantine list --json")
+    echo("All cases behaved as expected." if all_ok else "SOME CASES DID NOT BEHAVE AS EXPECTED.")
+    return all_ok
+
+
+def _reset(database_url: str, evidence_dir: Path) -> None:
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite" and url.database:
+        for suffix in ("", "-wal", "-shm"):
+            Path(url.database + suffix).unlink(missing_ok=True)
+    shutil.rmtree(evidence_dir, ignore_errors=True)
+
+
+def _message_id(path: Path) -> str:
+    headers = BytesHeaderParser(policy=default_policy).parsebytes(path.read_bytes())
+    return str(headers.get("Message-ID", "")).strip()
+
+
+def _outcome(session: Any, path: Path) -> tuple[str, str]:
+    """Classify what happened to one demo message, in the terms deliveries.toml uses."""
+    message_id = _message_id(path)
+    quarantined = session.scalars(
+        select(m.Quarantine).where(m.Quarantine.message_id == message_id)
+    ).first()
+    if quarantined is not None:
+        return "quarantined", f"quarantined: {quarantined.reason}"
+    breach = session.scalars(select(m.Breach).where(m.Breach.message_id == message_id)).first()
+    if breach is not None:
+        forward = session.scalars(select(m.Outbox).where(m.Outbox.breach_id == breach.id)).first()
+        mailboxes = ", ".join(sorted({s.mailbox.split("@")[0] + "@" for s in breach.sightings}))
+        if forward is None:
+            return "breach-not-forwarded", f"breach #{breach.id}, not forwarded"
+        arrangement = breach.customer.arrangement
+        to_cover = arrangement is not None and forward.recipient_email != arrangement.spoc.email
+        return (
+            "breach-to-cover" if to_cover else "breach",
+            f"breach #{breach.id} (found in {mailboxes}) forwarded to {forward.recipient_name} "
+            f"[{forward.status}]",
+        )
+    contact = session.scalars(select(m.Contact).where(m.Contact.message_id == message_id)).first()
+    if contact is not None:
+        if contact.kind == "warning":
+            return "warning-contact", "warning stage: contact recorded as evidence, not forwarded"
+        forward = session.scalars(
+            select(m.Outbox).where(m.Outbox.contact_id == contact.id)
+        ).first()
+        if forward is not None:
+            return "allowed-to-cover", (
+                f"permitted contact recorded; passed to cover officer {forward.recipient_name} "
+                f"[{forward.status}] (not a breach)"
+            )
+        return "allowed", "permitted contact recorded; left in the SPOC's inbox"
+    processed = session.scalars(
+        select(m.ProcessedMessage).where(m.ProcessedMessage.message_id == message_id)
+    ).first()
+    if processed is None:
+        return "unseen", "not seen by the watcher"
+    return "ignored", f"no action ({processed.rules or 'no rule'})"
+
+
+def _forwards_received(stores: Any, mailboxes: Any) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for mailbox in mailboxes:
+        store = stores[mailbox.address]
+        client = store._connect()
+        client.select_folder("INBOX", readonly=True)
+        uids = client.search(["HEADER", "X-Spocbot-Kind", "forward"])
+        if not uids:
+            continue
+        data = client.fetch(uids, ["BODY.PEEK[HEADER.FIELDS (SUBJECT)]"])
+        subjects = []
+        for uid in sorted(data):
+            header = data[uid][b"BODY[HEADER.FIELDS (SUBJECT)]"]
+            parsed = BytesHeaderParser(policy=default_policy).parsebytes(header)
+            subjects.append(str(parsed.get("Subject", "")))
+        found[mailbox.address] = subjects
+    return found

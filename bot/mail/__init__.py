@@ -1,0 +1,1 @@
+"""Mail ports (what the watcher needs from mail systems) and their adapters."""

@@ -1,0 +1,137 @@
+"""Building a forward: a new message with a cover note and the original attached intact.
+
+The original is attached as ``message/rfc822`` byte-for-byte.  That is only possible when its
+bytes can travel over SMTP unchanged: CRLF line endings, no NUL, no line over 998 bytes, and
+8-bit bytes only if the server takes 8BITMIME.  Anything else is attached base64-encoded as
+``application/octet-stream`` (``original-message.eml``) so that it still arrives exactly as it
+was stored; the cover note says so.  None of the original's headers are copied into the new
+message's headers, and our own header values are built by :mod:`email`, which refuses
+newlines, so nothing in a customer's message or the register can inject a header.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import format_datetime, formataddr
+
+_LONG_LINE = re.compile(rb"[^\n]{999,}")
+
+
+@dataclass(frozen=True)
+class OutgoingHeaders:
+    from_name: str
+    from_address: str
+    to_name: str
+    to_address: str
+    subject: str
+    message_id: str
+    date: datetime
+    kind: str  # e.g. "breach-forward": shown in X-Spocbot-Kind
+    reference: str  # e.g. "breach 12": shown in X-Spocbot-Reference
+    importance_high: bool = False
+
+
+def can_attach_as_message(raw: bytes, eight_bit_ok: bool) -> bool:
+    """Whether ``raw`` can be sent as ``message/rfc822`` without any byte changing."""
+    if b"\x00" in raw or _LONG_LINE.search(raw):
+        return False
+    if raw.count(b"\n") != raw.count(b"\r\n") or raw.count(b"\r") != raw.count(b"\r\n"):
+        return False  # bare LF or CR would be rewritten to CRLF by SMTP
+    return eight_bit_ok or not any(b > 127 for b in raw)
+
+
+def outgoing_message_id(kind: str, key: str, domain: str) -> str:
+    """A Message-ID that is the same every time the same thing is sent (exactly-once check)."""
+    digest = hashlib.sha256(f"{kind}\n{key}".encode()).hexdigest()[:40]
+    return f"<spocbot.{kind}.{digest}@{domain}>"
+
+
+def build_forward(
+    headers: OutgoingHeaders, cover_note: str, raw: bytes, *, eight_bit_ok: bool
+) -> bytes:
+    """The complete forward, ready for SMTP."""
+    boundary = _boundary(raw, headers.message_id)
+    head = EmailMessage(policy=SMTP)
+    head["From"] = formataddr((headers.from_name, headers.from_address))
+    head["To"] = formataddr((headers.to_name, headers.to_address))
+    head["Subject"] = headers.subject
+    head["Date"] = format_datetime(headers.date)
+    head["Message-ID"] = headers.message_id
+    head["MIME-Version"] = "1.0"
+    head["Auto-Submitted"] = "auto-generated"
+    head["X-Auto-Response-Suppress"] = "All"
+    head["X-Spocbot-Kind"] = headers.kind
+    head["X-Spocbot-Reference"] = headers.reference
+    if headers.importance_high:
+        head["Importance"] = "high"
+        head["X-Priority"] = "1"
+    head["Content-Type"] = f'multipart/mixed; boundary="{boundary}"'
+    header_block = head.as_bytes()  # ends with the blank line
+
+    note = EmailMessage(policy=SMTP)
+    note.set_content(cover_note, subtype="plain", charset="utf-8", cte="quoted-printable")
+    del note["MIME-Version"]
+    note_part = note.as_bytes()
+
+    if can_attach_as_message(raw, eight_bit_ok):
+        cte = "8bit" if any(b > 127 for b in raw) else "7bit"
+        original = (
+            b"Content-Type: message/rfc822\r\n"
+            b'Content-Disposition: attachment; filename="original-message.eml"\r\n'
+            + f"Content-Transfer-Encoding: {cte}\r\n\r\n".encode()
+            + raw
+            + (b"" if raw.endswith(b"\r\n") else b"\r\n")
+        )
+    else:
+        encoded = base64.encodebytes(raw).replace(b"\n", b"\r\n")
+        original = (
+            b'Content-Type: application/octet-stream; name="original-message.eml"\r\n'
+            b'Content-Disposition: attachment; filename="original-message.eml"\r\n'
+            b"Content-Transfer-Encoding: base64\r\n\r\n" + encoded
+        )
+    delimiter = f"--{boundary}\r\n".encode()
+    return (
+        header_block
+        + b"This is a multi-part message in MIME format.\r\n"
+        + delimiter
+        + note_part
+        + b"\r\n"
+        + delimiter
+        + original
+        + f"--{boundary}--\r\n".encode()
+    )
+
+
+def attached_original(forward: bytes) -> bytes:
+    """The original message's bytes out of a forward built by :func:`build_forward`.
+
+    For ``message/rfc822`` the attachment's bytes are sliced out exactly as they travelled;
+    for the base64 fallback they are decoded.
+    """
+    match = re.search(rb'boundary="([^"]+)"', forward)
+    if match is None:
+        raise ValueError("not a spocbot forward: no multipart boundary")
+    boundary = match.group(1)
+    parts = forward.split(b"\r\n--" + boundary)
+    last = parts[-2] if len(parts) >= 3 else b""
+    head, _, body = last.partition(b"\r\n\r\n")
+    if b"Content-Transfer-Encoding: base64" in head:
+        return base64.b64decode(body)
+    if b"message/rfc822" not in head:
+        raise ValueError("not a spocbot forward: no attached original")
+    return body + b"\r\n"  # the CRLF before the closing delimiter belongs to the delimiter
+
+
+def _boundary(raw: bytes, seed: str) -> str:
+    counter = 0
+    while True:
+        candidate = "spocbot-" + hashlib.sha256(f"{seed}{counter}".encode()).hexdigest()[:32]
+        if candidate.encode() not in raw:
+            return candidate
+        counter += 1

@@ -1,0 +1,173 @@
+"""IMAP adapter for :class:`bot.mail.ports.MailStore` (imapclient).
+
+Reading never changes what the mailbox's owner sees: folders are opened read-write only to
+add our keyword, bodies are read with ``BODY.PEEK`` so ``\\Seen`` is never set, and nothing is
+moved, expunged or deleted.  A pass over a folder with nothing new costs one SELECT: the
+folder's UIDNEXT is compared with the stored cursor before anything is fetched.
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import imapclient
+from imapclient.exceptions import IMAPClientError, LoginError
+
+from bot.mail.ports import FolderState, HeaderItem, MailAuthError, MailServerError
+
+_NETWORK_ERRORS = (OSError, socket.timeout, ssl.SSLError, IMAPClientError, EOFError)
+
+
+class ImapMailbox:
+    """One mailbox on an IMAP server, connected lazily and reconnected after a failure."""
+
+    def __init__(
+        self,
+        *,
+        address: str,
+        host: str,
+        port: int,
+        security: str,
+        username: str,
+        password: str,
+        timeout: float = 60,
+    ) -> None:
+        self.address = address
+        self._host, self._port, self._security = host, port, security
+        self._username, self._password, self._timeout = username, password, timeout
+        self._client: imapclient.IMAPClient | None = None
+        self._selected: str | None = None
+        self._keywords_ok = False
+
+    def __repr__(self) -> str:  # never show the password
+        return f"ImapMailbox({self.address!r} at {self._host}:{self._port})"
+
+    # -- connection --------------------------------------------------------------------------
+
+    def _connect(self) -> imapclient.IMAPClient:
+        if self._client is not None:
+            return self._client
+        try:
+            client = imapclient.IMAPClient(
+                self._host,
+                port=self._port,
+                ssl=self._security == "tls",
+                ssl_context=ssl.create_default_context() if self._security != "none" else None,
+                timeout=self._timeout,
+            )
+            client.normalise_times = False
+            if self._security == "starttls":
+                client.starttls(ssl.create_default_context())
+            client.login(self._username, self._password)
+        except LoginError as exc:
+            raise MailAuthError(f"IMAP login refused for {self.address}") from exc
+        except _NETWORK_ERRORS as exc:
+            raise MailServerError(
+                f"cannot reach IMAP server {self._host}:{self._port} for {self.address}: "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
+        self._client = client
+        self._selected = None
+        return client
+
+    def close(self) -> None:
+        client, self._client, self._selected = self._client, None, None
+        if client is not None:
+            try:
+                client.logout()
+            except Exception:  # closing a broken connection may fail in many ways; it is gone
+                pass
+
+    def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except _NETWORK_ERRORS as exc:
+            self.close()
+            raise MailServerError(
+                f"IMAP {what} failed for {self.address}: {type(exc).__name__}: {exc}"
+            ) from exc
+
+    # -- MailStore -----------------------------------------------------------------------------
+
+    def select(self, folder: str) -> FolderState:
+        client = self._connect()
+        info = self._call("SELECT", client.select_folder, folder, readonly=False)
+        self._selected = folder
+        permanent = {f.lower() for f in info.get(b"PERMANENTFLAGS", ())}
+        self._keywords_ok = b"\\*" in permanent
+        uidnext = info.get(b"UIDNEXT")
+        if uidnext is None:  # rare servers omit it from SELECT; ask for it
+            status = self._call("STATUS", client.folder_status, folder, [b"UIDNEXT"])
+            uidnext = status[b"UIDNEXT"]
+        return FolderState(
+            uidvalidity=int(info[b"UIDVALIDITY"]),
+            uidnext=int(uidnext),
+            exists=int(info.get(b"EXISTS", 0)),
+        )
+
+    def _ensure(self, folder: str) -> imapclient.IMAPClient:
+        if self._client is None or self._selected != folder:
+            self.select(folder)
+        assert self._client is not None
+        return self._client
+
+    def headers_after(self, folder: str, last_uid: int, batch: int) -> Iterator[HeaderItem]:
+        client = self._ensure(folder)
+        uids = self._call("UID SEARCH", client.search, ["UID", f"{last_uid + 1}:*"])
+        uids = sorted(u for u in uids if u > last_uid)  # "n:*" always matches the last message
+        for start in range(0, len(uids), batch):
+            chunk = uids[start : start + batch]
+            client = self._ensure(folder)
+            data = self._call(
+                "UID FETCH",
+                client.fetch,
+                chunk,
+                ["BODY.PEEK[HEADER]", "INTERNALDATE", "RFC822.SIZE"],
+            )
+            for uid in chunk:
+                item = data.get(uid)
+                if item is None:  # expunged between SEARCH and FETCH
+                    continue
+                yield HeaderItem(
+                    uid=uid,
+                    header=item.get(b"BODY[HEADER]") or b"",
+                    received_at=_aware(item.get(b"INTERNALDATE")),
+                    size=int(item.get(b"RFC822.SIZE") or 0),
+                )
+
+    def fetch_raw(self, folder: str, uid: int) -> bytes:
+        client = self._ensure(folder)
+        data = self._call("UID FETCH", client.fetch, [uid], ["BODY.PEEK[]"])
+        if uid not in data or b"BODY[]" not in data[uid]:
+            raise MailServerError(f"message UID {uid} vanished from {self.address}/{folder}")
+        raw: bytes = data[uid][b"BODY[]"]
+        return raw
+
+    def tag(self, folder: str, uids: Sequence[int], keyword: str, seen: bool) -> None:
+        if not uids:
+            return
+        client = self._ensure(folder)
+        flags: list[bytes] = []
+        if keyword and self._keywords_ok:
+            flags.append(keyword.encode("ascii"))
+        if seen:
+            flags.append(b"\\Seen")
+        if flags:
+            self._call("UID STORE", client.add_flags, list(uids), flags, silent=True)
+
+    def contains_message_id(self, folder: str, message_id: str) -> bool:
+        client = self._ensure(folder)
+        found = self._call("UID SEARCH", client.search, ["HEADER", "Message-ID", message_id])
+        return bool(found)
+
+
+def _aware(value: Any) -> datetime:
+    if not isinstance(value, datetime):
+        return datetime.now(UTC)
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)

@@ -1,0 +1,91 @@
+"""The ports the watcher uses to reach mail systems, and the errors adapters raise.
+
+Two small protocols, one per external system: :class:`MailStore` reads one mailbox (IMAP
+today, Microsoft Graph later) and :class:`MailSender` submits a message (SMTP).  Adapters
+translate their library's exceptions into this hierarchy, chained with ``from``::
+
+    MailError
+    ├── MailServerError        the server could not be reached or failed: retry later
+    │   └── MailAuthError      credentials were refused: retrying will not help until fixed
+    └── DeliveryRejected       the server permanently refused a message we tried to send
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+
+class MailError(Exception):
+    """Base class for mail system failures."""
+
+
+class MailServerError(MailError):
+    """A transient failure: connection refused or dropped, timeout, server error."""
+
+
+class MailAuthError(MailServerError):
+    """The server refused the credentials."""
+
+
+class DeliveryRejected(MailError):
+    """The server permanently refused a message (5xx); sending it again will not help."""
+
+
+@dataclass(frozen=True)
+class FolderState:
+    uidvalidity: int
+    uidnext: int
+    exists: int
+
+
+@dataclass(frozen=True)
+class HeaderItem:
+    """A new message's header block as seen in a folder, without its body."""
+
+    uid: int
+    header: bytes
+    received_at: datetime
+    size: int
+
+
+class MailStore(Protocol):
+    """One mailbox on a mail server."""
+
+    address: str
+
+    def select(self, folder: str) -> FolderState:
+        """Open ``folder`` for reading and tagging and report its state."""
+        ...
+
+    def headers_after(self, folder: str, last_uid: int, batch: int) -> Iterator[HeaderItem]:
+        """Headers of messages with UID greater than ``last_uid``, in UID order."""
+        ...
+
+    def fetch_raw(self, folder: str, uid: int) -> bytes:
+        """The whole message, byte-for-byte, without marking it read."""
+        ...
+
+    def tag(self, folder: str, uids: Sequence[int], keyword: str, seen: bool) -> None:
+        """Add ``keyword`` (and \\Seen if ``seen``) to messages; a no-op if unsupported."""
+        ...
+
+    def contains_message_id(self, folder: str, message_id: str) -> bool:
+        """Whether a message with this Message-ID is in ``folder``."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class MailSender(Protocol):
+    """Submits messages for delivery."""
+
+    def send(self, envelope_from: str, recipients: Sequence[str], message: bytes) -> None:
+        """Send ``message`` as it is; raise :class:`MailServerError` or :class:`DeliveryRejected`."""
+        ...
+
+    def supports_8bit(self) -> bool:
+        """Whether the server accepts 8-bit message bodies (8BITMIME)."""
+        ...

@@ -1,0 +1,255 @@
+"""Sending forwards exactly once.
+
+The mechanism (also in the README):
+
+1. The watcher writes the breach (or contact) and an ``outbox`` row in **one transaction**.
+   The row's ``outgoing_message_id`` is derived from what is forwarded, so it never changes.
+2. :meth:`OutboxSender.deliver` renders the forward, marks the row ``sending`` and commits,
+   submits it over SMTP to the officer **and the bot's own mailbox** in one transaction, then
+   marks it ``sent``.
+3. After a crash, a row left ``sending`` may or may not have gone out.
+   :meth:`OutboxSender.recover` looks for its Message-ID in the bot's mailbox (waiting up to
+   ``[watch] confirm_seconds`` for delivery): found means it was sent; not found means it was
+   not, and it goes back to ``pending``.
+
+So a forward is never lost (the intent is committed before anything is sent) and never sent
+twice (a send is confirmed by finding it before it is repeated).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session, selectinload, sessionmaker
+
+from bot.crashpoints import crash_point
+from bot.evidence import EvidenceError, EvidenceStore
+from bot.mail.forward import OutgoingHeaders, build_forward, can_attach_as_message
+from bot.mail.ports import DeliveryRejected, MailSender, MailServerError, MailStore
+from bot.store import models as m
+from bot.templating import Templates
+
+log = logging.getLogger(__name__)
+
+PENDING, SENDING, SENT, FAILED = "pending", "sending", "sent", "failed"
+BREACH_FORWARD, COVER_FORWARD = "breach-forward", "cover-forward"
+
+
+@dataclass
+class DeliveryReport:
+    sent: int = 0
+    recovered: int = 0
+    requeued: int = 0
+    deferred: int = 0
+    failed: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class SenderIdentity:
+    organisation: str
+    bot_address: str
+    timezone: str
+
+
+class OutboxSender:
+    def __init__(
+        self,
+        factory: sessionmaker[Session],
+        sender: MailSender,
+        sent_log: MailStore,
+        evidence: EvidenceStore,
+        templates: Templates,
+        identity: SenderIdentity,
+        *,
+        confirm_seconds: float,
+        retry_initial_seconds: float,
+        retry_max_seconds: float,
+        clock: Callable[[], datetime],
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._factory, self._sender, self._sent_log = factory, sender, sent_log
+        self._evidence, self._templates, self._identity = evidence, templates, identity
+        self._confirm_seconds = confirm_seconds
+        self._retry_initial, self._retry_max = retry_initial_seconds, retry_max_seconds
+        self._clock, self._sleep = clock, sleep
+
+    # -- recovery -----------------------------------------------------------------------------
+
+    def recover(self, report: DeliveryReport) -> None:
+        """Settle rows left ``sending`` by a crash: sent if found in the bot's mailbox."""
+        with self._factory() as session:
+            rows = session.execute(
+                select(m.Outbox.id, m.Outbox.outgoing_message_id).where(m.Outbox.status == SENDING)
+            )
+            waiting = {row_id: message_id for row_id, message_id in rows}
+        if not waiting:
+            return
+        log.warning("%d forward(s) were interrupted; checking whether they went out", len(waiting))
+        deadline = time.monotonic() + self._confirm_seconds
+        while True:
+            for row_id, message_id in list(waiting.items()):
+                if self._sent_log.contains_message_id("INBOX", message_id):
+                    self._finish(row_id, SENT, note="confirmed in the bot mailbox after a restart")
+                    report.recovered += 1
+                    del waiting[row_id]
+            if not waiting or time.monotonic() >= deadline:
+                break
+            self._sleep(1.0)
+        for row_id in waiting:
+            self._finish(row_id, PENDING, note="not found in the bot mailbox; will be sent")
+            report.requeued += 1
+
+    # -- delivery -----------------------------------------------------------------------------
+
+    def deliver(self, report: DeliveryReport) -> None:
+        """Send every pending forward that is due."""
+        now = self._clock()
+        with self._factory() as session:
+            due = list(
+                session.scalars(
+                    select(m.Outbox.id)
+                    .where(m.Outbox.status == PENDING)
+                    .where(or_(m.Outbox.next_attempt_at.is_(None), m.Outbox.next_attempt_at <= now))
+                    .order_by(m.Outbox.id)
+                )
+            )
+        if not due:
+            return
+        eight_bit = self._sender.supports_8bit()
+        for row_id in due:
+            try:
+                message, recipient = self._render(row_id, eight_bit)
+            except EvidenceError as exc:
+                self._finish(row_id, FAILED, note=str(exc))
+                report.failed += 1
+                report.errors.append(f"forward {row_id}: {exc}")
+                continue
+            with self._factory.begin() as session:
+                row = session.get_one(m.Outbox, row_id)
+                if row.status != PENDING:
+                    continue
+                row.status = SENDING
+                row.attempts += 1
+                attempts = row.attempts
+            crash_point("before-smtp-send")
+            try:
+                self._sender.send(
+                    self._identity.bot_address, [recipient, self._identity.bot_address], message
+                )
+            except DeliveryRejected as exc:
+                self._finish(row_id, FAILED, note=str(exc))
+                report.failed += 1
+                report.errors.append(f"forward {row_id} refused: {exc}")
+                continue
+            except MailServerError as exc:
+                delay = min(self._retry_max, self._retry_initial * 2 ** (attempts - 1))
+                delay *= random.uniform(0.8, 1.2)
+                self._finish(row_id, PENDING, note=str(exc), retry_at=now + timedelta(seconds=delay))
+                report.deferred += 1
+                report.errors.append(f"forward {row_id} deferred: {exc}")
+                break  # the server is unwell; the rest wait for the next pass
+            crash_point("after-smtp-send")
+            self._finish(row_id, SENT)
+            crash_point("after-mark-sent")
+            report.sent += 1
+            log.info("forward %d sent (%s)", row_id, _redact(recipient))
+
+    def _finish(
+        self, row_id: int, status: str, *, note: str | None = None, retry_at: datetime | None = None
+    ) -> None:
+        with self._factory.begin() as session:
+            row = session.get_one(m.Outbox, row_id)
+            row.status = status
+            row.last_error = note if status != SENT or note else row.last_error
+            row.next_attempt_at = retry_at
+            if status == SENT:
+                row.sent_at = self._clock()
+
+    def _render(self, row_id: int, eight_bit: bool) -> tuple[bytes, str]:
+        with self._factory() as session:
+            row = session.scalars(
+                select(m.Outbox)
+                .where(m.Outbox.id == row_id)
+                .options(
+                    selectinload(m.Outbox.customer)
+                    .selectinload(m.Customer.arrangement)
+                    .options(
+                        selectinload(m.Arrangement.spoc), selectinload(m.Arrangement.permitted)
+                    ),
+                    selectinload(m.Outbox.breach).selectinload(m.Breach.sightings),
+                    selectinload(m.Outbox.contact),
+                )
+            ).one()
+            raw = self._evidence.get(row.original_sha256)
+            context = self._context(session, row)
+            attached_as_file = not can_attach_as_message(raw, eight_bit)
+            context["attached_as_file"] = attached_as_file
+            note = self._templates.render("forward_cover_note.txt.j2", **context)
+            subject = self._templates.render_line("forward_subject.txt.j2", **context)
+            headers = OutgoingHeaders(
+                from_name=f"spocbot ({self._identity.organisation})",
+                from_address=self._identity.bot_address,
+                to_name=row.recipient_name,
+                to_address=row.recipient_email,
+                subject=subject,
+                message_id=row.outgoing_message_id,
+                date=row.created_at,
+                kind=row.kind,
+                reference=f"breach {row.breach_id}" if row.breach_id else f"contact {row.contact_id}",
+            )
+            return build_forward(headers, note, raw, eight_bit_ok=eight_bit), row.recipient_email
+
+    def _context(self, session: Session, row: m.Outbox) -> dict[str, object]:
+        zone = ZoneInfo(self._identity.timezone)
+        if row.breach is not None:
+            mailboxes = sorted({s.mailbox for s in row.breach.sightings})
+            received = row.breach.received_at
+            reason = row.breach.reason
+            number = session.scalar(
+                select(func.count(m.Breach.id)).where(
+                    m.Breach.customer_id == row.customer_id, m.Breach.id <= row.breach.id
+                )
+            )
+            breach_number = f"#{row.breach.id} ({_ordinal(number or 1)} for this customer)"
+        else:
+            assert row.contact is not None
+            mailboxes = [row.contact.mailbox]
+            received = row.contact.received_at
+            reason = row.contact.reason
+            breach_number = ""
+        arrangement = row.customer.arrangement
+        spoc_name = arrangement.spoc.name if arrangement is not None else "the SPOC"
+        permitted = {p.address for p in arrangement.permitted} if arrangement is not None else set()
+        bypassed = [mb for mb in mailboxes if mb not in permitted] or mailboxes
+        return {
+            "kind": row.kind,
+            "organisation": self._identity.organisation,
+            "customer_ref": row.customer.ref,
+            "customer_name": row.customer.name,
+            "mailboxes": mailboxes,
+            "bypassed": bypassed,
+            "received_at": received.astimezone(zone).strftime("%A %-d %B %Y at %H:%M %Z"),
+            "reason": reason,
+            "route_reason": row.route_reason,
+            "breach_number": breach_number,
+            "spoc_name": spoc_name,
+        }
+
+
+def _ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+def _redact(address: str) -> str:
+    """Staff addresses are fine in logs; keep only the first letter of the local part anyway."""
+    local, _, domain = address.partition("@")
+    return f"{local[:1]}…@{domain}" if domain else "…"

@@ -1,0 +1,352 @@
+"""Reading and writing the SPOC register as CSV or Excel (.xlsx), with row-level validation.
+
+:func:`read_register` returns validated :class:`RegisterRow` values or raises
+:class:`RegisterFileError` listing *every* problem as ``file:row:column: message`` — the DMO
+fixes the sheet once, not one error at a time.  Rows are numbered as a spreadsheet shows them
+(the header is row 1).  Columns may come in any order; unknown columns are an error so that a
+misspelt column is never silently ignored.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+from mailbox_rules.envelope import is_addr_spec, normalise_address
+from mailbox_rules.register import ArrangementStatus
+
+COLUMNS = (
+    "customer_ref",
+    "customer_name",
+    "customer_emails",
+    "spoc_name",
+    "spoc_email",
+    "cover_name",
+    "cover_email",
+    "restricted_to",
+    "status",
+    "start_date",
+    "review_date",
+)
+REQUIRED = frozenset(
+    {"customer_ref", "customer_name", "customer_emails", "spoc_name", "spoc_email", "status",
+     "start_date", "review_date"}
+)  # fmt: skip
+LIST_SEPARATOR = ";"
+
+
+@dataclass(frozen=True)
+class RegisterRow:
+    """One validated register line."""
+
+    row: int
+    customer_ref: str
+    customer_name: str
+    customer_emails: tuple[str, ...]
+    spoc_name: str
+    spoc_email: str
+    cover_name: str | None
+    cover_email: str | None
+    restricted_to: tuple[str, ...]
+    status: ArrangementStatus
+    start_date: date
+    review_date: date
+
+
+@dataclass(frozen=True)
+class RowError:
+    file: str
+    row: int
+    column: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.row}:{self.column}: {self.message}"
+
+
+class RegisterFileError(Exception):
+    """The register file was rejected; nothing was imported."""
+
+    def __init__(self, errors: Sequence[RowError]) -> None:
+        self.errors = tuple(errors)
+        super().__init__("\n".join(str(e) for e in self.errors))
+
+
+def read_register(
+    path: Path,
+    *,
+    staff_addresses: Iterable[str] = (),
+    staff_domains: Iterable[str] = (),
+    existing_owner: dict[str, str] | None = None,
+) -> list[RegisterRow]:
+    """Read and validate a register file; raise :class:`RegisterFileError` on any problem.
+
+    ``staff_addresses``/``staff_domains`` are organisation addresses a customer address must
+    not be; ``existing_owner`` maps addresses already in the database to their customer ref,
+    so that one address cannot belong to two customers.
+    """
+    name = str(path)
+    try:
+        header, records = _read_rows(path)
+    except RegisterFileError:
+        raise
+    except Exception as exc:
+        raise RegisterFileError([RowError(name, 0, "-", f"cannot read file: {exc}")]) from exc
+    errors: list[RowError] = []
+    columns = _check_header(name, header, errors)
+    if errors:
+        raise RegisterFileError(errors)
+    validator = _Validator(
+        name,
+        staff=frozenset(normalise_address(a) for a in staff_addresses),
+        staff_domains=frozenset(d.lower() for d in staff_domains),
+        existing_owner=existing_owner or {},
+    )
+    rows = [
+        row
+        for number, values in records
+        if (row := validator.row(number, dict(zip(columns, values, strict=False)))) is not None
+    ]
+    validator.cross_checks(rows)
+    if not rows and not validator.errors:
+        validator.errors.append(RowError(name, 2, "-", "the file has no register rows"))
+    if validator.errors:
+        raise RegisterFileError(validator.errors)
+    return rows
+
+
+def write_register(path: Path, rows: Iterable[RegisterRow]) -> None:
+    """Write rows in the import format (.csv or .xlsx, by the file's suffix)."""
+    lines = [[_cell(row, column) for column in COLUMNS] for row in rows]
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        with path.open("w", encoding="utf-8", newline="") as handle:
+            writer = csv.writer(handle)
+            writer.writerow(COLUMNS)
+            writer.writerows(lines)
+    elif suffix == ".xlsx":
+        from openpyxl import Workbook
+
+        book = Workbook()
+        sheet = book.active
+        assert sheet is not None
+        sheet.title = "SPOC register"
+        sheet.append(list(COLUMNS))
+        for line in lines:
+            sheet.append(line)
+        book.save(path)
+    else:
+        raise RegisterFileError([RowError(str(path), 0, "-", "use a .csv or .xlsx file name")])
+
+
+def _cell(row: RegisterRow, column: str) -> str:
+    value = getattr(row, column)
+    if isinstance(value, tuple):
+        return LIST_SEPARATOR.join(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    return "" if value is None else str(value)
+
+
+def _read_rows(path: Path) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        text = path.read_text(encoding="utf-8-sig")
+        reader = csv.reader(text.splitlines())
+        header = next(reader, [])
+        rows = [(reader.line_num, row) for row in reader]
+        return header, iter(rows)
+    if suffix in (".xlsx", ".xlsm"):
+        from openpyxl import load_workbook
+
+        book = load_workbook(path, read_only=True, data_only=True)
+        sheet = book.worksheets[0]
+        all_rows = [[_xlsx_text(v) for v in r] for r in sheet.iter_rows(values_only=True)]
+        book.close()
+        header = all_rows[0] if all_rows else []
+        return header, iter((i, r) for i, r in enumerate(all_rows[1:], start=2))
+    raise RegisterFileError([RowError(str(path), 0, "-", "the register must be a .csv or .xlsx file")])
+
+
+def _xlsx_text(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, date):  # Excel turns ISO text into dates; accept them
+        return value.isoformat()[:10]
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _check_header(name: str, header: list[str], errors: list[RowError]) -> list[str]:
+    columns = [h.strip().lower() for h in header]
+    for index, column in enumerate(columns, start=1):
+        if column and column not in COLUMNS:
+            errors.append(RowError(name, 1, column, f"unknown column (column {index})"))
+        if column and columns.count(column) > 1 and columns.index(column) == index - 1:
+            errors.append(RowError(name, 1, column, "column appears more than once"))
+    for column in COLUMNS:
+        if column in REQUIRED and column not in columns:
+            errors.append(RowError(name, 1, column, "required column is missing"))
+    return columns
+
+
+class _Validator:
+    def __init__(
+        self,
+        name: str,
+        *,
+        staff: frozenset[str],
+        staff_domains: frozenset[str],
+        existing_owner: dict[str, str],
+    ) -> None:
+        self.name = name
+        self.staff = staff
+        self.staff_domains = staff_domains
+        self.existing_owner = existing_owner
+        self.errors: list[RowError] = []
+
+    def error(self, row: int, column: str, message: str) -> None:
+        self.errors.append(RowError(self.name, row, column, message))
+
+    def row(self, number: int, values: dict[str, str]) -> RegisterRow | None:
+        values = {k: (v or "").strip() for k, v in values.items() if k}
+        if not any(values.values()):
+            return None  # blank lines in spreadsheets are common and harmless
+        before = len(self.errors)
+        for column in REQUIRED:
+            if not values.get(column):
+                self.error(number, column, "required value is empty")
+        customer_emails = self.addresses(number, "customer_emails", values)
+        spoc_email = self.address(number, "spoc_email", values)
+        cover_name, cover_email = values.get("cover_name") or None, None
+        if values.get("cover_email"):
+            cover_email = self.address(number, "cover_email", values)
+            if not cover_name:
+                self.error(number, "cover_name", "give the cover officer's name with their email")
+        elif cover_name:
+            self.error(number, "cover_email", "give the cover officer's email with their name")
+        if cover_email and cover_email == spoc_email:
+            self.error(number, "cover_email", "the cover officer must not be the SPOC")
+        restricted_to = self.addresses(number, "restricted_to", values) or (
+            (spoc_email,) if spoc_email else ()
+        )
+        status = self.status(number, values.get("status", ""))
+        start = self.date(number, "start_date", values)
+        review = self.date(number, "review_date", values)
+        if start and review and review < start:
+            self.error(number, "review_date", f"review date {review} is before start date {start}")
+        for address in customer_emails:
+            self.check_customer_address(number, address, values.get("customer_ref", ""))
+        if len(self.errors) > before:
+            return None
+        assert spoc_email is not None and status is not None and start and review
+        return RegisterRow(
+            row=number,
+            customer_ref=values["customer_ref"],
+            customer_name=values["customer_name"],
+            customer_emails=customer_emails,
+            spoc_name=values["spoc_name"],
+            spoc_email=spoc_email,
+            cover_name=cover_name,
+            cover_email=cover_email,
+            restricted_to=restricted_to,
+            status=status,
+            start_date=start,
+            review_date=review,
+        )
+
+    def address(self, number: int, column: str, values: dict[str, str]) -> str | None:
+        raw = values.get(column, "")
+        if not raw:
+            return None
+        address = normalise_address(raw)
+        if not is_addr_spec(address):
+            self.error(number, column, f"not an email address: {raw!r}")
+            return None
+        return address
+
+    def addresses(self, number: int, column: str, values: dict[str, str]) -> tuple[str, ...]:
+        found: list[str] = []
+        for raw in values.get(column, "").split(LIST_SEPARATOR):
+            if not raw.strip():
+                continue
+            address = normalise_address(raw)
+            if not is_addr_spec(address):
+                self.error(number, column, f"not an email address: {raw.strip()!r}")
+            elif address not in found:
+                found.append(address)
+        return tuple(found)
+
+    def status(self, number: int, raw: str) -> ArrangementStatus | None:
+        if not raw:
+            return None
+        try:
+            return ArrangementStatus(raw.strip().lower())
+        except ValueError:
+            allowed = ", ".join(s.value for s in ArrangementStatus)
+            self.error(number, "status", f"unknown status {raw!r} (use one of: {allowed})")
+            return None
+
+    def date(self, number: int, column: str, values: dict[str, str]) -> date | None:
+        raw = values.get(column, "")
+        if not raw:
+            return None
+        try:
+            if len(raw) != 10:
+                raise ValueError
+            return date.fromisoformat(raw)
+        except ValueError:
+            self.error(number, column, f"not a date in YYYY-MM-DD form: {raw!r}")
+            return None
+
+    def check_customer_address(self, number: int, address: str, ref: str) -> None:
+        domain = address.rsplit("@", 1)[-1]
+        if address in self.staff or domain in self.staff_domains:
+            self.error(number, "customer_emails", f"{address} is a staff address, not a customer's")
+        owner = self.existing_owner.get(address)
+        if owner and owner != ref:
+            self.error(number, "customer_emails", f"{address} already belongs to customer {owner}")
+
+    def cross_checks(self, rows: list[RegisterRow]) -> None:
+        seen_ref: dict[str, int] = {}
+        seen_address: dict[str, tuple[str, int]] = {}
+        officer_names: dict[str, tuple[str, int]] = {}
+        for row in rows:
+            if row.customer_ref in seen_ref:
+                self.error(
+                    row.row, "customer_ref",
+                    f"{row.customer_ref} also appears on row {seen_ref[row.customer_ref]}",
+                )  # fmt: skip
+            seen_ref.setdefault(row.customer_ref, row.row)
+            for address in row.customer_emails:
+                other = seen_address.get(address)
+                if other and other[0] != row.customer_ref:
+                    self.error(
+                        row.row, "customer_emails",
+                        f"{address} is also given for {other[0]} on row {other[1]}",
+                    )  # fmt: skip
+                seen_address.setdefault(address, (row.customer_ref, row.row))
+            officers = [("spoc", row.spoc_email, row.spoc_name)]
+            if row.cover_email and row.cover_name:
+                officers.append(("cover", row.cover_email, row.cover_name))
+            for prefix, email, name in officers:
+                if email in seen_address:
+                    self.error(row.row, f"{prefix}_email", f"{email} is also a customer address")
+                known = officer_names.get(email)
+                if known and known[0] != name:
+                    self.error(
+                        row.row, f"{prefix}_name",
+                        f"{email} is named {known[0]!r} on row {known[1]}",
+                    )  # fmt: skip
+                officer_names.setdefault(email, (name, row.row))
+        officer_emails = set(officer_names)
+        for row in rows:
+            for address in row.customer_emails:
+                if address in officer_emails:
+                    self.error(
+                        row.row, "customer_emails", f"{address} is a staff address, not a customer's"
+                    )

@@ -1,0 +1,198 @@
+"""Register operations on the database: import, export, listing, absences, and the snapshot
+of the register that the decision core works from."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload, sessionmaker
+
+from bot.register_file import RegisterRow, read_register, write_register
+from bot.store import models as m
+from mailbox_rules import register as core
+
+
+class RegisterError(Exception):
+    """A register operation was refused; the message says why."""
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    created: int
+    updated: int
+
+
+def import_register(
+    factory: sessionmaker[Session],
+    path: Path,
+    *,
+    staff_addresses: Iterable[str],
+    staff_domains: Iterable[str],
+) -> ImportResult:
+    """Validate the whole file, then apply it in one transaction (all or nothing)."""
+    with factory.begin() as session:
+        owners = {
+            address: ref
+            for address, ref in session.execute(
+                select(m.CustomerEmail.address, m.Customer.ref).join(m.Customer)
+            )
+        }
+        officer_emails = set(session.scalars(select(m.Officer.email)))
+        rows = read_register(
+            path,
+            staff_addresses=set(staff_addresses) | officer_emails,
+            staff_domains=staff_domains,
+            existing_owner=owners,
+        )
+        created = updated = 0
+        for row in rows:
+            is_new = _apply_row(session, row)
+            created += is_new
+            updated += not is_new
+    return ImportResult(created=created, updated=updated)
+
+
+def _officer(session: Session, name: str, email: str) -> m.Officer:
+    officer = session.scalar(select(m.Officer).where(m.Officer.email == email))
+    if officer is None:
+        officer = m.Officer(name=name, email=email)
+        session.add(officer)
+        session.flush()
+    elif officer.name != name:
+        officer.name = name
+    return officer
+
+
+def _apply_row(session: Session, row: RegisterRow) -> bool:
+    customer = session.scalar(
+        select(m.Customer)
+        .where(m.Customer.ref == row.customer_ref)
+        .options(selectinload(m.Customer.emails), selectinload(m.Customer.arrangement))
+    )
+    is_new = customer is None
+    if customer is None:
+        customer = m.Customer(ref=row.customer_ref, name=row.customer_name)
+        session.add(customer)
+    customer.name = row.customer_name
+    wanted = list(row.customer_emails)
+    for email in list(customer.emails):
+        if email.address not in wanted:
+            customer.emails.remove(email)
+    have = {e.address for e in customer.emails}
+    session.flush()
+    customer.emails.extend(m.CustomerEmail(address=a) for a in wanted if a not in have)
+    spoc = _officer(session, row.spoc_name, row.spoc_email)
+    cover = _officer(session, row.cover_name, row.cover_email) if row.cover_email else None
+    arrangement = customer.arrangement
+    if arrangement is None:
+        arrangement = m.Arrangement(customer=customer)
+        session.add(arrangement)
+    arrangement.spoc = spoc
+    arrangement.cover = cover
+    arrangement.status = row.status.value
+    arrangement.start_date = row.start_date
+    arrangement.review_date = row.review_date
+    arrangement.permitted.clear()
+    session.flush()
+    arrangement.permitted.extend(m.PermittedAddress(address=a) for a in row.restricted_to)
+    session.flush()
+    return is_new
+
+
+def register_rows(session: Session) -> list[RegisterRow]:
+    """The register as rows in the import/export format, ordered by customer reference."""
+    arrangements = session.scalars(
+        select(m.Arrangement)
+        .join(m.Customer)
+        .order_by(m.Customer.ref)
+        .options(
+            selectinload(m.Arrangement.customer).selectinload(m.Customer.emails),
+            selectinload(m.Arrangement.spoc),
+            selectinload(m.Arrangement.cover),
+            selectinload(m.Arrangement.permitted),
+        )
+    )
+    rows = []
+    for number, a in enumerate(arrangements, start=2):
+        rows.append(
+            RegisterRow(
+                row=number,
+                customer_ref=a.customer.ref,
+                customer_name=a.customer.name,
+                customer_emails=tuple(e.address for e in a.customer.emails),
+                spoc_name=a.spoc.name,
+                spoc_email=a.spoc.email,
+                cover_name=a.cover.name if a.cover else None,
+                cover_email=a.cover.email if a.cover else None,
+                restricted_to=tuple(p.address for p in a.permitted),
+                status=core.ArrangementStatus(a.status),
+                start_date=a.start_date,
+                review_date=a.review_date,
+            )
+        )
+    return rows
+
+
+def export_register(factory: sessionmaker[Session], path: Path) -> int:
+    with factory() as session:
+        rows = register_rows(session)
+    write_register(path, rows)
+    return len(rows)
+
+
+def add_absence(
+    factory: sessionmaker[Session], email: str, starts_on: date, ends_on: date
+) -> m.OfficerAbsence:
+    if ends_on < starts_on:
+        raise RegisterError(f"--to {ends_on} is before --from {starts_on}")
+    with factory.begin() as session:
+        officer = session.scalar(select(m.Officer).where(m.Officer.email == email.lower()))
+        if officer is None:
+            raise RegisterError(
+                f"no officer with email {email} in the register (officers come from the "
+                "spoc_email and cover_email columns of an import)"
+            )
+        absence = m.OfficerAbsence(officer=officer, starts_on=starts_on, ends_on=ends_on)
+        session.add(absence)
+        session.flush()
+        session.expunge(absence)
+        return absence
+
+
+def list_absences(session: Session) -> list[m.OfficerAbsence]:
+    return list(
+        session.scalars(
+            select(m.OfficerAbsence)
+            .options(selectinload(m.OfficerAbsence.officer))
+            .order_by(m.OfficerAbsence.starts_on)
+        )
+    )
+
+
+def snapshot(session: Session, watched_mailboxes: Iterable[str]) -> core.Register:
+    """The register as the decision core sees it."""
+    arrangements = []
+    for row in register_rows(session):
+        arrangements.append(
+            core.Arrangement(
+                customer_ref=row.customer_ref,
+                customer_name=row.customer_name,
+                customer_emails=frozenset(row.customer_emails),
+                spoc=core.Officer(row.spoc_name, row.spoc_email),
+                cover=core.Officer(row.cover_name, row.cover_email)
+                if row.cover_email and row.cover_name
+                else None,
+                restricted_to=frozenset(row.restricted_to),
+                status=row.status,
+                start_date=row.start_date,
+                review_date=row.review_date,
+            )
+        )
+    absences = [
+        core.Absence(a.officer.email, a.starts_on, a.ends_on) for a in list_absences(session)
+    ]
+    return core.Register.build(arrangements, absences, watched_mailboxes)

@@ -1,0 +1,1 @@
+"""The register and evidence database (SQLAlchemy 2, migrated with Alembic)."""

@@ -1,0 +1,277 @@
+"""Database tables for the register, the evidence log and the watcher's bookkeeping.
+
+Times are stored as UTC (see :class:`UTCDateTime`); calendar dates that the policy counts
+(start, review, absences) are plain dates in Europe/London.  Evidence rows (breaches,
+sightings, contacts, quarantine) are only ever added to, never edited away.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Date,
+    DateTime,
+    ForeignKey,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite has no time zones)."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Customer(Base):
+    __tablename__ = "customers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ref: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    emails: Mapped[list[CustomerEmail]] = relationship(
+        back_populates="customer", cascade="all, delete-orphan", order_by="CustomerEmail.id"
+    )
+    arrangement: Mapped[Arrangement | None] = relationship(
+        back_populates="customer", cascade="all, delete-orphan", uselist=False
+    )
+
+
+class CustomerEmail(Base):
+    __tablename__ = "customer_emails"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    address: Mapped[str] = mapped_column(String(320), unique=True)
+
+    customer: Mapped[Customer] = relationship(back_populates="emails")
+
+
+class Officer(Base):
+    __tablename__ = "officers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+
+
+class Arrangement(Base):
+    __tablename__ = "arrangements"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"), unique=True
+    )
+    spoc_id: Mapped[int] = mapped_column(ForeignKey("officers.id"))
+    cover_id: Mapped[int | None] = mapped_column(ForeignKey("officers.id"))
+    status: Mapped[str] = mapped_column(String(32))
+    start_date: Mapped[date] = mapped_column(Date)
+    review_date: Mapped[date] = mapped_column(Date)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    customer: Mapped[Customer] = relationship(back_populates="arrangement")
+    spoc: Mapped[Officer] = relationship(foreign_keys=[spoc_id])
+    cover: Mapped[Officer | None] = relationship(foreign_keys=[cover_id])
+    permitted: Mapped[list[PermittedAddress]] = relationship(
+        cascade="all, delete-orphan", order_by="PermittedAddress.id"
+    )
+
+
+class PermittedAddress(Base):
+    """An organisation address the customer may write to (``restricted_to``)."""
+
+    __tablename__ = "permitted_addresses"
+    __table_args__ = (UniqueConstraint("arrangement_id", "address"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    arrangement_id: Mapped[int] = mapped_column(ForeignKey("arrangements.id", ondelete="CASCADE"))
+    address: Mapped[str] = mapped_column(String(320))
+
+
+class OfficerAbsence(Base):
+    __tablename__ = "officer_absences"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    officer_id: Mapped[int] = mapped_column(ForeignKey("officers.id", ondelete="CASCADE"))
+    starts_on: Mapped[date] = mapped_column(Date)
+    ends_on: Mapped[date] = mapped_column(Date)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    officer: Mapped[Officer] = relationship()
+
+
+class MailboxCursor(Base):
+    """How far the watcher has read one folder: (UIDVALIDITY, highest UID handled)."""
+
+    __tablename__ = "mailbox_cursors"
+    __table_args__ = (UniqueConstraint("mailbox", "folder"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    mailbox: Mapped[str] = mapped_column(String(320))
+    folder: Mapped[str] = mapped_column(String(200))
+    uidvalidity: Mapped[int] = mapped_column(BigInteger)
+    last_uid: Mapped[int] = mapped_column(BigInteger, default=0)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class ProcessedMessage(Base):
+    """One decision about one message in one folder (no addresses or content kept)."""
+
+    __tablename__ = "processed_messages"
+    __table_args__ = (UniqueConstraint("mailbox", "folder", "uidvalidity", "uid"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    mailbox: Mapped[str] = mapped_column(String(320))
+    folder: Mapped[str] = mapped_column(String(200))
+    uidvalidity: Mapped[int] = mapped_column(BigInteger)
+    uid: Mapped[int] = mapped_column(BigInteger)
+    message_id: Mapped[str] = mapped_column(String(998))
+    decision: Mapped[str] = mapped_column(String(32))
+    rules: Mapped[str] = mapped_column(String(200))
+    customer_ref: Mapped[str | None] = mapped_column(String(64))
+    processed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Breach(Base):
+    """One breach per (customer, Message-ID), however many mailboxes the message reached."""
+
+    __tablename__ = "breaches"
+    __table_args__ = (UniqueConstraint("customer_id", "message_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
+    message_id: Mapped[str] = mapped_column(String(998))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    reason: Mapped[str] = mapped_column(Text)
+    rules: Mapped[str] = mapped_column(String(200))
+    sha256: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    customer: Mapped[Customer] = relationship()
+    sightings: Mapped[list[BreachSighting]] = relationship(order_by="BreachSighting.id")
+
+
+class BreachSighting(Base):
+    """A watched mailbox (and folder) in which a breaching message was found."""
+
+    __tablename__ = "breach_sightings"
+    __table_args__ = (UniqueConstraint("breach_id", "mailbox", "folder"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    breach_id: Mapped[int] = mapped_column(ForeignKey("breaches.id"))
+    mailbox: Mapped[str] = mapped_column(String(320))
+    folder: Mapped[str] = mapped_column(String(200))
+    uid: Mapped[int] = mapped_column(BigInteger)
+    seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Contact(Base):
+    """Contact that was not a breach: by the permitted route, or at the warning stage."""
+
+    __tablename__ = "contacts"
+    __table_args__ = (UniqueConstraint("customer_id", "message_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
+    message_id: Mapped[str] = mapped_column(String(998))
+    kind: Mapped[str] = mapped_column(String(32))
+    mailbox: Mapped[str] = mapped_column(String(320))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    reason: Mapped[str] = mapped_column(Text)
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    customer: Mapped[Customer] = relationship()
+
+
+class Outbox(Base):
+    """A message the bot must send exactly once (see README, "Exactly once").
+
+    The row is written in the same transaction as the breach or contact that calls for it;
+    ``outgoing_message_id`` is derived from what is being forwarded, so it is the same on every
+    attempt and is how a send that happened before a crash is found again.
+    """
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
+    breach_id: Mapped[int | None] = mapped_column(ForeignKey("breaches.id"))
+    contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id"))
+    original_message_id: Mapped[str] = mapped_column(String(998))
+    original_sha256: Mapped[str] = mapped_column(String(64))
+    recipient_name: Mapped[str] = mapped_column(String(200))
+    recipient_email: Mapped[str] = mapped_column(String(320))
+    route_reason: Mapped[str] = mapped_column(Text)
+    outgoing_message_id: Mapped[str] = mapped_column(String(200), unique=True)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    customer: Mapped[Customer] = relationship()
+    breach: Mapped[Breach | None] = relationship()
+    contact: Mapped[Contact | None] = relationship()
+
+
+class Quarantine(Base):
+    """A message that could not be handled, kept with its reason for a person to look at."""
+
+    __tablename__ = "quarantine"
+    __table_args__ = (UniqueConstraint("mailbox", "folder", "uidvalidity", "uid"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    mailbox: Mapped[str] = mapped_column(String(320))
+    folder: Mapped[str] = mapped_column(String(200))
+    uidvalidity: Mapped[int] = mapped_column(BigInteger)
+    uid: Mapped[int] = mapped_column(BigInteger)
+    message_id: Mapped[str | None] = mapped_column(String(998))
+    reason: Mapped[str] = mapped_column(Text)
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    size: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,0 +1,391 @@
+"""The watcher: one pass over every watched mailbox, and the daemon loop around it.
+
+For each watched folder a pass reads only what is new since the stored cursor (UIDVALIDITY,
+highest UID handled), decides each message with :func:`mailbox_rules.decide` from its headers
+alone, fetches the whole message only when it needs action (evidence, forward or quarantine),
+and records the outcome **and** advances the cursor in one transaction per message.  Then the
+outbox is delivered (see :mod:`bot.outbox`).
+
+A message that cannot be handled is quarantined with its reason and the pass goes on; a mail
+server that cannot be reached stops that mailbox for this pass only, and the daemon retries with
+capped exponential backoff.  Logs name mailboxes, UIDs and decisions, never message content.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.config import Mailbox, Settings
+from bot.crashpoints import crash_point
+from bot.evidence import EvidenceError, EvidenceStore
+from bot.mail.forward import outgoing_message_id
+from bot.mail.ports import HeaderItem, MailAuthError, MailServerError, MailStore
+from bot.outbox import BREACH_FORWARD, COVER_FORWARD, DeliveryReport, OutboxSender
+from bot.register_service import snapshot
+from bot.store import models as m
+from mailbox_rules import Decision, DecisionKind, Envelope, Register, decide, parse_envelope
+from mailbox_rules.register import Officer
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PassReport:
+    """What one pass did, in counts (safe to log and print)."""
+
+    folders_checked: int = 0
+    headers_fetched: int = 0
+    raw_fetched: int = 0
+    decisions: Counter[str] = field(default_factory=Counter)
+    new_breaches: int = 0
+    quarantined: int = 0
+    errors: list[str] = field(default_factory=list)
+    delivery: DeliveryReport = field(default_factory=DeliveryReport)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors and not self.delivery.errors
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "folders_checked": self.folders_checked,
+            "headers_fetched": self.headers_fetched,
+            "full_messages_fetched": self.raw_fetched,
+            "decisions": dict(self.decisions),
+            "new_breaches": self.new_breaches,
+            "quarantined": self.quarantined,
+            "forwards_sent": self.delivery.sent,
+            "forwards_recovered": self.delivery.recovered,
+            "forwards_deferred": self.delivery.deferred,
+            "forwards_failed": self.delivery.failed,
+            "errors": self.errors + self.delivery.errors,
+        }
+
+
+class Watcher:
+    def __init__(
+        self,
+        settings: Settings,
+        factory: sessionmaker[Session],
+        stores: Mapping[str, MailStore],
+        outbox: OutboxSender,
+        evidence: EvidenceStore,
+        *,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._settings = settings
+        self._factory = factory
+        self._stores = stores
+        self._outbox = outbox
+        self._evidence = evidence
+        self._clock = clock
+        self._dmo = Officer("the Data Management Officer", settings.organisation.dmo_email)
+
+    # -- one pass ------------------------------------------------------------------------------
+
+    def run_pass(self) -> PassReport:
+        report = PassReport()
+        try:
+            self._outbox.recover(report.delivery)
+        except MailServerError as exc:
+            report.errors.append(f"cannot check the bot mailbox for interrupted forwards: {exc}")
+            return report  # never send anything while an interrupted send is unsettled
+        with self._factory() as session:
+            register = snapshot(session, [mb.address for mb in self._settings.watched])
+        for mailbox in self._settings.watched:
+            store = self._stores[mailbox.address]
+            for folder in mailbox.folders:
+                try:
+                    self._scan(store, mailbox, folder, register, report)
+                except MailAuthError as exc:
+                    report.errors.append(f"{mailbox.address}: {exc}")
+                    break
+                except MailServerError as exc:
+                    report.errors.append(f"{mailbox.address}/{folder}: {exc}")
+                    store.close()
+                    break
+        try:
+            self._outbox.deliver(report.delivery)
+        except MailServerError as exc:
+            report.delivery.errors.append(f"cannot send forwards: {exc}")
+        return report
+
+    def _scan(
+        self, store: MailStore, mailbox: Mailbox, folder: str, register: Register,
+        report: PassReport,
+    ) -> None:  # fmt: skip
+        state = store.select(folder)
+        report.folders_checked += 1
+        last_uid = self._cursor(mailbox.address, folder, state.uidvalidity)
+        if state.uidnext - 1 <= last_uid:
+            return  # nothing new: one SELECT, no fetch
+        to_tag: list[int] = []
+        for item in store.headers_after(folder, last_uid, self._settings.watch.header_batch):
+            report.headers_fetched += 1
+            if self._handle(store, mailbox.address, folder, state.uidvalidity, item, register, report):
+                to_tag.append(item.uid)
+            if len(to_tag) >= 100:
+                self._tag(store, folder, to_tag)
+                to_tag = []
+        self._tag(store, folder, to_tag)
+
+    def _tag(self, store: MailStore, folder: str, uids: Sequence[int]) -> None:
+        watch = self._settings.watch
+        if uids and (watch.tag_keyword or watch.mark_seen):
+            store.tag(folder, uids, watch.tag_keyword, watch.mark_seen)
+
+    def _cursor(self, mailbox: str, folder: str, uidvalidity: int) -> int:
+        with self._factory.begin() as session:
+            cursor = session.scalar(
+                select(m.MailboxCursor).where(
+                    m.MailboxCursor.mailbox == mailbox, m.MailboxCursor.folder == folder
+                )
+            )
+            if cursor is None:
+                session.add(m.MailboxCursor(mailbox=mailbox, folder=folder, uidvalidity=uidvalidity))
+                return 0
+            if cursor.uidvalidity != uidvalidity:
+                log.warning(
+                    "%s/%s: UIDVALIDITY changed (%d -> %d); reading the folder again from the start "
+                    "(breaches and forwards already recorded are not repeated)",
+                    mailbox, folder, cursor.uidvalidity, uidvalidity,
+                )  # fmt: skip
+                cursor.uidvalidity = uidvalidity
+                cursor.last_uid = 0
+            return cursor.last_uid
+
+    def _handle(
+        self, store: MailStore, mailbox: str, folder: str, uidvalidity: int, item: HeaderItem,
+        register: Register, report: PassReport,
+    ) -> bool:  # fmt: skip
+        """Decide and record one message; True if it was acted on (and so is tagged)."""
+        where = f"{mailbox}/{folder} UID {item.uid}"
+        try:
+            envelope = parse_envelope(
+                item.header, found_in=mailbox, folder=folder, received_at=item.received_at
+            )
+            decision = decide(envelope, register, self._clock(), dmo=self._dmo)
+            sha256 = size = None
+            if decision.needs_raw_message:
+                if item.size > self._settings.watch.max_message_bytes:
+                    decision = _too_large(decision, item.size)
+                else:
+                    raw = store.fetch_raw(folder, item.uid)
+                    report.raw_fetched += 1
+                    sha256, size = self._evidence.put(raw), len(raw)
+                    crash_point("after-evidence-write")
+            with self._factory.begin() as session:
+                new_breach = _record(session, envelope, decision, item, uidvalidity, sha256, size,
+                                     self._settings.organisation.bot_address)  # fmt: skip
+                _processed(session, envelope, decision, item, uidvalidity)
+                _advance(session, mailbox, folder, item.uid)
+            crash_point("after-decision-commit")
+        except (MailServerError, EvidenceError):
+            raise  # infrastructure: stop this folder; the cursor has not moved past the message
+        except Exception as exc:  # one bad message must never stop the service
+            log.error("%s could not be processed; quarantined", where, exc_info=True)
+            self._quarantine(store, mailbox, folder, uidvalidity, item, exc, report)
+            return True
+        report.decisions[decision.kind.value] += 1
+        report.new_breaches += new_breach
+        if decision.kind is DecisionKind.REVIEW:
+            report.quarantined += 1
+        log.info(
+            "%s: %s (%s)%s", where, decision.kind.value, ",".join(decision.rules),
+            f" customer {decision.customer_ref}" if decision.customer_ref else "",
+        )  # fmt: skip
+        return decision.kind is not DecisionKind.IGNORE
+
+    def _quarantine(
+        self, store: MailStore, mailbox: str, folder: str, uidvalidity: int, item: HeaderItem,
+        exc: Exception, report: PassReport,
+    ) -> None:  # fmt: skip
+        sha256 = size = None
+        try:
+            raw = store.fetch_raw(folder, item.uid)
+            report.raw_fetched += 1
+            sha256, size = self._evidence.put(raw), len(raw)
+        except (MailServerError, EvidenceError):
+            log.warning("%s/%s UID %d: raw message not kept with the quarantine entry",
+                        mailbox, folder, item.uid)  # fmt: skip
+        with self._factory.begin() as session:
+            _add_quarantine(
+                session, mailbox, folder, uidvalidity, item.uid, None,
+                f"could not be processed: {type(exc).__name__}: {exc}", sha256, size,
+            )  # fmt: skip
+            _advance(session, mailbox, folder, item.uid)
+        report.quarantined += 1
+        report.decisions["error"] += 1
+
+    # -- daemon --------------------------------------------------------------------------------
+
+    def run_forever(self, stop: threading.Event, on_pass: Callable[[PassReport], None]) -> None:
+        """Run passes until ``stop`` is set: every poll interval, backing off after failures."""
+        watch = self._settings.watch
+        failures = 0
+        while not stop.is_set():
+            try:
+                report = self.run_pass()
+            except Exception:  # a bug in a pass must not end the daemon; log and back off
+                log.exception("watcher pass failed")
+                report = PassReport(errors=["pass failed; see the log"])
+            on_pass(report)
+            if report.ok:
+                failures, delay = 0, watch.poll_seconds
+            else:
+                failures += 1
+                delay = min(watch.retry_max_seconds, watch.retry_initial_seconds * 2 ** (failures - 1))
+                delay = max(delay * random.uniform(0.8, 1.2), 0.1)
+                log.warning("pass had errors; next attempt in %.0f s", delay)
+            stop.wait(delay)
+
+
+def _too_large(decision: Decision, size: int) -> Decision:
+    return Decision(
+        DecisionKind.REVIEW,
+        (*decision.rules, "message-too-large"),
+        (*decision.reasons, f"message is {size} bytes, over [watch] max_message_bytes; not fetched"),
+        decision.customer_ref,
+    )
+
+
+def _customer(session: Session, ref: str) -> m.Customer:
+    return session.scalars(select(m.Customer).where(m.Customer.ref == ref)).one()
+
+
+def _record(
+    session: Session, envelope: Envelope, decision: Decision, item: HeaderItem, uidvalidity: int,
+    sha256: str | None, size: int | None, bot_address: str,
+) -> bool:  # fmt: skip
+    """Write what the decision calls for; True if a new breach was recorded."""
+    domain = bot_address.rsplit("@", 1)[1]
+    reason = "; ".join(decision.reasons)
+    if decision.kind is DecisionKind.REVIEW:
+        _add_quarantine(session, envelope.found_in, envelope.folder, uidvalidity, item.uid,
+                        envelope.message_id, reason, sha256, size)  # fmt: skip
+        return False
+    if decision.kind is DecisionKind.BREACH:
+        assert decision.customer_ref and sha256 and size is not None
+        customer = _customer(session, decision.customer_ref)
+        breach = session.scalar(
+            select(m.Breach).where(
+                m.Breach.customer_id == customer.id, m.Breach.message_id == envelope.message_id
+            )
+        )
+        is_new = breach is None
+        if breach is None:
+            breach = m.Breach(
+                customer=customer, message_id=envelope.message_id,
+                received_at=envelope.received_at, reason=reason, rules=",".join(decision.rules),
+                sha256=sha256, size=size,
+            )  # fmt: skip
+            session.add(breach)
+            session.flush()
+        already_seen = session.scalar(
+            select(m.BreachSighting.id).where(
+                m.BreachSighting.breach_id == breach.id,
+                m.BreachSighting.mailbox == envelope.found_in,
+                m.BreachSighting.folder == envelope.folder,
+            )
+        )
+        if already_seen is None:
+            session.add(m.BreachSighting(breach_id=breach.id, mailbox=envelope.found_in,
+                                         folder=envelope.folder, uid=item.uid))  # fmt: skip
+        if decision.route_to is not None:
+            _enqueue(session, BREACH_FORWARD, customer, decision, envelope, breach.sha256, domain,
+                     breach_id=breach.id)  # fmt: skip
+        return is_new
+    if decision.kind in (DecisionKind.ALLOWED, DecisionKind.WARNING_CONTACT):
+        assert decision.customer_ref
+        customer = _customer(session, decision.customer_ref)
+        contact = session.scalar(
+            select(m.Contact).where(
+                m.Contact.customer_id == customer.id, m.Contact.message_id == envelope.message_id
+            )
+        )
+        if contact is None:
+            contact = m.Contact(
+                customer=customer, message_id=envelope.message_id,
+                kind="allowed" if decision.kind is DecisionKind.ALLOWED else "warning",
+                mailbox=envelope.found_in, received_at=envelope.received_at, reason=reason,
+                sha256=sha256,
+            )  # fmt: skip
+            session.add(contact)
+            session.flush()
+        if decision.route_to is not None and sha256:
+            _enqueue(session, COVER_FORWARD, customer, decision, envelope, sha256, domain,
+                     contact_id=contact.id)  # fmt: skip
+    return False
+
+
+def _enqueue(
+    session: Session, kind: str, customer: m.Customer, decision: Decision, envelope: Envelope,
+    sha256: str, domain: str, *, breach_id: int | None = None, contact_id: int | None = None,
+) -> None:  # fmt: skip
+    assert decision.route_to is not None
+    outgoing = outgoing_message_id(kind, f"{customer.ref}\n{envelope.message_id}", domain)
+    exists = session.scalar(select(m.Outbox.id).where(m.Outbox.outgoing_message_id == outgoing))
+    if exists is not None:
+        return
+    session.add(
+        m.Outbox(
+            kind=kind, customer=customer, breach_id=breach_id, contact_id=contact_id,
+            original_message_id=envelope.message_id, original_sha256=sha256,
+            recipient_name=decision.route_to.name, recipient_email=decision.route_to.email,
+            route_reason=decision.route_reason, outgoing_message_id=outgoing,
+        )
+    )  # fmt: skip
+
+
+def _add_quarantine(
+    session: Session, mailbox: str, folder: str, uidvalidity: int, uid: int,
+    message_id: str | None, reason: str, sha256: str | None, size: int | None,
+) -> None:  # fmt: skip
+    exists = session.scalar(
+        select(m.Quarantine.id).where(
+            m.Quarantine.mailbox == mailbox, m.Quarantine.folder == folder,
+            m.Quarantine.uidvalidity == uidvalidity, m.Quarantine.uid == uid,
+        )
+    )  # fmt: skip
+    if exists is None:
+        session.add(m.Quarantine(mailbox=mailbox, folder=folder, uidvalidity=uidvalidity, uid=uid,
+                                 message_id=message_id, reason=reason, sha256=sha256, size=size))  # fmt: skip
+
+
+def _processed(
+    session: Session, envelope: Envelope, decision: Decision, item: HeaderItem, uidvalidity: int
+) -> None:
+    exists = session.scalar(
+        select(m.ProcessedMessage.id).where(
+            m.ProcessedMessage.mailbox == envelope.found_in,
+            m.ProcessedMessage.folder == envelope.folder,
+            m.ProcessedMessage.uidvalidity == uidvalidity,
+            m.ProcessedMessage.uid == item.uid,
+        )
+    )
+    if exists is None:
+        session.add(
+            m.ProcessedMessage(
+                mailbox=envelope.found_in, folder=envelope.folder, uidvalidity=uidvalidity,
+                uid=item.uid, message_id=envelope.message_id, decision=decision.kind.value,
+                rules=",".join(decision.rules), customer_ref=decision.customer_ref,
+            )
+        )  # fmt: skip
+
+
+def _advance(session: Session, mailbox: str, folder: str, uid: int) -> None:
+    cursor = session.scalars(
+        select(m.MailboxCursor).where(
+            m.MailboxCursor.mailbox == mailbox, m.MailboxCursor.folder == folder
+        )
+    ).one()
+    cursor.last_uid = max(cursor.last_uid, uid)

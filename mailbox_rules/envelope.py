@@ -1,0 +1,217 @@
+"""The message envelope the decision core reasons about, and how to read one from headers.
+
+:func:`parse_envelope` turns the raw header block of a message (``BODY.PEEK[HEADER]`` over
+IMAP) into an :class:`Envelope`.  It is pure — bytes in, value out — and never raises for
+odd mail: real mail has missing headers, several From fields, undecodable bytes and bad
+dates, so problems are recorded in :attr:`Envelope.problems` for the rules to judge.
+
+Identity is taken from the addr-spec (``local@domain``) only, lower-cased; a display name is
+never used for matching, however much it looks like an address.
+"""
+
+from __future__ import annotations
+
+import email.policy
+import hashlib
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from email.parser import BytesHeaderParser
+from email.utils import getaddresses, parsedate_to_datetime
+
+_ADDR_SPEC = re.compile(r"^[^@\s<>()\[\],;:\"]+@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?$")
+_AUTO_SUBJECT = re.compile(r"^\s*(automatic reply|auto-?reply|autoreply)\s*:", re.IGNORECASE)
+_BOUNCE_LOCALPARTS = frozenset({"mailer-daemon", "postmaster"})
+
+
+class EnvelopeError(ValueError):
+    """Raised only for programming errors (e.g. empty input); bad mail never raises."""
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """What the core needs to know about one message found in one watched mailbox."""
+
+    found_in: str
+    folder: str
+    message_id: str
+    received_at: datetime
+    from_addresses: tuple[str, ...] = ()
+    sender_addresses: tuple[str, ...] = ()
+    reply_to: tuple[str, ...] = ()
+    to: tuple[str, ...] = ()
+    cc: tuple[str, ...] = ()
+    delivered_to: tuple[str, ...] = ()
+    date: datetime | None = None
+    subject: str = ""
+    automatic: str | None = None
+    problems: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def identities(self) -> tuple[str, ...]:
+        """The addresses that say who wrote the message: From, then Sender."""
+        return self.from_addresses + tuple(
+            a for a in self.sender_addresses if a not in self.from_addresses
+        )
+
+    @property
+    def recipients(self) -> frozenset[str]:
+        return frozenset(self.to + self.cc + self.delivered_to)
+
+
+def is_addr_spec(value: str) -> bool:
+    """True for a plausible ``local@domain`` address (the register's validation uses it too)."""
+    return bool(_ADDR_SPEC.match(value)) and ".." not in value
+
+
+def normalise_address(value: str) -> str:
+    return value.strip().lower()
+
+
+def parse_envelope(
+    header_bytes: bytes,
+    *,
+    found_in: str,
+    folder: str = "INBOX",
+    received_at: datetime,
+) -> Envelope:
+    """Read an :class:`Envelope` from a message's raw header block."""
+    if received_at.tzinfo is None:
+        raise EnvelopeError("received_at must be timezone-aware")
+    problems: list[str] = []
+    headers = BytesHeaderParser(policy=email.policy.default).parsebytes(header_bytes)
+
+    from_addresses = _addresses(headers, "From", problems)
+    if len(headers.get_all("From") or []) > 1:
+        problems.append("several From fields")
+    if not headers.get_all("From"):
+        problems.append("no From field")
+    elif not from_addresses:
+        problems.append("From field has no usable address")
+
+    message_id = _message_id(headers, header_bytes)
+    return Envelope(
+        found_in=normalise_address(found_in),
+        folder=folder,
+        message_id=message_id,
+        received_at=received_at.astimezone(UTC),
+        from_addresses=from_addresses,
+        sender_addresses=_addresses(headers, "Sender", problems),
+        reply_to=_addresses(headers, "Reply-To", problems),
+        to=_addresses(headers, "To", problems),
+        cc=_addresses(headers, "Cc", problems),
+        delivered_to=_addresses(headers, "Delivered-To", problems)
+        + _addresses(headers, "X-Original-To", problems),
+        date=_date(headers),
+        subject=_text(headers, "Subject"),
+        automatic=automatic_marker(headers),
+        problems=tuple(problems),
+    )
+
+
+def automatic_marker(headers: EmailMessage) -> str | None:
+    """Why a message is a delivery report or an auto-reply, or None for a person's message.
+
+    Follows RFC 3834 (Auto-Submitted), RFC 3462/6522 (multipart/report) and the markers that
+    Exchange and common autoresponders add.
+    """
+    content_type = _text(headers, "Content-Type").lower()
+    if content_type.startswith("multipart/report"):
+        report = re.search(r"report-type\s*=\s*\"?([\w-]+)", content_type)
+        kind = report.group(1) if report else "unknown"
+        return f"delivery or disposition report (multipart/report; report-type={kind})"
+    auto_submitted = _text(headers, "Auto-Submitted").strip().lower()
+    if auto_submitted and not auto_submitted.startswith("no"):
+        return f"Auto-Submitted: {auto_submitted.split(';')[0]}"
+    for name in ("X-Autoreply", "X-Autorespond", "X-Auto-Reply"):
+        if headers.get(name) is not None:
+            return f"{name} header present"
+    precedence = _text(headers, "Precedence").strip().lower()
+    if precedence == "auto_reply":
+        return "Precedence: auto_reply"
+    if _text(headers, "Return-Path").strip() == "<>":
+        return "null return path (Return-Path: <>)"
+    sender = _first_addr_spec(_raw_all(headers, "From"))
+    if sender and sender.split("@", 1)[0] in _BOUNCE_LOCALPARTS:
+        return f"sent by {sender.split('@', 1)[0]}"
+    if _AUTO_SUBJECT.match(_text(headers, "Subject")):
+        return "subject marks an automatic reply"
+    return None
+
+
+def _addresses(headers: EmailMessage, name: str, problems: list[str]) -> tuple[str, ...]:
+    values = _raw_all(headers, name)
+    if not values:
+        return ()
+    found: list[str] = []
+    try:
+        for value in headers.get_all(name) or []:
+            for address in getattr(value, "addresses", ()):
+                found.append(address.addr_spec)
+    except Exception as exc:  # the stdlib header parser raises many kinds on hostile input
+        problems.append(f"{name} could not be parsed ({type(exc).__name__})")
+        found = [addr for _, addr in getaddresses(values)]
+    cleaned = [normalise_address(a) for a in found if a]
+    bad = [a for a in cleaned if not is_addr_spec(a)]
+    if bad:
+        problems.append(f"{name} has {len(bad)} malformed address(es)")
+    return _unique(a for a in cleaned if is_addr_spec(a))
+
+
+def _raw_all(headers: EmailMessage, name: str) -> list[str]:
+    """Header values as unfolded strings, without the structured parser."""
+    raw = headers.get_all(name) or []
+    return [str(v) for v in raw]
+
+
+def _text(headers: EmailMessage, name: str) -> str:
+    try:
+        value = headers.get(name)
+    except Exception:  # a hostile encoded-word can make even get() fail
+        return ""
+    return "" if value is None else " ".join(str(value).split())
+
+
+def _first_addr_spec(values: list[str]) -> str | None:
+    for _, addr in getaddresses(values):
+        if addr and is_addr_spec(addr.lower()):
+            return addr.lower()
+    return None
+
+
+def _date(headers: EmailMessage) -> datetime | None:
+    raw = _text(headers, "Date")
+    if not raw:
+        return None
+    try:
+        parsed = parsedate_to_datetime(raw)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if parsed.tzinfo is None:
+        return None
+    return parsed.astimezone(UTC)
+
+
+def _message_id(headers: EmailMessage, header_bytes: bytes) -> str:
+    """The Message-ID, or a stable synthetic one from the headers that identify the message.
+
+    The synthetic id uses From, Date, Subject, To and Cc only, which stay the same when one
+    message is delivered into several mailboxes (unlike Received or Delivered-To).
+    """
+    raw = _text(headers, "Message-ID").strip()
+    match = re.search(r"<[^<>\s]+>", raw)
+    if match:
+        return match.group(0)
+    if raw:
+        return f"<{raw.strip('<>').replace(' ', '')}>"
+    basis = "\n".join(
+        " ".join(_raw_all(headers, name)) for name in ("From", "Date", "Subject", "To", "Cc")
+    )
+    digest = hashlib.sha256(basis.encode("utf-8", "surrogateescape")).hexdigest()[:32]
+    return f"<synthetic-{digest}@spocbot.invalid>"
+
+
+def _unique(values: Iterable[str]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(values))

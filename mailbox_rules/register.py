@@ -1,0 +1,95 @@
+"""The decision core's read-only view of the SPOC register.
+
+These are plain frozen values built by the service from the database once per pass; the
+core never sees ORM objects.  Addresses are stored lower-cased addr-specs (``local@domain``)
+so that matching is a set lookup.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date
+
+
+class ArrangementStatus(enum.StrEnum):
+    """Where an arrangement stands (policy §4)."""
+
+    ACTIVE = "active"
+    WARNING = "warning"
+    CEASE_AND_DESIST = "cease_and_desist"
+    CEASED = "ceased"
+
+
+@dataclass(frozen=True)
+class Officer:
+    """A member of staff who can be a SPOC or a cover officer."""
+
+    name: str
+    email: str
+
+
+@dataclass(frozen=True)
+class Absence:
+    """An officer's leave, inclusive calendar dates in Europe/London."""
+
+    officer_email: str
+    starts_on: date
+    ends_on: date
+
+    def covers(self, day: date) -> bool:
+        return self.starts_on <= day <= self.ends_on
+
+
+@dataclass(frozen=True)
+class Arrangement:
+    """One customer's SPOC arrangement, as the core needs it."""
+
+    customer_ref: str
+    customer_name: str
+    customer_emails: frozenset[str]
+    spoc: Officer
+    cover: Officer | None
+    restricted_to: frozenset[str]
+    status: ArrangementStatus
+    start_date: date
+    review_date: date
+
+
+@dataclass(frozen=True)
+class Register:
+    """Everything the core needs to know about the organisation for one decision."""
+
+    arrangements: tuple[Arrangement, ...]
+    absences: tuple[Absence, ...] = ()
+    watched_mailboxes: frozenset[str] = frozenset()
+    _by_address: dict[str, Arrangement] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        by_address: dict[str, Arrangement] = {}
+        for arrangement in self.arrangements:
+            for address in arrangement.customer_emails:
+                by_address[address.lower()] = arrangement
+        object.__setattr__(self, "_by_address", by_address)
+
+    @classmethod
+    def build(
+        cls,
+        arrangements: Iterable[Arrangement],
+        absences: Iterable[Absence] = (),
+        watched_mailboxes: Iterable[str] = (),
+    ) -> Register:
+        return cls(
+            arrangements=tuple(arrangements),
+            absences=tuple(absences),
+            watched_mailboxes=frozenset(a.lower() for a in watched_mailboxes),
+        )
+
+    def arrangement_for(self, address: str) -> Arrangement | None:
+        """The arrangement whose customer owns ``address`` (case-insensitive addr-spec)."""
+        return self._by_address.get(address.lower())
+
+    def is_absent(self, officer: Officer, day: date) -> bool:
+        email = officer.email.lower()
+        return any(a.officer_email.lower() == email and a.covers(day) for a in self.absences)
