@@ -32,7 +32,10 @@ class EvidenceStore:
         if target.exists():
             return digest
         try:
-            target.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            # mkdir(parents=True) applies ``mode`` to the last level only: make each level.
+            self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
+            target.parent.parent.mkdir(exist_ok=True, mode=0o700)
+            target.parent.mkdir(exist_ok=True, mode=0o700)
             fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".incoming-")
             try:
                 with os.fdopen(fd, "wb") as handle:

@@ -154,10 +154,13 @@ def _cell(row: RegisterRow, column: str) -> str:
 def _read_rows(path: Path) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
     suffix = path.suffix.lower()
     if suffix == ".csv":
-        text = path.read_text(encoding="utf-8-sig")
-        reader = csv.reader(text.splitlines())
-        header = next(reader, [])
-        rows = [(reader.line_num, row) for row in reader]
+        # Hand the csv module a stream, not str.splitlines(), which would also split cells at
+        # U+2028, form feeds and the like; and count records, not physical lines, so that a
+        # quoted cell with a line break in it does not shift every later row number.
+        with path.open(encoding="utf-8-sig", newline="") as handle:
+            reader = csv.reader(handle)
+            header = next(reader, [])
+            rows = list(enumerate(reader, start=2))
         return header, iter(rows)
     if suffix in (".xlsx", ".xlsm"):
         from openpyxl import load_workbook

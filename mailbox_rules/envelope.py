@@ -148,7 +148,12 @@ def _addresses(headers: EmailMessage, name: str, problems: list[str]) -> tuple[s
     found: list[str] = []
     try:
         for value in headers.get_all(name) or []:
-            for address in getattr(value, "addresses", ()):
+            if not hasattr(value, "addresses"):
+                # Delivered-To and X-Original-To are not address headers to the stdlib's
+                # header registry, so they come back as plain text: read them as a list.
+                found.extend(addr for _, addr in getaddresses([str(value)]))
+                continue
+            for address in value.addresses:
                 found.append(address.addr_spec)
     except Exception as exc:  # the stdlib header parser raises many kinds on hostile input
         problems.append(f"{name} could not be parsed ({type(exc).__name__})")

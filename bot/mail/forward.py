@@ -1,12 +1,12 @@
 """Building a forward: a new message with a cover note and the original attached intact.
 
 The original is attached as ``message/rfc822`` byte-for-byte.  That is only possible when its
-bytes can travel over SMTP unchanged: CRLF line endings, no NUL, no line over 998 bytes, and
-8-bit bytes only if the server takes 8BITMIME.  Anything else is attached base64-encoded as
-``application/octet-stream`` (``original-message.eml``) so that it still arrives exactly as it
-was stored; the cover note says so.  None of the original's headers are copied into the new
-message's headers, and our own header values are built by :mod:`email`, which refuses
-newlines, so nothing in a customer's message or the register can inject a header.
+bytes can travel over SMTP unchanged: CRLF line endings (a final one too), no NUL, no line over
+998 bytes, and 8-bit bytes only if the server takes 8BITMIME.  Anything else is attached
+base64-encoded as ``application/octet-stream`` (``original-message.eml``) so that it still
+arrives exactly as it was stored; the cover note says so.  None of the original's headers are
+copied into the new message's headers, and our own header values are built by :mod:`email`,
+which refuses newlines, so nothing in a customer's message or the register can inject a header.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
+from email.parser import BytesHeaderParser
 from email.policy import SMTP
 from email.utils import format_datetime, formataddr
 
@@ -43,6 +44,8 @@ def can_attach_as_message(raw: bytes, eight_bit_ok: bool) -> bool:
         return False
     if raw.count(b"\n") != raw.count(b"\r\n") or raw.count(b"\r") != raw.count(b"\r\n"):
         return False  # bare LF or CR would be rewritten to CRLF by SMTP
+    if not raw.endswith(b"\r\n"):
+        return False  # the part needs a final CRLF, which would then come back as if it were ours
     return eight_bit_ok or not any(b > 127 for b in raw)
 
 
@@ -71,8 +74,8 @@ def build_forward(
     if headers.importance_high:
         head["Importance"] = "high"
         head["X-Priority"] = "1"
-    head["Content-Type"] = f'multipart/mixed; boundary="{boundary}"'
-    header_block = head.as_bytes()  # ends with the blank line
+    header_block = b"".join(SMTP.fold_binary(name, value) for name, value in head.items())
+    header_block += f'Content-Type: multipart/mixed; boundary="{boundary}"\r\n\r\n'.encode()
 
     note = EmailMessage(policy=SMTP)
     note.set_content(cover_note, subtype="plain", charset="utf-8", cte="quoted-printable")
@@ -114,10 +117,14 @@ def attached_original(forward: bytes) -> bytes:
     For ``message/rfc822`` the attachment's bytes are sliced out exactly as they travelled;
     for the base64 fallback they are decoded.
     """
-    match = re.search(rb'boundary="([^"]+)"', forward)
-    if match is None:
+    # Take the boundary from the outer Content-Type, not the first 'boundary="..."' anywhere:
+    # the Subject (built from register data) comes earlier in the header block.
+    header_block = forward.partition(b"\r\n\r\n")[0] + b"\r\n\r\n"
+    outer = BytesHeaderParser(policy=SMTP).parsebytes(header_block)
+    found = outer.get_boundary() if outer.get_content_maintype() == "multipart" else None
+    if not found:
         raise ValueError("not a spocbot forward: no multipart boundary")
-    boundary = match.group(1)
+    boundary = found.encode("ascii")
     parts = forward.split(b"\r\n--" + boundary)
     last = parts[-2] if len(parts) >= 3 else b""
     head, _, body = last.partition(b"\r\n\r\n")

@@ -1,0 +1,133 @@
+"""The watcher against real Dovecot (IMAP) and Postfix (SMTP): routing, evidence, tagging."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from email import message_from_bytes
+from email.policy import default as default_policy
+
+from bot.mail.forward import attached_original
+from tests.mailtest import Org, deliver_and_wait, inbox, message, wait_for_count
+
+
+def watch_once(org: Org) -> dict[str, object]:
+    result = org.spocbot("watch", "--once", "--json")
+    report: dict[str, object] = json.loads(result.stdout)
+    return report
+
+
+def breaches(org: Org) -> list[dict[str, object]]:
+    rows: list[dict[str, object]] = json.loads(org.spocbot("breaches", "list", "--json").stdout)
+    return rows
+
+
+def test_breach_reaches_spoc_with_original_attached_byte_for_byte(org: Org) -> None:
+    raw = message(org.customer, org.info, subject="Damp in the bedroom – £50 café")
+    deliver_and_wait(raw, [org.info])
+    stored = next(iter(inbox(org.info).values()))[b"BODY[]"]
+
+    report = watch_once(org)
+
+    assert 1 == report["new_breaches"]
+    assert 1 == report["forwards_sent"]
+    forward = wait_for_count(org.spoc, 1)[0]
+    assert stored == attached_original(forward)
+    parsed = message_from_bytes(forward, policy=default_policy)
+    assert "auto-generated" == parsed["Auto-Submitted"]
+    assert "All" == parsed["X-Auto-Response-Suppress"]
+    assert "Damp" not in str(parsed["Subject"])  # the original's headers are never copied
+    attachment = [p for p in parsed.iter_attachments()][0]
+    assert "message/rfc822" == attachment.get_content_type()
+    row = breaches(org)[0]
+    assert [org.info] == row["mailboxes"]
+    assert hashlib.sha256(stored).hexdigest() == row["sha256"]
+    assert [{"name": "Sam Spoc", "email": org.spoc, "status": "sent"}] == [
+        {k: f[k] for k in ("name", "email", "status")}
+        for f in row["forwarded_to"]  # type: ignore[union-attr]
+    ]
+
+
+def test_original_is_left_unread_in_place_and_tagged(org: Org) -> None:
+    deliver_and_wait(message(org.customer, org.info), [org.info])
+
+    watch_once(org)
+
+    [(uid, data)] = inbox(org.info).items()
+    flags = {f.decode() for f in data[b"FLAGS"]}  # type: ignore[union-attr]
+    assert "\\Seen" not in flags
+    assert "$SpocbotHandled" in flags
+    assert "\\Deleted" not in flags
+
+
+def test_unrelated_mail_is_not_tagged_or_fetched(org: Org) -> None:
+    deliver_and_wait(message("someone@elsewhere.example", org.info), [org.info])
+
+    report = watch_once(org)
+
+    assert 0 == report["full_messages_fetched"]
+    [(uid, data)] = inbox(org.info).items()
+    assert () == data[b"FLAGS"] or b"$SpocbotHandled" not in data[b"FLAGS"]  # type: ignore[operator]
+
+
+def test_one_message_in_three_mailboxes_is_one_breach_and_one_forward(org: Org) -> None:
+    raw = message(org.customer, org.info, cc=f"{org.staff}, {org.spoc}")
+    deliver_and_wait(raw, [org.info, org.staff, org.spoc])
+
+    report = watch_once(org)
+
+    assert 1 == report["new_breaches"]
+    assert 1 == report["forwards_sent"]
+    assert [sorted([org.info, org.staff, org.spoc])] == [b["mailboxes"] for b in breaches(org)]
+    forwards = [m for m in wait_for_count(org.spoc, 2) if b"X-Spocbot-Kind" in m]
+    assert 1 == len(forwards)
+
+
+def test_second_pass_forwards_nothing_and_fetches_no_message(org: Org) -> None:
+    deliver_and_wait(message(org.customer, org.info), [org.info])
+    watch_once(org)
+    wait_for_count(org.spoc, 1)
+    watch_once(org)  # reads the forward that arrived in the SPOC's inbox (from the bot: ignored)
+
+    report = watch_once(org)
+
+    assert 0 == report["headers_fetched"]
+    assert 0 == report["full_messages_fetched"]
+    assert 0 == report["forwards_sent"]
+    assert 1 == len(wait_for_count(org.spoc, 1))
+
+
+def test_permitted_route_is_recorded_as_contact_without_forward(org: Org) -> None:
+    deliver_and_wait(message(org.customer, org.spoc), [org.spoc])
+
+    report = watch_once(org)
+
+    assert {"allowed": 1} == report["decisions"]
+    assert 0 == report["forwards_sent"]
+    contacts = json.loads(org.spocbot("contacts", "list", "--json").stdout)
+    assert ["allowed"] == [c["kind"] for c in contacts]
+
+
+def test_breach_goes_to_cover_officer_while_spoc_is_absent(org: Org) -> None:
+    org.spocbot("officer", "absence", "add", org.spoc, "--from", "2020-01-01", "--to", "2099-12-31")
+    deliver_and_wait(message(org.customer, org.staff), [org.staff])
+
+    watch_once(org)
+
+    forward = wait_for_count(org.cover, 1)[0]
+    assert b"to cover officer Chris Cover" in forward.replace(b"=\r\n", b"")
+    assert 0 == len(inbox(org.spoc))
+
+
+def test_imap_outage_is_reported_and_loses_nothing(org: Org) -> None:
+    deliver_and_wait(message(org.customer, org.info), [org.info])
+    broken = org.config.read_text().replace("port = 10143", "port = 1")
+    org.config.write_text(broken)
+
+    failed = org.spocbot("watch", "--once", check=False)
+
+    assert 1 == failed.returncode
+    assert "cannot reach IMAP server 127.0.0.1:1" in failed.stderr
+    org.config.write_text(broken.replace("port = 1\n", "port = 10143\n"))
+    report = watch_once(org)
+    assert 1 == report["new_breaches"]
