@@ -129,14 +129,36 @@ class Watcher:
         if state.uidnext - 1 <= last_uid:
             return  # nothing new: one SELECT, no fetch
         to_tag: list[int] = []
-        for item in store.headers_after(folder, last_uid, self._settings.watch.header_batch):
-            report.headers_fetched += 1
-            if self._handle(store, mailbox.address, folder, state.uidvalidity, item, register, report):
-                to_tag.append(item.uid)
-            if len(to_tag) >= 100:
-                self._tag(store, folder, to_tag)
-                to_tag = []
+        ignored = _IgnoredBatch(mailbox.address, folder, state.uidvalidity)
+        try:
+            for item in store.headers_after(folder, last_uid, self._settings.watch.header_batch):
+                report.headers_fetched += 1
+                acted = self._handle(store, mailbox.address, folder, state.uidvalidity, item,
+                                     register, report, ignored)  # fmt: skip
+                if acted:
+                    to_tag.append(item.uid)
+                if len(to_tag) >= 100:
+                    self._tag(store, folder, to_tag)
+                    to_tag = []
+                if len(ignored) >= self._settings.watch.header_batch:
+                    self._flush(ignored)
+        finally:
+            self._flush(ignored)
         self._tag(store, folder, to_tag)
+
+    def _flush(self, ignored: _IgnoredBatch) -> None:
+        """Record a run of ignored messages and move the cursor past them in one transaction.
+
+        Ignored messages cause no effects, so batching their bookkeeping is safe: after a crash
+        they are simply decided again.  Messages that need action get their own transaction.
+        """
+        if not ignored:
+            return
+        with self._factory.begin() as session:
+            for envelope, decision, item in ignored.entries:
+                _processed(session, envelope, decision, item, ignored.uidvalidity)
+            _advance(session, ignored.mailbox, ignored.folder, ignored.entries[-1][2].uid)
+        ignored.entries.clear()
 
     def _tag(self, store: MailStore, folder: str, uids: Sequence[int]) -> None:
         watch = self._settings.watch
@@ -165,7 +187,7 @@ class Watcher:
 
     def _handle(
         self, store: MailStore, mailbox: str, folder: str, uidvalidity: int, item: HeaderItem,
-        register: Register, report: PassReport,
+        register: Register, report: PassReport, ignored: _IgnoredBatch,
     ) -> bool:  # fmt: skip
         """Decide and record one message; True if it was acted on (and so is tagged)."""
         where = f"{mailbox}/{folder} UID {item.uid}"
@@ -174,6 +196,11 @@ class Watcher:
                 item.header, found_in=mailbox, folder=folder, received_at=item.received_at
             )
             decision = decide(envelope, register, self._clock(), dmo=self._dmo)
+            if decision.kind is DecisionKind.IGNORE:
+                ignored.entries.append((envelope, decision, item))
+                report.decisions[decision.kind.value] += 1
+                return False
+            self._flush(ignored)  # keep the cursor in order: earlier ignored messages first
             sha256 = size = None
             if decision.needs_raw_message:
                 if item.size > self._settings.watch.max_message_bytes:
@@ -193,6 +220,7 @@ class Watcher:
             raise  # infrastructure: stop this folder; the cursor has not moved past the message
         except Exception as exc:  # one bad message must never stop the service
             log.error("%s could not be processed; quarantined", where, exc_info=True)
+            self._flush(ignored)
             self._quarantine(store, mailbox, folder, uidvalidity, item, exc, report)
             return True
         report.decisions[decision.kind.value] += 1
@@ -247,6 +275,17 @@ class Watcher:
                 delay = max(delay * random.uniform(0.8, 1.2), 0.1)
                 log.warning("pass had errors; next attempt in %.0f s", delay)
             stop.wait(delay)
+
+
+@dataclass
+class _IgnoredBatch:
+    mailbox: str
+    folder: str
+    uidvalidity: int
+    entries: list[tuple[Envelope, Decision, HeaderItem]] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.entries)
 
 
 def _too_large(decision: Decision, size: int) -> Decision:

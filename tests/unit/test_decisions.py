@@ -1,0 +1,389 @@
+"""The decision core as a table: one envelope, one register, one time -> one decision.
+
+Envelopes and registers are built directly (no parsing), so each row isolates one policy rule
+or one routing choice.  The register is the demo's fictional Northvale Homes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+
+import pytest
+
+from mailbox_rules import (
+    Absence,
+    Arrangement,
+    ArrangementStatus,
+    Decision,
+    DecisionKind,
+    Envelope,
+    Officer,
+    Register,
+    decide,
+    parse_envelope,
+)
+
+DOMAIN = "northvale-homes.example"
+HOUSING = f"housing@{DOMAIN}"
+DEV = f"dev.patel@{DOMAIN}"
+REPAIRS = f"repairs@{DOMAIN}"
+AMELIA = Officer("Amelia Hart", f"amelia.hart@{DOMAIN}")
+BEN = Officer("Ben Okafor", f"ben.okafor@{DOMAIN}")
+CHLOE = Officer("Chloe Price", f"chloe.price@{DOMAIN}")
+DMO = Officer("Data Management Officer", f"dmo@{DOMAIN}")
+COUNCILLOR = "councillor.r.mills@council.example"
+
+MARGARET = "margaret.ellis@mailbox.example"
+MARGARET_WORK = "m.ellis@work.example"
+TOM = "tom.fraser@freemail.example"
+PRIYA = "priya.shah@mailbox.example"
+GARETH = "g.lewis@mailbox.example"
+SANDRA = "sandra.cole@freemail.example"
+CARL = "carl.doyle@mailbox.example"
+NORA = "nora.quinn@mailbox.example"
+STRANGER = "olivia.bennett@freemail.example"
+
+# A winter weekday: London time equals UTC.
+NOW = datetime(2026, 11, 10, 10, 0, tzinfo=UTC)
+# 23:30 UTC on 1 July is 00:30 on 2 July in London (BST).
+SUMMER_LATE = datetime(2026, 7, 1, 23, 30, tzinfo=UTC)
+
+
+def arrangement(
+    ref: str,
+    name: str,
+    emails: tuple[str, ...],
+    spoc: Officer,
+    *,
+    cover: Officer | None = CHLOE,
+    restricted_to: tuple[str, ...] = (),
+    status: ArrangementStatus = ArrangementStatus.ACTIVE,
+) -> Arrangement:
+    return Arrangement(
+        customer_ref=ref,
+        customer_name=name,
+        customer_emails=frozenset(emails),
+        spoc=spoc,
+        cover=cover,
+        restricted_to=frozenset(restricted_to or (spoc.email,)),
+        status=status,
+        start_date=date(2026, 1, 5),
+        review_date=date(2027, 1, 5),
+    )
+
+
+ARRANGEMENTS = (
+    arrangement("NV-1001", "Margaret Ellis", (MARGARET, MARGARET_WORK), AMELIA),
+    arrangement("NV-1002", "Tom Fraser", (TOM,), BEN),
+    arrangement("NV-1003", "Priya Shah", (PRIYA,), AMELIA, status=ArrangementStatus.WARNING),
+    arrangement("NV-1004", "Gareth Lewis", (GARETH,), BEN, status=ArrangementStatus.CEASED),
+    arrangement("NV-1005", "Sandra Cole", (SANDRA,), AMELIA, restricted_to=(AMELIA.email, HOUSING)),
+    arrangement(
+        "NV-1006", "Carl Doyle", (CARL,), AMELIA, status=ArrangementStatus.CEASE_AND_DESIST
+    ),
+    arrangement("NV-1007", "Nora Quinn", (NORA,), BEN, cover=None),
+)
+WATCHED = (HOUSING, AMELIA.email, BEN.email, CHLOE.email, DEV, REPAIRS)
+
+
+def register(*absences: Absence) -> Register:
+    return Register.build(ARRANGEMENTS, absences, WATCHED)
+
+
+def away(officer: Officer, starts_on: date, ends_on: date | None = None) -> Absence:
+    return Absence(officer.email, starts_on, ends_on or starts_on)
+
+
+def envelope(
+    sender: str | None,
+    found_in: str,
+    *,
+    to: tuple[str, ...] | None = None,
+    cc: tuple[str, ...] = (),
+    sender_header: tuple[str, ...] = (),
+    automatic: str | None = None,
+    problems: tuple[str, ...] = (),
+) -> Envelope:
+    return Envelope(
+        found_in=found_in,
+        folder="INBOX",
+        message_id="<case@mailbox.example>",
+        received_at=NOW,
+        from_addresses=(sender,) if sender else (),
+        sender_addresses=sender_header,
+        to=(found_in,) if to is None else to,
+        cc=cc,
+        subject="Kitchen extractor fan",
+        automatic=automatic,
+        problems=problems,
+    )
+
+
+@dataclass(frozen=True)
+class Case:
+    envelope: Envelope
+    kind: DecisionKind
+    rules: tuple[str, ...]
+    customer_ref: str | None
+    route_to: Officer | None = None
+    absences: tuple[Absence, ...] = ()
+    now: datetime = NOW
+    dmo: Officer | None = DMO
+
+
+ALLOWED, BREACH, IGNORE, REVIEW = (
+    DecisionKind.ALLOWED,
+    DecisionKind.BREACH,
+    DecisionKind.IGNORE,
+    DecisionKind.REVIEW,
+)
+PERMITTED = ("permitted-route",)
+BYPASSED = ("bypassed-spoc",)
+
+CASES = {
+    # -- allowed and breach -------------------------------------------------------------------
+    "allowed-to-own-spoc-no-route": Case(envelope(MARGARET, AMELIA.email), ALLOWED, PERMITTED,
+                                         "NV-1001"),
+    "breach-found-in-information-mailbox": Case(envelope(MARGARET, HOUSING), BREACH, BYPASSED,
+                                                "NV-1001", AMELIA),
+    "breach-found-in-other-staff-mailbox": Case(envelope(MARGARET, REPAIRS), BREACH, BYPASSED,
+                                                "NV-1001", AMELIA),
+    "breach-spoc-copy-with-watched-mailbox-in-cc": Case(
+        envelope(MARGARET, AMELIA.email, to=(AMELIA.email,), cc=(HOUSING,)),
+        BREACH, BYPASSED, "NV-1001", AMELIA),
+    "allowed-spoc-copy-with-outsider-in-cc": Case(
+        envelope(MARGARET, AMELIA.email, to=(AMELIA.email,), cc=(COUNCILLOR,)),
+        ALLOWED, PERMITTED, "NV-1001"),
+    "breach-bcc-found-in-info-headers-name-only-outsiders": Case(
+        envelope(MARGARET, HOUSING, to=(COUNCILLOR,)), BREACH, BYPASSED, "NV-1001", AMELIA),
+    "allowed-second-permitted-address": Case(envelope(SANDRA, HOUSING), ALLOWED, PERMITTED,
+                                             "NV-1005"),
+    # -- who the customer is ------------------------------------------------------------------
+    "customer-matched-case-insensitively": Case(envelope("M.Ellis@Work.Example", HOUSING),
+                                                BREACH, BYPASSED, "NV-1001", AMELIA),
+    "customer-matched-by-second-registered-address": Case(envelope(MARGARET_WORK, DEV), BREACH,
+                                                          BYPASSED, "NV-1001", AMELIA),
+    "customer-named-in-second-from-address": Case(
+        dataclasses.replace(envelope(STRANGER, HOUSING), from_addresses=(STRANGER, MARGARET)),
+        BREACH, BYPASSED, "NV-1001", AMELIA),
+    "customer-in-sender-header-not-from": Case(
+        envelope("pa@agency.example", HOUSING, sender_header=(MARGARET,)),
+        BREACH, BYPASSED, "NV-1001", AMELIA),
+    "unknown-sender-ignored": Case(envelope(STRANGER, HOUSING), IGNORE, ("unknown-sender",),
+                                   None),
+    "unreadable-from-needs-review": Case(
+        envelope(None, HOUSING, problems=("From field has no usable address",)),
+        REVIEW, ("unreadable-sender",), None),
+    "from-and-sender-two-customers-need-review": Case(
+        # The first identity's arrangement is reported as customer_ref; a person decides.
+        envelope(MARGARET, HOUSING, sender_header=(TOM,)), REVIEW, ("several-customers",),
+        "NV-1001"),
+    # -- arrangement stages -------------------------------------------------------------------
+    "ceased-arrangement-ignored": Case(envelope(GARETH, HOUSING), IGNORE,
+                                       ("arrangement-ceased",), "NV-1004"),
+    "warning-stage-is-warning-contact-without-route": Case(
+        envelope(PRIYA, HOUSING), DecisionKind.WARNING_CONTACT, ("warning-stage",), "NV-1003"),
+    "warning-stage-no-route-even-with-spoc-absent": Case(
+        envelope(PRIYA, HOUSING), DecisionKind.WARNING_CONTACT, ("warning-stage",), "NV-1003",
+        absences=(away(AMELIA, date(2026, 11, 1), date(2026, 11, 30)),)),
+    "cease-and-desist-bypass-is-breach": Case(envelope(CARL, HOUSING), BREACH, BYPASSED,
+                                              "NV-1006", AMELIA),
+    "cease-and-desist-to-spoc-is-allowed": Case(envelope(CARL, AMELIA.email), ALLOWED, PERMITTED,
+                                                "NV-1006"),
+    # -- automatic messages -------------------------------------------------------------------
+    "auto-reply-from-customer-address-ignored": Case(
+        envelope(MARGARET, HOUSING, automatic="Auto-Submitted: auto-replied"),
+        IGNORE, ("automatic-message",), "NV-1001"),
+    "bounce-ignored-even-with-unreadable-from": Case(
+        envelope(None, HOUSING, automatic="null return path (Return-Path: <>)"),
+        IGNORE, ("automatic-message",), None),
+    # -- routing ------------------------------------------------------------------------------
+    "breach-spoc-absent-goes-to-cover": Case(
+        envelope(TOM, HOUSING), BREACH, BYPASSED, "NV-1002", CHLOE,
+        absences=(away(BEN, date(2026, 11, 9), date(2026, 11, 20)),)),
+    "other-officers-absence-does-not-reroute": Case(
+        envelope(TOM, HOUSING), BREACH, BYPASSED, "NV-1002", BEN,
+        absences=(away(AMELIA, date(2026, 11, 9), date(2026, 11, 20)),)),
+    "absence-uses-london-date-not-utc-date-absent": Case(
+        envelope(TOM, HOUSING), BREACH, BYPASSED, "NV-1002", CHLOE,
+        absences=(away(BEN, date(2026, 7, 2), date(2026, 7, 10)),), now=SUMMER_LATE),
+    "absence-uses-london-date-not-utc-date-back": Case(
+        envelope(TOM, HOUSING), BREACH, BYPASSED, "NV-1002", BEN,
+        absences=(away(BEN, date(2026, 6, 20), date(2026, 7, 1)),), now=SUMMER_LATE),
+    "absence-first-day-inclusive": Case(
+        envelope(TOM, HOUSING), BREACH, BYPASSED, "NV-1002", CHLOE,
+        absences=(away(BEN, date(2026, 11, 10), date(2026, 11, 20)),)),
+    "absence-last-day-inclusive": Case(
+        envelope(TOM, HOUSING), BREACH, BYPASSED, "NV-1002", CHLOE,
+        absences=(away(BEN, date(2026, 11, 1), date(2026, 11, 10)),)),
+    "absence-ended-yesterday": Case(
+        envelope(TOM, HOUSING), BREACH, BYPASSED, "NV-1002", BEN,
+        absences=(away(BEN, date(2026, 11, 1), date(2026, 11, 9)),)),
+    "absence-starts-tomorrow": Case(
+        envelope(TOM, HOUSING), BREACH, BYPASSED, "NV-1002", BEN,
+        absences=(away(BEN, date(2026, 11, 11), date(2026, 11, 20)),)),
+    "spoc-and-cover-absent-goes-to-dmo": Case(
+        envelope(TOM, HOUSING), BREACH, BYPASSED, "NV-1002", DMO,
+        absences=(away(BEN, date(2026, 11, 10)), away(CHLOE, date(2026, 11, 10)))),
+    "spoc-and-cover-absent-no-dmo-goes-to-spoc": Case(
+        envelope(TOM, HOUSING), BREACH, BYPASSED, "NV-1002", BEN,
+        absences=(away(BEN, date(2026, 11, 10)), away(CHLOE, date(2026, 11, 10))), dmo=None),
+    "spoc-absent-no-cover-officer-goes-to-dmo": Case(
+        envelope(NORA, HOUSING), BREACH, BYPASSED, "NV-1007", DMO,
+        absences=(away(BEN, date(2026, 11, 10)),)),
+    "allowed-spoc-absent-goes-to-cover-without-breach": Case(
+        envelope(TOM, BEN.email), ALLOWED, PERMITTED, "NV-1002", CHLOE,
+        absences=(away(BEN, date(2026, 11, 9), date(2026, 11, 20)),)),
+    "allowed-spoc-and-cover-absent-goes-to-dmo": Case(
+        envelope(TOM, BEN.email), ALLOWED, PERMITTED, "NV-1002", DMO,
+        absences=(away(BEN, date(2026, 11, 10)), away(CHLOE, date(2026, 11, 10)))),
+    "allowed-spoc-and-cover-absent-no-dmo-no-route": Case(
+        envelope(TOM, BEN.email), ALLOWED, PERMITTED, "NV-1002", None,
+        absences=(away(BEN, date(2026, 11, 10)), away(CHLOE, date(2026, 11, 10))), dmo=None),
+}  # fmt: skip
+
+
+def run(case: Case) -> Decision:
+    return decide(case.envelope, register(*case.absences), case.now, dmo=case.dmo)
+
+
+@pytest.mark.parametrize("case", CASES.values(), ids=CASES.keys())
+def test_decision_table(case: Case) -> None:
+    """Each row: the decision kind, the rule that fired, the customer and the route."""
+    decision = run(case)
+
+    expected = (case.kind, case.rules, case.customer_ref, case.route_to)
+    assert expected == (decision.kind, decision.rules, decision.customer_ref, decision.route_to)
+
+
+@pytest.mark.parametrize("case", CASES.values(), ids=CASES.keys())
+def test_reasons_are_plain_sentences_about_the_message(case: Case) -> None:
+    """Reasons are readable strings: no object reprs, no customer name, one per fired rule."""
+    decision = run(case)
+
+    assert len(decision.rules) == len(decision.reasons)
+    for reason in decision.reasons:
+        assert isinstance(reason, str)
+        assert reason.strip() == reason != ""
+        for artefact in ("Officer(", "Arrangement(", "frozenset", "ArrangementStatus", "None"):
+            assert artefact not in reason
+        for arrangement_ in ARRANGEMENTS:
+            assert arrangement_.customer_name not in reason
+
+
+@pytest.mark.parametrize("case", CASES.values(), ids=CASES.keys())
+def test_route_reason_is_given_exactly_when_there_is_a_route(case: Case) -> None:
+    decision = run(case)
+
+    assert (decision.route_to is not None) == bool(decision.route_reason)
+    assert decision.forwards == (decision.route_to is not None)
+
+
+def test_arrangement_view_carries_no_reasons_for_the_arrangement() -> None:
+    """The core never receives why an arrangement exists, so it cannot disclose it (policy §8)."""
+    names = {f.name for f in dataclasses.fields(Arrangement)}
+
+    assert set() == {n for n in names if "reason" in n or "note" in n or "history" in n}
+
+
+def test_breach_reason_names_the_bypassed_and_the_permitted_addresses() -> None:
+    """A SPOC copy with watched mailboxes in Cc names those mailboxes, sorted, not the SPOC."""
+    decision = run(Case(envelope(MARGARET, AMELIA.email, cc=(HOUSING, DEV)), BREACH, BYPASSED,
+                        "NV-1001"))  # fmt: skip
+
+    expected = (f"sent to {DEV}, {HOUSING} instead of the permitted address {AMELIA.email}",)
+    assert expected == decision.reasons
+
+
+def test_breach_reason_names_the_mailbox_it_was_found_in_first() -> None:
+    decision = run(CASES["breach-bcc-found-in-info-headers-name-only-outsiders"])
+
+    assert (f"sent to {HOUSING} instead of the permitted address {AMELIA.email}",) == (
+        decision.reasons
+    )
+
+
+def test_breach_reason_lists_every_permitted_address() -> None:
+    decision = run(Case(envelope(SANDRA, DEV), BREACH, BYPASSED, "NV-1005"))
+
+    expected = (f"sent to {DEV} instead of the permitted addresses {AMELIA.email}, {HOUSING}",)
+    assert expected == decision.reasons
+
+
+def test_allowed_reason_names_the_mailbox() -> None:
+    decision = run(CASES["allowed-to-own-spoc-no-route"])
+
+    assert (f"sent by the permitted route ({AMELIA.email})",) == decision.reasons
+
+
+def test_two_customers_reason_names_both_refs() -> None:
+    decision = run(CASES["from-and-sender-two-customers-need-review"])
+
+    assert ("sender addresses belong to 2 different customers (NV-1001, NV-1002)",) == (
+        decision.reasons
+    )
+
+
+ROUTE_REASONS = {
+    "breach-found-in-information-mailbox": "to SPOC Amelia Hart",
+    "breach-spoc-absent-goes-to-cover": "SPOC Ben Okafor is absent; to cover officer Chloe Price",
+    "spoc-and-cover-absent-goes-to-dmo":
+        "SPOC Ben Okafor is absent and cover officer Chloe Price is absent too; to the DMO",
+    "spoc-absent-no-cover-officer-goes-to-dmo":
+        "SPOC Ben Okafor is absent and no cover officer; to the DMO",
+    "spoc-and-cover-absent-no-dmo-goes-to-spoc":
+        "SPOC Ben Okafor is absent and nobody else can act; to SPOC anyway",
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(("case_id", "expected"), ROUTE_REASONS.items(), ids=ROUTE_REASONS.keys())
+def test_route_reason_says_who_and_why(case_id: str, expected: str) -> None:
+    assert expected == run(CASES[case_id]).route_reason
+
+
+def test_display_name_that_copies_a_customer_address_is_not_used() -> None:
+    """Only the addr-spec identifies the sender, however much the display name looks like one."""
+    headers = (
+        f'From: "{MARGARET}" <m3rg4ret@freemail.example>\r\n'
+        f"To: {HOUSING}\r\nSubject: update my bank details\r\n\r\n"
+    ).encode()
+    parsed = parse_envelope(headers, found_in=HOUSING, received_at=NOW)
+
+    decision = decide(parsed, register(), NOW, dmo=DMO)
+
+    assert (IGNORE, ("unknown-sender",), None) == (
+        decision.kind,
+        decision.rules,
+        decision.customer_ref,
+    )
+
+
+def test_breach_and_review_need_the_raw_message_but_ignore_does_not() -> None:
+    kinds = {
+        name: run(CASES[name]).needs_raw_message
+        for name in (
+            "breach-found-in-information-mailbox",
+            "unreadable-from-needs-review",
+            "unknown-sender-ignored",
+            "allowed-to-own-spoc-no-route",
+            "allowed-spoc-absent-goes-to-cover-without-breach",
+        )
+    }
+
+    assert {
+        "breach-found-in-information-mailbox": True,
+        "unreadable-from-needs-review": True,
+        "unknown-sender-ignored": False,
+        "allowed-to-own-spoc-no-route": False,
+        "allowed-spoc-absent-goes-to-cover-without-breach": True,
+    } == kinds
+
+
+def test_register_lookup_ignores_case() -> None:
+    """Register lookups lower-case the address, so a mixed-case identity still matches."""
+    reg = register()
+
+    assert reg.arrangement_for("Tom.Fraser@FreeMail.Example") is reg.arrangement_for(TOM)
+    assert reg.arrangement_for(TOM) is not None

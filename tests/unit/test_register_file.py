@@ -1,0 +1,388 @@
+"""Register import and export: CSV and Excel, every problem reported as file:row:column."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from pathlib import Path
+
+import pytest
+from openpyxl import Workbook
+
+from bot.register_file import (
+    COLUMNS,
+    RegisterFileError,
+    RegisterRow,
+    read_register,
+    write_register,
+)
+from mailbox_rules import ArrangementStatus
+
+HEADER = ",".join(COLUMNS)
+AMELIA = "amelia.hart@northvale-homes.example"
+CHLOE = "chloe.price@northvale-homes.example"
+HOUSING = "housing@northvale-homes.example"
+
+# customer_ref,customer_name,customer_emails,spoc_name,spoc_email,cover_name,cover_email,
+# restricted_to,status,start_date,review_date
+MARGARET = (
+    "NV-1001,Margaret Ellis,margaret.ellis@mailbox.example;M.Ellis@Work.Example,"
+    f"Amelia Hart,{AMELIA},Chloe Price,{CHLOE},,active,2026-03-16,2027-03-16"
+)
+TOM = (
+    "NV-1002,Tom Fraser,tom.fraser@freemail.example,"
+    f"Amelia Hart,{AMELIA},,,{AMELIA};{HOUSING},warning,2026-05-04,2027-05-04"
+)
+
+
+def csv_file(tmp_path: Path, *lines: str, header: str = HEADER, name: str = "register.csv") -> Path:
+    path = tmp_path / name
+    path.write_text("\n".join((header, *lines)) + "\n", encoding="utf-8")
+    return path
+
+
+def errors_of(path: Path, **kwargs: object) -> list[str]:
+    with pytest.raises(RegisterFileError) as caught:
+        read_register(path, **kwargs)  # type: ignore[arg-type]
+    return [str(e) for e in caught.value.errors]
+
+
+def test_valid_rows_are_read_with_normalised_addresses(tmp_path: Path) -> None:
+    rows = read_register(csv_file(tmp_path, MARGARET, TOM))
+
+    assert [
+        RegisterRow(
+            row=2,
+            customer_ref="NV-1001",
+            customer_name="Margaret Ellis",
+            customer_emails=("margaret.ellis@mailbox.example", "m.ellis@work.example"),
+            spoc_name="Amelia Hart",
+            spoc_email=AMELIA,
+            cover_name="Chloe Price",
+            cover_email=CHLOE,
+            restricted_to=(AMELIA,),
+            status=ArrangementStatus.ACTIVE,
+            start_date=date(2026, 3, 16),
+            review_date=date(2027, 3, 16),
+        ),
+        RegisterRow(
+            row=3,
+            customer_ref="NV-1002",
+            customer_name="Tom Fraser",
+            customer_emails=("tom.fraser@freemail.example",),
+            spoc_name="Amelia Hart",
+            spoc_email=AMELIA,
+            cover_name=None,
+            cover_email=None,
+            restricted_to=(AMELIA, HOUSING),
+            status=ArrangementStatus.WARNING,
+            start_date=date(2026, 5, 4),
+            review_date=date(2027, 5, 4),
+        ),
+    ] == rows
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".xlsx"])
+def test_write_then_read_round_trips(tmp_path: Path, suffix: str) -> None:
+    original = read_register(csv_file(tmp_path, MARGARET, TOM))
+    exported = tmp_path / f"export{suffix}"
+
+    write_register(exported, original)
+
+    assert original == read_register(exported)
+
+
+def test_write_refuses_other_file_types(tmp_path: Path) -> None:
+    with pytest.raises(RegisterFileError, match=r"use a \.csv or \.xlsx file name"):
+        write_register(tmp_path / "register.txt", [])
+
+
+def test_restricted_to_defaults_to_the_spoc_address(tmp_path: Path) -> None:
+    (row,) = read_register(csv_file(tmp_path, MARGARET))
+
+    assert (AMELIA,) == row.restricted_to
+
+
+def test_columns_may_come_in_any_order(tmp_path: Path) -> None:
+    columns = list(reversed(COLUMNS))
+    values = list(reversed(MARGARET.split(",")))
+    path = csv_file(tmp_path, ",".join(values), header=",".join(columns))
+
+    assert read_register(csv_file(tmp_path, MARGARET, name="plain.csv")) == read_register(path)
+
+
+def test_header_case_and_spaces_do_not_matter(tmp_path: Path) -> None:
+    header = ",".join(f" {c.upper()} " for c in COLUMNS)
+
+    (row,) = read_register(csv_file(tmp_path, MARGARET, header=header))
+
+    assert "NV-1001" == row.customer_ref
+
+
+def test_optional_columns_may_be_left_out(tmp_path: Path) -> None:
+    header = ",".join(c for c in COLUMNS if c not in ("cover_name", "cover_email", "restricted_to"))
+    line = (
+        "NV-1001,Margaret Ellis,margaret.ellis@mailbox.example,"
+        f"Amelia Hart,{AMELIA},active,2026-03-16,2027-03-16"
+    )
+
+    (row,) = read_register(csv_file(tmp_path, line, header=header))
+
+    assert (None, None, (AMELIA,)) == (row.cover_name, row.cover_email, row.restricted_to)
+
+
+def test_blank_lines_are_ignored_and_row_numbers_still_match_the_sheet(tmp_path: Path) -> None:
+    path = csv_file(tmp_path, "", MARGARET, ",,,,,,,,,,", "", TOM, "")
+
+    assert [3, 6] == [row.row for row in read_register(path)]
+
+
+def test_byte_order_mark_from_excel_is_accepted(tmp_path: Path) -> None:
+    path = tmp_path / "bom.csv"
+    path.write_bytes(b"\xef\xbb\xbf" + f"{HEADER}\r\n{MARGARET}\r\n".encode())
+
+    assert ["NV-1001"] == [row.customer_ref for row in read_register(path)]
+
+
+def test_quoted_cell_with_a_line_break_does_not_shift_later_row_numbers(tmp_path: Path) -> None:
+    broken_name = MARGARET.replace("Margaret Ellis", '"Margaret\nEllis"')
+    bad_tom = TOM.replace("warning", "paused")
+
+    assert [
+        f"{tmp_path / 'register.csv'}:3:status: unknown status 'paused' "
+        "(use one of: active, warning, cease_and_desist, ceased)"
+    ] == errors_of(csv_file(tmp_path, broken_name, bad_tom))
+
+
+def test_unicode_line_separator_inside_a_cell_does_not_split_the_row(tmp_path: Path) -> None:
+    (row,) = read_register(
+        csv_file(tmp_path, MARGARET.replace("Margaret Ellis", "Margaret\u2028Ellis"))
+    )
+
+    assert "Margaret\u2028Ellis" == row.customer_name
+
+
+def test_every_bad_row_is_reported_at_once_with_sheet_row_numbers(tmp_path: Path) -> None:
+    path = csv_file(
+        tmp_path,
+        MARGARET,
+        TOM.replace("warning", "paused"),
+        MARGARET.replace("NV-1001", "NV-1003").replace("2026-03-16", "16/03/2026")
+        .replace("margaret.ellis@mailbox.example;M.Ellis@Work.Example", "c@x.example"),
+        TOM.replace("NV-1002", "NV-1004").replace("tom.fraser@freemail.example", "not-an-address"),
+    )  # fmt: skip
+    name = str(path)
+
+    assert [
+        f"{name}:3:status: unknown status 'paused' "
+        "(use one of: active, warning, cease_and_desist, ceased)",
+        f"{name}:4:start_date: not a date in YYYY-MM-DD form: '16/03/2026'",
+        f"{name}:5:customer_emails: not an email address: 'not-an-address'",
+    ] == errors_of(path)
+
+
+def _one_error(tmp_path: Path, line: str, **kwargs: object) -> str:
+    errors = errors_of(csv_file(tmp_path, line), **kwargs)
+    assert 1 == len(errors), errors
+    return errors[0].removeprefix(f"{tmp_path / 'register.csv'}:")
+
+
+SINGLE_ERRORS = {
+    "unknown-status": (
+        MARGARET.replace("active", "Suspended"),
+        "2:status: unknown status 'Suspended' "
+        "(use one of: active, warning, cease_and_desist, ceased)",
+    ),
+    "impossible-date": (
+        MARGARET.replace("2027-03-16", "2027-02-30"),
+        "2:review_date: not a date in YYYY-MM-DD form: '2027-02-30'",
+    ),
+    "date-with-time": (
+        MARGARET.replace("2026-03-16", "2026-03-16T09:00"),
+        "2:start_date: not a date in YYYY-MM-DD form: '2026-03-16T09:00'",
+    ),
+    "review-before-start": (
+        MARGARET.replace("2027-03-16", "2026-03-15"),
+        "2:review_date: review date 2026-03-15 is before start date 2026-03-16",
+    ),
+    "bad-customer-address": (
+        MARGARET.replace("M.Ellis@Work.Example", "m.ellis at work"),
+        "2:customer_emails: not an email address: 'm.ellis at work'",
+    ),
+    "bad-spoc-address": (
+        MARGARET.replace(AMELIA, "amelia.hart@"),
+        "2:spoc_email: not an email address: 'amelia.hart@'",
+    ),
+    "bad-restricted-to": (
+        TOM.replace(f"{AMELIA};{HOUSING}", f"{AMELIA};housing"),
+        "2:restricted_to: not an email address: 'housing'",
+    ),
+    "empty-required-value": (
+        MARGARET.replace("Margaret Ellis", ""),
+        "2:customer_name: required value is empty",
+    ),
+    "cover-email-without-name": (
+        MARGARET.replace("Chloe Price", ""),
+        "2:cover_name: give the cover officer's name with their email",
+    ),
+    "cover-name-without-email": (
+        MARGARET.replace(CHLOE, ""),
+        "2:cover_email: give the cover officer's email with their name",
+    ),
+    "cover-is-the-spoc": (
+        MARGARET.replace(CHLOE, AMELIA),
+        "2:cover_email: the cover officer must not be the SPOC",
+    ),
+}
+
+
+@pytest.mark.parametrize(("line", "expected"), SINGLE_ERRORS.values(), ids=SINGLE_ERRORS.keys())
+def test_row_error_names_row_column_and_problem(tmp_path: Path, line: str, expected: str) -> None:
+    assert expected == _one_error(tmp_path, line)
+
+
+def test_customer_address_listed_as_staff_address_is_rejected(tmp_path: Path) -> None:
+    line = MARGARET.replace("M.Ellis@Work.Example", "dev.patel@northvale-homes.example")
+
+    assert (
+        "2:customer_emails: dev.patel@northvale-homes.example is a staff address, not a customer's"
+        == _one_error(tmp_path, line, staff_addresses=["Dev.Patel@Northvale-Homes.Example"])
+    )
+
+
+def test_customer_address_in_a_staff_domain_is_rejected(tmp_path: Path) -> None:
+    line = MARGARET.replace("M.Ellis@Work.Example", "dev.patel@northvale-homes.example")
+
+    assert (
+        "2:customer_emails: dev.patel@northvale-homes.example is a staff address, not a customer's"
+        == _one_error(tmp_path, line, staff_domains=["Northvale-Homes.Example"])
+    )
+
+
+def test_customer_address_that_is_an_officer_in_the_same_file_is_rejected(tmp_path: Path) -> None:
+    """Chloe is cover officer on row 2, so she cannot be a customer on row 3."""
+    path = csv_file(tmp_path, MARGARET, TOM.replace("tom.fraser@freemail.example", CHLOE))
+
+    assert [f"{path}:3:customer_emails: {CHLOE} is a staff address, not a customer's"] == (
+        errors_of(path)
+    )
+
+
+def test_address_already_owned_by_another_customer_is_rejected(tmp_path: Path) -> None:
+    assert "2:customer_emails: m.ellis@work.example already belongs to customer NV-0042" == (
+        _one_error(tmp_path, MARGARET, existing_owner={"m.ellis@work.example": "NV-0042"})
+    )
+
+
+def test_address_already_owned_by_the_same_customer_is_fine(tmp_path: Path) -> None:
+    rows = read_register(
+        csv_file(tmp_path, MARGARET), existing_owner={"m.ellis@work.example": "NV-1001"}
+    )
+
+    assert ["NV-1001"] == [row.customer_ref for row in rows]
+
+
+def test_address_given_for_two_customers_in_one_file_is_rejected(tmp_path: Path) -> None:
+    path = csv_file(
+        tmp_path, MARGARET, TOM.replace("tom.fraser@freemail.example", "m.ellis@work.example")
+    )
+
+    assert [
+        f"{path}:3:customer_emails: m.ellis@work.example is also given for NV-1001 on row 2"
+    ] == (errors_of(path))
+
+
+def test_duplicate_customer_ref_is_rejected(tmp_path: Path) -> None:
+    path = csv_file(tmp_path, MARGARET, TOM.replace("NV-1002", "NV-1001"))
+
+    assert [f"{path}:3:customer_ref: NV-1001 also appears on row 2"] == errors_of(path)
+
+
+def test_one_officer_address_with_two_names_is_rejected(tmp_path: Path) -> None:
+    path = csv_file(tmp_path, MARGARET, TOM.replace("Amelia Hart", "A. Hart"))
+
+    assert [f"{path}:3:spoc_name: {AMELIA} is named 'Amelia Hart' on row 2"] == errors_of(path)
+
+
+def test_missing_required_column_is_reported_on_the_header_row(tmp_path: Path) -> None:
+    columns = [c for c in COLUMNS if c != "review_date"]
+    path = csv_file(tmp_path, "", header=",".join(columns))
+
+    assert [f"{path}:1:review_date: required column is missing"] == errors_of(path)
+
+
+def test_unknown_column_is_reported_with_its_position(tmp_path: Path) -> None:
+    path = csv_file(tmp_path, MARGARET + ",x", header=HEADER + ",review_dat")
+
+    assert [f"{path}:1:review_dat: unknown column (column 12)"] == errors_of(path)
+
+
+def test_repeated_column_is_reported_once(tmp_path: Path) -> None:
+    path = csv_file(tmp_path, MARGARET + ",Active", header=HEADER + ",status")
+
+    assert [f"{path}:1:status: column appears more than once"] == errors_of(path)
+
+
+def test_header_only_file_has_no_rows(tmp_path: Path) -> None:
+    path = csv_file(tmp_path)
+
+    assert [f"{path}:2:-: the file has no register rows"] == errors_of(path)
+
+
+def test_unsupported_file_type_is_rejected(tmp_path: Path) -> None:
+    path = tmp_path / "register.ods"
+    path.write_bytes(b"")
+
+    assert [f"{path}:0:-: the register must be a .csv or .xlsx file"] == errors_of(path)
+
+
+def test_unreadable_file_is_reported_not_raised_raw(tmp_path: Path) -> None:
+    path = tmp_path / "register.csv"
+    path.write_bytes(HEADER.encode() + b"\n\xff\xfe\n")
+
+    (error,) = errors_of(path)
+
+    assert error.startswith(f"{path}:0:-: cannot read file: ")
+
+
+def _xlsx(path: Path, header: list[str], *rows: list[object]) -> Path:
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(header)
+    for row in rows:
+        sheet.append(row)
+    book.save(path)
+    return path
+
+
+def test_excel_date_cells_and_numbers_are_accepted(tmp_path: Path) -> None:
+    path = _xlsx(
+        tmp_path / "register.xlsx",
+        ["customer_ref", "customer_name", "customer_emails", "spoc_name", "spoc_email", "status",
+         "start_date", "review_date"],
+        [1001, "Margaret Ellis", "margaret.ellis@mailbox.example", "Amelia Hart", AMELIA,
+         "active", datetime(2026, 3, 16), date(2027, 3, 16)],
+    )  # fmt: skip
+
+    (row,) = read_register(path)
+
+    assert ("1001", date(2026, 3, 16), date(2027, 3, 16)) == (
+        row.customer_ref,
+        row.start_date,
+        row.review_date,
+    )
+
+
+def test_excel_errors_use_sheet_row_numbers_and_skip_empty_rows(tmp_path: Path) -> None:
+    good = ["NV-1001", "Margaret Ellis", "margaret.ellis@mailbox.example", "Amelia Hart", AMELIA,
+            "active", "2026-03-16", "2027-03-16"]  # fmt: skip
+    bad = ["NV-1002", "Tom Fraser", "tom.fraser@freemail.example", "Amelia Hart", AMELIA,
+           "paused", "2026-03-16", "2027-03-16"]  # fmt: skip
+    header = ["customer_ref", "customer_name", "customer_emails", "spoc_name", "spoc_email",
+              "status", "start_date", "review_date"]  # fmt: skip
+    path = _xlsx(tmp_path / "register.xlsx", header, good, [None] * 8, bad)
+
+    assert [
+        f"{path}:4:status: unknown status 'paused' "
+        "(use one of: active, warning, cease_and_desist, ceased)"
+    ] == errors_of(path)
