@@ -24,9 +24,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.bootstrap import build_app, build_watcher, mail_connections  # noqa: E402
-from bot.register_service import import_register  # noqa: E402
-from tests.mailtest import PASSWORD, imap, make_org, message, require_servers  # noqa: E402
+from bot.bootstrap import build_app, build_watcher, mail_connections
+from bot.register_service import import_register
+from tests.mailtest import PASSWORD, imap, make_org, message, require_servers
 
 TOTAL = int(os.environ.get("BENCH_MESSAGES", "10000"))
 CUSTOMERS = 10
@@ -40,8 +40,10 @@ def main() -> None:
     customers = [f"bench-{i}-{org.tag}@customer.example" for i in range(CUSTOMERS)]
     lines = (root / "register.csv").read_text().splitlines()[:1]
     for i, address in enumerate(customers):
-        lines.append(f"B-{i},Bench Customer {i},{address},Sam Spoc,{org.spoc},Chris Cover,"
-                     f"{org.cover},,active,2026-01-01,2027-01-01")  # fmt: skip
+        lines.append(
+            f"B-{i},Bench Customer {i},{address},Sam Spoc,{org.spoc},Chris Cover,"
+            f"{org.cover},,active,2026-01-01,2027-01-01"
+        )
     (root / "register.csv").write_text("\n".join(lines) + "\n")
 
     mailboxes = [org.info, org.spoc, org.staff, org.cover]
@@ -63,8 +65,9 @@ def main() -> None:
     seed_seconds = time.monotonic() - seed_started
 
     app = build_app(org.config)
-    import_register(app.factory, root / "register.csv", staff_addresses=app.staff_addresses,
-                    staff_domains=())  # fmt: skip
+    import_register(
+        app.factory, root / "register.csv", staff_addresses=app.staff_addresses, staff_domains=()
+    )
     passes = []
     with mail_connections(app.settings) as connections:
         watcher = build_watcher(app, connections)
@@ -72,15 +75,17 @@ def main() -> None:
             started = time.monotonic()
             report = watcher.run_pass().as_dict()
             seconds = time.monotonic() - started
-            passes.append({
-                "messages": report["headers_fetched"],
-                "seconds": round(seconds, 3),
-                "messages_per_second": round(report["headers_fetched"] / seconds, 1),  # type: ignore[operator]
-                "full_body_fetches": report["full_messages_fetched"],
-                "breaches": report["new_breaches"],
-                "forwards_sent": report["forwards_sent"],
-                "errors": report["errors"],
-            })  # fmt: skip
+            passes.append(
+                {
+                    "messages": report["headers_fetched"],
+                    "seconds": round(seconds, 3),
+                    "messages_per_second": round(report["headers_fetched"] / seconds, 1),  # type: ignore[operator]
+                    "full_body_fetches": report["full_messages_fetched"],
+                    "breaches": report["new_breaches"],
+                    "forwards_sent": report["forwards_sent"],
+                    "errors": report["errors"],
+                }
+            )
             time.sleep(1)  # let the forwards land in the SPOC's inbox before the next pass
     result = {
         "messages_seeded": TOTAL,

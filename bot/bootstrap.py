@@ -79,12 +79,18 @@ def mail_connections(settings: Settings) -> Iterator[MailConnections]:
         endpoints = server.start()
         stores: dict[str, MailStore] = {
             m.address: ImapMailbox(
-                address=m.address, host=endpoints.host, port=endpoints.imap_port,
-                security="none", username=m.address, password=endpoints.password,
-            )  # fmt: skip
+                address=m.address,
+                host=endpoints.host,
+                port=endpoints.imap_port,
+                security="none",
+                username=m.address,
+                password=endpoints.password,
+            )
             for m in settings.mailboxes
         }
-        sender: MailSender = SmtpSender(host=endpoints.host, port=endpoints.smtp_port, security="none")
+        sender: MailSender = SmtpSender(
+            host=endpoints.host, port=endpoints.smtp_port, security="none"
+        )
     else:
         stores = {
             m.address: _imap_store(settings, index, m) for index, m in enumerate(settings.mailboxes)
@@ -106,10 +112,14 @@ def _imap_store(settings: Settings, index: int, mailbox: Mailbox) -> ImapMailbox
     if password is None:
         raise ConfigError(f"{key}: give password_env or password_file for {mailbox.address}")
     return ImapMailbox(
-        address=mailbox.address, host=settings.imap.host, port=settings.imap.port,
-        security=settings.imap.security, username=mailbox.login, password=password,
+        address=mailbox.address,
+        host=settings.imap.host,
+        port=settings.imap.port,
+        security=settings.imap.security,
+        username=mailbox.login,
+        password=password,
         timeout=settings.imap.timeout_seconds,
-    )  # fmt: skip
+    )
 
 
 def _smtp_sender(settings: Settings) -> SmtpSender:
@@ -119,9 +129,13 @@ def _smtp_sender(settings: Settings) -> SmtpSender:
     if smtp.username and password is None:
         raise ConfigError("smtp: username is set, so give password_env or password_file")
     return SmtpSender(
-        host=smtp.host, port=smtp.port, security=smtp.security, username=smtp.username,
-        password=password, timeout=smtp.timeout_seconds,
-    )  # fmt: skip
+        host=smtp.host,
+        port=smtp.port,
+        security=smtp.security,
+        username=smtp.username,
+        password=password,
+        timeout=smtp.timeout_seconds,
+    )
 
 
 def build_watcher(app: App, connections: MailConnections) -> Watcher:
@@ -142,6 +156,4 @@ def build_watcher(app: App, connections: MailConnections) -> Watcher:
         retry_max_seconds=settings.watch.retry_max_seconds,
         clock=app.clock,
     )
-    return Watcher(
-        settings, app.factory, connections.stores, outbox, app.evidence, clock=app.clock
-    )
+    return Watcher(settings, app.factory, connections.stores, outbox, app.evidence, clock=app.clock)

@@ -58,7 +58,9 @@ def _errors() -> Iterator[None]:
     try:
         yield
     except RegisterFileError as exc:
-        click.echo(f"Register rejected; nothing was imported ({len(exc.errors)} problem(s)):", err=True)
+        click.echo(
+            f"Register rejected; nothing was imported ({len(exc.errors)} problem(s)):", err=True
+        )
         for error in exc.errors:
             click.echo(f"  {error}", err=True)
         raise SystemExit(1) from None
@@ -90,10 +92,13 @@ def _cell(value: Any) -> str:
     if value is None:
         return "-"
     if isinstance(value, list):
-        return ", ".join(
-            f"{v['name']} <{v['email']}> ({v['status']})" if isinstance(v, dict) else str(v)
-            for v in value
-        ) or "-"
+        return (
+            ", ".join(
+                f"{v['name']} <{v['email']}> ({v['status']})" if isinstance(v, dict) else str(v)
+                for v in value
+            )
+            or "-"
+        )
     return str(value)
 
 
@@ -106,9 +111,12 @@ def _emit(rows: list[dict[str, Any]], as_json: bool, columns: Sequence[str], emp
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
-    "--config", "config", metavar="FILE", envvar="SPOCBOT_CONFIG",
+    "--config",
+    "config",
+    metavar="FILE",
+    envvar="SPOCBOT_CONFIG",
     help="Configuration file (default: ./spocbot.toml, or $SPOCBOT_CONFIG).",
-)  # fmt: skip
+)
 @click.option("-v", "--verbose", is_flag=True, help="Log each message's decision (no content).")
 @click.pass_context
 def main(ctx: click.Context, config: str | None, verbose: bool) -> None:
@@ -157,9 +165,11 @@ def register_import(obj: _Context, file: Path) -> None:
     with _errors():
         app = obj.app
         result = import_register(
-            app.factory, file, staff_addresses=app.staff_addresses,
+            app.factory,
+            file,
+            staff_addresses=app.staff_addresses,
             staff_domains=app.settings.organisation.staff_domains,
-        )  # fmt: skip
+        )
     click.echo(f"Imported {file}: {result.created} new, {result.updated} updated.")
 
 
@@ -193,8 +203,20 @@ def register_list(obj: _Context, as_json: bool) -> None:
             }
             for r in register_rows(session)
         ]
-    _emit(rows, as_json, ["customer_ref", "customer_name", "status", "spoc", "cover",
-                          "restricted_to", "review_date"], "The register is empty.")  # fmt: skip
+    _emit(
+        rows,
+        as_json,
+        [
+            "customer_ref",
+            "customer_name",
+            "status",
+            "spoc",
+            "cover",
+            "restricted_to",
+            "review_date",
+        ],
+        "The register is empty.",
+    )
 
 
 # -- officers -------------------------------------------------------------------------------------
@@ -212,10 +234,22 @@ def absence() -> None:
 
 @absence.command("add")
 @click.argument("email")
-@click.option("--from", "starts_on", required=True, callback=_iso_date, metavar="YYYY-MM-DD",
-              help="First day of absence (inclusive).")  # fmt: skip
-@click.option("--to", "ends_on", required=True, callback=_iso_date, metavar="YYYY-MM-DD",
-              help="Last day of absence (inclusive).")  # fmt: skip
+@click.option(
+    "--from",
+    "starts_on",
+    required=True,
+    callback=_iso_date,
+    metavar="YYYY-MM-DD",
+    help="First day of absence (inclusive).",
+)
+@click.option(
+    "--to",
+    "ends_on",
+    required=True,
+    callback=_iso_date,
+    metavar="YYYY-MM-DD",
+    help="Last day of absence (inclusive).",
+)
 @click.pass_obj
 def absence_add(obj: _Context, email: str, starts_on: date, ends_on: date) -> None:
     """Record that the officer with EMAIL is away: their mail is routed to cover meanwhile."""
@@ -231,10 +265,14 @@ def absence_list(obj: _Context, as_json: bool) -> None:
     """List recorded absences."""
     with _errors(), obj.app.factory() as session:
         rows = [
-            {"officer": a.officer.name, "email": a.officer.email,
-             "from": a.starts_on.isoformat(), "to": a.ends_on.isoformat()}
+            {
+                "officer": a.officer.name,
+                "email": a.officer.email,
+                "from": a.starts_on.isoformat(),
+                "to": a.ends_on.isoformat(),
+            }
             for a in list_absences(session)
-        ]  # fmt: skip
+        ]
     _emit(rows, as_json, ["officer", "email", "from", "to"], "No absences recorded.")
 
 
@@ -263,8 +301,9 @@ def watch(obj: _Context, once: bool, as_json: bool) -> None:
             stop = threading.Event()
             for sig in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(sig, lambda *_: stop.set())
-            log.warning("watching %d mailbox(es); stop with Ctrl-C or SIGTERM",
-                        len(app.settings.watched))  # fmt: skip
+            log.warning(
+                "watching %d mailbox(es); stop with Ctrl-C or SIGTERM", len(app.settings.watched)
+            )
             watcher.run_forever(stop, _log_pass)
 
 
@@ -315,8 +354,12 @@ def breaches_list(obj: _Context, customer: str | None, as_json: bool) -> None:
     """List breaches: one per customer and message, with every mailbox it reached."""
     with _errors(), obj.app.factory() as session:
         rows = reports.breaches(session, customer)
-    _emit(rows, as_json, ["id", "customer_ref", "received_at", "mailboxes", "forwarded_to",
-                          "reason"], "No breaches recorded.")  # fmt: skip
+    _emit(
+        rows,
+        as_json,
+        ["id", "customer_ref", "received_at", "mailboxes", "forwarded_to", "reason"],
+        "No breaches recorded.",
+    )
 
 
 @main.group()
@@ -332,8 +375,12 @@ def contacts_list(obj: _Context, customer: str | None, as_json: bool) -> None:
     """List contacts by the permitted route and at the warning stage."""
     with _errors(), obj.app.factory() as session:
         rows = reports.contacts(session, customer)
-    _emit(rows, as_json, ["id", "customer_ref", "kind", "received_at", "mailbox", "forwarded_to"],
-          "No contacts recorded.")  # fmt: skip
+    _emit(
+        rows,
+        as_json,
+        ["id", "customer_ref", "kind", "received_at", "mailbox", "forwarded_to"],
+        "No contacts recorded.",
+    )
 
 
 @main.group(name="quarantine")
@@ -348,8 +395,12 @@ def quarantine_list(obj: _Context, as_json: bool) -> None:
     """List quarantined messages with the reason for each."""
     with _errors(), obj.app.factory() as session:
         rows = reports.quarantine(session)
-    _emit(rows, as_json, ["id", "mailbox", "folder", "uid", "quarantined_at", "reason"],
-          "Nothing in quarantine.")  # fmt: skip
+    _emit(
+        rows,
+        as_json,
+        ["id", "mailbox", "folder", "uid", "quarantined_at", "reason"],
+        "Nothing in quarantine.",
+    )
 
 
 @main.group(name="forwards")
@@ -364,16 +415,25 @@ def forwards_list(obj: _Context, as_json: bool) -> None:
     """List forwards with their delivery status."""
     with _errors(), obj.app.factory() as session:
         rows = reports.forwards(session)
-    _emit(rows, as_json, ["id", "kind", "customer_ref", "name", "email", "status", "attempts"],
-          "No forwards.")  # fmt: skip
+    _emit(
+        rows,
+        as_json,
+        ["id", "kind", "customer_ref", "name", "email", "status", "attempts"],
+        "No forwards.",
+    )
 
 
-# -- demo -------------------------------------------------------------------------------------------
+# -- demo --------------------------------------------------------------------------------
 
 
 @main.command()
-@click.option("--data", "data_dir", type=click.Path(file_okay=False, path_type=Path),
-              default=None, help="Demo data folder (default: data/demo next to the config).")  # fmt: skip
+@click.option(
+    "--data",
+    "data_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Demo data folder (default: data/demo next to the config).",
+)
 @click.pass_obj
 def demo(obj: _Context, data_dir: Path | None) -> None:
     """Run the demo: embedded mail servers, demo register and mail, one pass, a summary.

@@ -274,5 +274,7 @@ def resolve_secret(source: Secret, key: str) -> str | None:
         try:
             return source.password_file.read_text(encoding="utf-8").strip()
         except OSError as exc:
-            raise ConfigError(f"{key}.password_file: cannot read {source.password_file}: {exc}") from exc
+            raise ConfigError(
+                f"{key}.password_file: cannot read {source.password_file}: {exc}"
+            ) from exc
     return None

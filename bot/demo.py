@@ -48,9 +48,11 @@ def run_demo(config_file: Path, data_dir: Path, echo: Echo) -> bool:
     today = app.clock().astimezone(zone).date()
 
     result = import_register(
-        app.factory, data_dir / "register.csv", staff_addresses=app.staff_addresses,
+        app.factory,
+        data_dir / "register.csv",
+        staff_addresses=app.staff_addresses,
         staff_domains=settings.organisation.staff_domains,
-    )  # fmt: skip
+    )
     echo(f"spocbot demo: {settings.organisation.name}, on embedded mail servers (127.0.0.1)")
     echo(f"Register: {result.created} arrangements imported from {data_dir / 'register.csv'}.")
     for leave in plan.get("absence", []):
@@ -66,10 +68,13 @@ def run_demo(config_file: Path, data_dir: Path, echo: Echo) -> bool:
         with smtplib.SMTP("127.0.0.1", port) as smtp:
             for delivery in deliveries:
                 raw = (data_dir / delivery["file"]).read_bytes()
-                smtp.sendmail(delivery["envelope_from"], delivery["to"], raw,
-                              mail_options=["BODY=8BITMIME"])  # fmt: skip
+                smtp.sendmail(
+                    delivery["envelope_from"], delivery["to"], raw, mail_options=["BODY=8BITMIME"]
+                )
         mailboxes = {a for d in deliveries for a in d["to"]}
-        echo(f"Delivered {len(deliveries)} demo messages into {len(mailboxes)} watched mailboxes.\n")
+        echo(
+            f"Delivered {len(deliveries)} demo messages into {len(mailboxes)} watched mailboxes.\n"
+        )
 
         watcher = build_watcher(app, connections)
         first = watcher.run_pass().as_dict()
@@ -153,9 +158,7 @@ def _outcome(session: Any, path: Path) -> tuple[str, str]:
     if contact is not None:
         if contact.kind == "warning":
             return "warning-contact", "warning stage: contact recorded as evidence, not forwarded"
-        forward = session.scalars(
-            select(m.Outbox).where(m.Outbox.contact_id == contact.id)
-        ).first()
+        forward = session.scalars(select(m.Outbox).where(m.Outbox.contact_id == contact.id)).first()
         if forward is not None:
             return "allowed-to-cover", (
                 f"permitted contact recorded; passed to cover officer {forward.recipient_name} "

@@ -152,7 +152,9 @@ class OutboxSender:
             except MailServerError as exc:
                 delay = min(self._retry_max, self._retry_initial * 2 ** (attempts - 1))
                 delay *= random.uniform(0.8, 1.2)
-                self._finish(row_id, PENDING, note=str(exc), retry_at=now + timedelta(seconds=delay))
+                self._finish(
+                    row_id, PENDING, note=str(exc), retry_at=now + timedelta(seconds=delay)
+                )
                 report.deferred += 1
                 report.errors.append(f"forward {row_id} deferred: {exc}")
                 break  # the server is unwell; the rest wait for the next pass
@@ -203,7 +205,9 @@ class OutboxSender:
                 message_id=row.outgoing_message_id,
                 date=row.created_at,
                 kind=row.kind,
-                reference=f"breach {row.breach_id}" if row.breach_id else f"contact {row.contact_id}",
+                reference=f"breach {row.breach_id}"
+                if row.breach_id
+                else f"contact {row.contact_id}",
             )
             return build_forward(headers, note, raw, eight_bit_ok=eight_bit), row.recipient_email
 

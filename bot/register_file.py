@@ -32,9 +32,17 @@ COLUMNS = (
     "review_date",
 )
 REQUIRED = frozenset(
-    {"customer_ref", "customer_name", "customer_emails", "spoc_name", "spoc_email", "status",
-     "start_date", "review_date"}
-)  # fmt: skip
+    {
+        "customer_ref",
+        "customer_name",
+        "customer_emails",
+        "spoc_name",
+        "spoc_email",
+        "status",
+        "start_date",
+        "review_date",
+    }
+)
 LIST_SEPARATOR = ";"
 
 
@@ -171,7 +179,9 @@ def _read_rows(path: Path) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
         book.close()
         header = all_rows[0] if all_rows else []
         return header, iter((i, r) for i, r in enumerate(all_rows[1:], start=2))
-    raise RegisterFileError([RowError(str(path), 0, "-", "the register must be a .csv or .xlsx file")])
+    raise RegisterFileError(
+        [RowError(str(path), 0, "-", "the register must be a .csv or .xlsx file")]
+    )
 
 
 def _xlsx_text(value: object) -> str:
@@ -321,17 +331,19 @@ class _Validator:
         for row in rows:
             if row.customer_ref in seen_ref:
                 self.error(
-                    row.row, "customer_ref",
+                    row.row,
+                    "customer_ref",
                     f"{row.customer_ref} also appears on row {seen_ref[row.customer_ref]}",
-                )  # fmt: skip
+                )
             seen_ref.setdefault(row.customer_ref, row.row)
             for address in row.customer_emails:
                 other = seen_address.get(address)
                 if other and other[0] != row.customer_ref:
                     self.error(
-                        row.row, "customer_emails",
+                        row.row,
+                        "customer_emails",
                         f"{address} is also given for {other[0]} on row {other[1]}",
-                    )  # fmt: skip
+                    )
                 seen_address.setdefault(address, (row.customer_ref, row.row))
             officers = [("spoc", row.spoc_email, row.spoc_name)]
             if row.cover_email and row.cover_name:
@@ -342,14 +354,17 @@ class _Validator:
                 known = officer_names.get(email)
                 if known and known[0] != name:
                     self.error(
-                        row.row, f"{prefix}_name",
+                        row.row,
+                        f"{prefix}_name",
                         f"{email} is named {known[0]!r} on row {known[1]}",
-                    )  # fmt: skip
+                    )
                 officer_names.setdefault(email, (name, row.row))
         officer_emails = set(officer_names)
         for row in rows:
             for address in row.customer_emails:
                 if address in officer_emails:
                     self.error(
-                        row.row, "customer_emails", f"{address} is a staff address, not a customer's"
+                        row.row,
+                        "customer_emails",
+                        f"{address} is a staff address, not a customer's",
                     )

@@ -86,7 +86,11 @@ def _apply_row(session: Session, row: RegisterRow) -> bool:
     session.flush()
     customer.emails.extend(m.CustomerEmail(address=a) for a in wanted if a not in have)
     spoc = _officer(session, row.spoc_name, row.spoc_email)
-    cover = _officer(session, row.cover_name, row.cover_email) if row.cover_email else None
+    cover = (
+        _officer(session, row.cover_name, row.cover_email)
+        if row.cover_email and row.cover_name
+        else None
+    )
     arrangement = customer.arrangement
     if arrangement is None:
         arrangement = m.Arrangement(customer=customer)

@@ -36,7 +36,9 @@ class FakeMailStore:
 
     # -- test helpers ---------------------------------------------------------------------------
 
-    def deliver(self, raw: bytes, folder: str = "INBOX", received_at: datetime | None = None) -> int:
+    def deliver(
+        self, raw: bytes, folder: str = "INBOX", received_at: datetime | None = None
+    ) -> int:
         self.folders.setdefault(folder, {})
         self.uidvalidity.setdefault(folder, 1)
         uid = self._next_uid.setdefault(folder, 1)
@@ -67,7 +69,9 @@ class FakeMailStore:
         if folder not in self.folders:
             raise MailServerError(f"no folder {folder}")
         self.selects += 1
-        return FolderState(self.uidvalidity[folder], self._next_uid[folder], len(self.folders[folder]))
+        return FolderState(
+            self.uidvalidity[folder], self._next_uid[folder], len(self.folders[folder])
+        )
 
     def headers_after(self, folder: str, last_uid: int, batch: int) -> Iterator[HeaderItem]:
         self._check()

@@ -120,9 +120,13 @@ class Watcher:
         return report
 
     def _scan(
-        self, store: MailStore, mailbox: Mailbox, folder: str, register: Register,
+        self,
+        store: MailStore,
+        mailbox: Mailbox,
+        folder: str,
+        register: Register,
         report: PassReport,
-    ) -> None:  # fmt: skip
+    ) -> None:
         state = store.select(folder)
         report.folders_checked += 1
         last_uid = self._cursor(mailbox.address, folder, state.uidvalidity)
@@ -133,8 +137,16 @@ class Watcher:
         try:
             for item in store.headers_after(folder, last_uid, self._settings.watch.header_batch):
                 report.headers_fetched += 1
-                acted = self._handle(store, mailbox.address, folder, state.uidvalidity, item,
-                                     register, report, ignored)  # fmt: skip
+                acted = self._handle(
+                    store,
+                    mailbox.address,
+                    folder,
+                    state.uidvalidity,
+                    item,
+                    register,
+                    report,
+                    ignored,
+                )
                 if acted:
                     to_tag.append(item.uid)
                 if len(to_tag) >= 100:
@@ -173,22 +185,35 @@ class Watcher:
                 )
             )
             if cursor is None:
-                session.add(m.MailboxCursor(mailbox=mailbox, folder=folder, uidvalidity=uidvalidity))
+                session.add(
+                    m.MailboxCursor(mailbox=mailbox, folder=folder, uidvalidity=uidvalidity)
+                )
                 return 0
             if cursor.uidvalidity != uidvalidity:
                 log.warning(
-                    "%s/%s: UIDVALIDITY changed (%d -> %d); reading the folder again from the start "
+                    "%s/%s: UIDVALIDITY changed (%d -> %d); reading the folder again from the "
+                    "start "
                     "(breaches and forwards already recorded are not repeated)",
-                    mailbox, folder, cursor.uidvalidity, uidvalidity,
-                )  # fmt: skip
+                    mailbox,
+                    folder,
+                    cursor.uidvalidity,
+                    uidvalidity,
+                )
                 cursor.uidvalidity = uidvalidity
                 cursor.last_uid = 0
             return cursor.last_uid
 
     def _handle(
-        self, store: MailStore, mailbox: str, folder: str, uidvalidity: int, item: HeaderItem,
-        register: Register, report: PassReport, ignored: _IgnoredBatch,
-    ) -> bool:  # fmt: skip
+        self,
+        store: MailStore,
+        mailbox: str,
+        folder: str,
+        uidvalidity: int,
+        item: HeaderItem,
+        register: Register,
+        report: PassReport,
+        ignored: _IgnoredBatch,
+    ) -> bool:
         """Decide and record one message; True if it was acted on (and so is tagged)."""
         where = f"{mailbox}/{folder} UID {item.uid}"
         try:
@@ -211,8 +236,16 @@ class Watcher:
                     sha256, size = self._evidence.put(raw), len(raw)
                     crash_point("after-evidence-write")
             with self._factory.begin() as session:
-                new_breach = _record(session, envelope, decision, item, uidvalidity, sha256, size,
-                                     self._settings.organisation.bot_address)  # fmt: skip
+                new_breach = _record(
+                    session,
+                    envelope,
+                    decision,
+                    item,
+                    uidvalidity,
+                    sha256,
+                    size,
+                    self._settings.organisation.bot_address,
+                )
                 _processed(session, envelope, decision, item, uidvalidity)
                 _advance(session, mailbox, folder, item.uid)
             crash_point("after-decision-commit")
@@ -228,28 +261,48 @@ class Watcher:
         if decision.kind is DecisionKind.REVIEW:
             report.quarantined += 1
         log.info(
-            "%s: %s (%s)%s", where, decision.kind.value, ",".join(decision.rules),
+            "%s: %s (%s)%s",
+            where,
+            decision.kind.value,
+            ",".join(decision.rules),
             f" customer {decision.customer_ref}" if decision.customer_ref else "",
-        )  # fmt: skip
+        )
         return decision.kind is not DecisionKind.IGNORE
 
     def _quarantine(
-        self, store: MailStore, mailbox: str, folder: str, uidvalidity: int, item: HeaderItem,
-        exc: Exception, report: PassReport,
-    ) -> None:  # fmt: skip
+        self,
+        store: MailStore,
+        mailbox: str,
+        folder: str,
+        uidvalidity: int,
+        item: HeaderItem,
+        exc: Exception,
+        report: PassReport,
+    ) -> None:
         sha256 = size = None
         try:
             raw = store.fetch_raw(folder, item.uid)
             report.raw_fetched += 1
             sha256, size = self._evidence.put(raw), len(raw)
         except (MailServerError, EvidenceError):
-            log.warning("%s/%s UID %d: raw message not kept with the quarantine entry",
-                        mailbox, folder, item.uid)  # fmt: skip
+            log.warning(
+                "%s/%s UID %d: raw message not kept with the quarantine entry",
+                mailbox,
+                folder,
+                item.uid,
+            )
         with self._factory.begin() as session:
             _add_quarantine(
-                session, mailbox, folder, uidvalidity, item.uid, None,
-                f"could not be processed: {type(exc).__name__}: {exc}", sha256, size,
-            )  # fmt: skip
+                session,
+                mailbox,
+                folder,
+                uidvalidity,
+                item.uid,
+                None,
+                f"could not be processed: {type(exc).__name__}: {exc}",
+                sha256,
+                size,
+            )
             _advance(session, mailbox, folder, item.uid)
         report.quarantined += 1
         report.decisions["error"] += 1
@@ -271,7 +324,9 @@ class Watcher:
                 failures, delay = 0, watch.poll_seconds
             else:
                 failures += 1
-                delay = min(watch.retry_max_seconds, watch.retry_initial_seconds * 2 ** (failures - 1))
+                delay = min(
+                    watch.retry_max_seconds, watch.retry_initial_seconds * 2 ** (failures - 1)
+                )
                 delay = max(delay * random.uniform(0.8, 1.2), 0.1)
                 log.warning("pass had errors; next attempt in %.0f s", delay)
             stop.wait(delay)
@@ -292,7 +347,10 @@ def _too_large(decision: Decision, size: int) -> Decision:
     return Decision(
         DecisionKind.REVIEW,
         (*decision.rules, "message-too-large"),
-        (*decision.reasons, f"message is {size} bytes, over [watch] max_message_bytes; not fetched"),
+        (
+            *decision.reasons,
+            f"message is {size} bytes, over [watch] max_message_bytes; not fetched",
+        ),
         decision.customer_ref,
     )
 
@@ -302,15 +360,30 @@ def _customer(session: Session, ref: str) -> m.Customer:
 
 
 def _record(
-    session: Session, envelope: Envelope, decision: Decision, item: HeaderItem, uidvalidity: int,
-    sha256: str | None, size: int | None, bot_address: str,
-) -> bool:  # fmt: skip
+    session: Session,
+    envelope: Envelope,
+    decision: Decision,
+    item: HeaderItem,
+    uidvalidity: int,
+    sha256: str | None,
+    size: int | None,
+    bot_address: str,
+) -> bool:
     """Write what the decision calls for; True if a new breach was recorded."""
     domain = bot_address.rsplit("@", 1)[1]
     reason = "; ".join(decision.reasons)
     if decision.kind is DecisionKind.REVIEW:
-        _add_quarantine(session, envelope.found_in, envelope.folder, uidvalidity, item.uid,
-                        envelope.message_id, reason, sha256, size)  # fmt: skip
+        _add_quarantine(
+            session,
+            envelope.found_in,
+            envelope.folder,
+            uidvalidity,
+            item.uid,
+            envelope.message_id,
+            reason,
+            sha256,
+            size,
+        )
         return False
     if decision.kind is DecisionKind.BREACH:
         assert decision.customer_ref and sha256 and size is not None
@@ -323,10 +396,14 @@ def _record(
         is_new = breach is None
         if breach is None:
             breach = m.Breach(
-                customer=customer, message_id=envelope.message_id,
-                received_at=envelope.received_at, reason=reason, rules=",".join(decision.rules),
-                sha256=sha256, size=size,
-            )  # fmt: skip
+                customer=customer,
+                message_id=envelope.message_id,
+                received_at=envelope.received_at,
+                reason=reason,
+                rules=",".join(decision.rules),
+                sha256=sha256,
+                size=size,
+            )
             session.add(breach)
             session.flush()
         already_seen = session.scalar(
@@ -337,11 +414,25 @@ def _record(
             )
         )
         if already_seen is None:
-            session.add(m.BreachSighting(breach_id=breach.id, mailbox=envelope.found_in,
-                                         folder=envelope.folder, uid=item.uid))  # fmt: skip
+            session.add(
+                m.BreachSighting(
+                    breach_id=breach.id,
+                    mailbox=envelope.found_in,
+                    folder=envelope.folder,
+                    uid=item.uid,
+                )
+            )
         if decision.route_to is not None:
-            _enqueue(session, BREACH_FORWARD, customer, decision, envelope, breach.sha256, domain,
-                     breach_id=breach.id)  # fmt: skip
+            _enqueue(
+                session,
+                BREACH_FORWARD,
+                customer,
+                decision,
+                envelope,
+                breach.sha256,
+                domain,
+                breach_id=breach.id,
+            )
         return is_new
     if decision.kind in (DecisionKind.ALLOWED, DecisionKind.WARNING_CONTACT):
         assert decision.customer_ref
@@ -353,23 +444,42 @@ def _record(
         )
         if contact is None:
             contact = m.Contact(
-                customer=customer, message_id=envelope.message_id,
+                customer=customer,
+                message_id=envelope.message_id,
                 kind="allowed" if decision.kind is DecisionKind.ALLOWED else "warning",
-                mailbox=envelope.found_in, received_at=envelope.received_at, reason=reason,
+                mailbox=envelope.found_in,
+                received_at=envelope.received_at,
+                reason=reason,
                 sha256=sha256,
-            )  # fmt: skip
+            )
             session.add(contact)
             session.flush()
         if decision.route_to is not None and sha256:
-            _enqueue(session, COVER_FORWARD, customer, decision, envelope, sha256, domain,
-                     contact_id=contact.id)  # fmt: skip
+            _enqueue(
+                session,
+                COVER_FORWARD,
+                customer,
+                decision,
+                envelope,
+                sha256,
+                domain,
+                contact_id=contact.id,
+            )
     return False
 
 
 def _enqueue(
-    session: Session, kind: str, customer: m.Customer, decision: Decision, envelope: Envelope,
-    sha256: str, domain: str, *, breach_id: int | None = None, contact_id: int | None = None,
-) -> None:  # fmt: skip
+    session: Session,
+    kind: str,
+    customer: m.Customer,
+    decision: Decision,
+    envelope: Envelope,
+    sha256: str,
+    domain: str,
+    *,
+    breach_id: int | None = None,
+    contact_id: int | None = None,
+) -> None:
     assert decision.route_to is not None
     outgoing = outgoing_message_id(kind, f"{customer.ref}\n{envelope.message_id}", domain)
     exists = session.scalar(select(m.Outbox.id).where(m.Outbox.outgoing_message_id == outgoing))
@@ -377,27 +487,52 @@ def _enqueue(
         return
     session.add(
         m.Outbox(
-            kind=kind, customer=customer, breach_id=breach_id, contact_id=contact_id,
-            original_message_id=envelope.message_id, original_sha256=sha256,
-            recipient_name=decision.route_to.name, recipient_email=decision.route_to.email,
-            route_reason=decision.route_reason, outgoing_message_id=outgoing,
+            kind=kind,
+            customer=customer,
+            breach_id=breach_id,
+            contact_id=contact_id,
+            original_message_id=envelope.message_id,
+            original_sha256=sha256,
+            recipient_name=decision.route_to.name,
+            recipient_email=decision.route_to.email,
+            route_reason=decision.route_reason,
+            outgoing_message_id=outgoing,
         )
-    )  # fmt: skip
+    )
 
 
 def _add_quarantine(
-    session: Session, mailbox: str, folder: str, uidvalidity: int, uid: int,
-    message_id: str | None, reason: str, sha256: str | None, size: int | None,
-) -> None:  # fmt: skip
+    session: Session,
+    mailbox: str,
+    folder: str,
+    uidvalidity: int,
+    uid: int,
+    message_id: str | None,
+    reason: str,
+    sha256: str | None,
+    size: int | None,
+) -> None:
     exists = session.scalar(
         select(m.Quarantine.id).where(
-            m.Quarantine.mailbox == mailbox, m.Quarantine.folder == folder,
-            m.Quarantine.uidvalidity == uidvalidity, m.Quarantine.uid == uid,
+            m.Quarantine.mailbox == mailbox,
+            m.Quarantine.folder == folder,
+            m.Quarantine.uidvalidity == uidvalidity,
+            m.Quarantine.uid == uid,
         )
-    )  # fmt: skip
+    )
     if exists is None:
-        session.add(m.Quarantine(mailbox=mailbox, folder=folder, uidvalidity=uidvalidity, uid=uid,
-                                 message_id=message_id, reason=reason, sha256=sha256, size=size))  # fmt: skip
+        session.add(
+            m.Quarantine(
+                mailbox=mailbox,
+                folder=folder,
+                uidvalidity=uidvalidity,
+                uid=uid,
+                message_id=message_id,
+                reason=reason,
+                sha256=sha256,
+                size=size,
+            )
+        )
 
 
 def _processed(
@@ -414,11 +549,16 @@ def _processed(
     if exists is None:
         session.add(
             m.ProcessedMessage(
-                mailbox=envelope.found_in, folder=envelope.folder, uidvalidity=uidvalidity,
-                uid=item.uid, message_id=envelope.message_id, decision=decision.kind.value,
-                rules=",".join(decision.rules), customer_ref=decision.customer_ref,
+                mailbox=envelope.found_in,
+                folder=envelope.folder,
+                uidvalidity=uidvalidity,
+                uid=item.uid,
+                message_id=envelope.message_id,
+                decision=decision.kind.value,
+                rules=",".join(decision.rules),
+                customer_ref=decision.customer_ref,
             )
-        )  # fmt: skip
+        )
 
 
 def _advance(session: Session, mailbox: str, folder: str, uid: int) -> None:

@@ -92,6 +92,8 @@ def _route(
     if cover is not None and not register.is_absent(cover, today):
         return cover, f"SPOC {spoc.name} is absent; to cover officer {cover.name}"
     if dmo is not None:
-        missing = "no cover officer" if cover is None else f"cover officer {cover.name} is absent too"
+        missing = (
+            "no cover officer" if cover is None else f"cover officer {cover.name} is absent too"
+        )
         return dmo, f"SPOC {spoc.name} is absent and {missing}; to the DMO"
     return spoc, f"SPOC {spoc.name} is absent and nobody else can act; to SPOC anyway"

@@ -91,7 +91,8 @@ class SeveralCustomers:
             return None
         return Finding(
             DecisionKind.REVIEW,
-            f"sender addresses belong to {len(refs)} different customers ({', '.join(sorted(refs))})",
+            f"sender addresses belong to {len(refs)} different customers "
+            f"({', '.join(sorted(refs))})",
         )
 
 
@@ -165,7 +166,9 @@ class PermittedRoute:
     def check(self, ctx: RuleContext) -> Finding | None:
         if ctx.arrangement is None:
             return None
-        return Finding(DecisionKind.ALLOWED, f"sent by the permitted route ({ctx.envelope.found_in})")
+        return Finding(
+            DecisionKind.ALLOWED, f"sent by the permitted route ({ctx.envelope.found_in})"
+        )
 
 
 RULES: tuple[Rule, ...] = (

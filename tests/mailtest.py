@@ -131,14 +131,23 @@ class Org:
     def watched(self) -> list[str]:
         return [self.info, self.spoc, self.cover, self.staff]
 
-    def spocbot(self, *args: str, env: dict[str, str] | None = None,
-                check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess[str]:  # fmt: skip
+    def spocbot(
+        self,
+        *args: str,
+        env: dict[str, str] | None = None,
+        check: bool = True,
+        timeout: float = 120,
+    ) -> subprocess.CompletedProcess[str]:
         base = {k: v for k, v in os.environ.items() if k != "SPOCBOT_CRASH_AT"}
         full_env = {**base, "SPOCBOT_TEST_PW": PASSWORD, **(env or {})}
         result = subprocess.run(
             [*SPOCBOT, "--config", str(self.config), *args],
-            capture_output=True, text=True, env=full_env, cwd=REPO, timeout=timeout,
-        )  # fmt: skip
+            capture_output=True,
+            text=True,
+            env=full_env,
+            cwd=REPO,
+            timeout=timeout,
+        )
         if check and result.returncode != 0:
             raise AssertionError(
                 f"spocbot {' '.join(args)} exited {result.returncode}\n"
@@ -147,16 +156,23 @@ class Org:
         return result
 
 
-def make_org(root: Path, *, imap_port: int = IMAP_PORT, poll_seconds: float = 1,
-             confirm_seconds: float = 3) -> Org:  # fmt: skip
+def make_org(
+    root: Path, *, imap_port: int = IMAP_PORT, poll_seconds: float = 1, confirm_seconds: float = 3
+) -> Org:
     tag = uuid.uuid4().hex[:10]
     d = "test.example"
     org = Org(
-        root=root, tag=tag,
-        info=f"info-{tag}@{d}", spoc=f"spoc-{tag}@{d}", cover=f"cover-{tag}@{d}",
-        staff=f"staff-{tag}@{d}", bot=f"bot-{tag}@{d}", dmo=f"dmo-{tag}@{d}",
-        customer=f"customer-{tag}@customer.example", config=root / "spocbot.toml",
-    )  # fmt: skip
+        root=root,
+        tag=tag,
+        info=f"info-{tag}@{d}",
+        spoc=f"spoc-{tag}@{d}",
+        cover=f"cover-{tag}@{d}",
+        staff=f"staff-{tag}@{d}",
+        bot=f"bot-{tag}@{d}",
+        dmo=f"dmo-{tag}@{d}",
+        customer=f"customer-{tag}@customer.example",
+        config=root / "spocbot.toml",
+    )
     mailboxes = "".join(
         textwrap.dedent(f"""
             [[mailboxes]]
@@ -164,9 +180,14 @@ def make_org(root: Path, *, imap_port: int = IMAP_PORT, poll_seconds: float = 1,
             role = "{role}"
             password_env = "SPOCBOT_TEST_PW"
         """)
-        for address, role in [(org.info, "information"), (org.spoc, "spoc"), (org.cover, "staff"),
-                              (org.staff, "staff"), (org.bot, "bot")]
-    )  # fmt: skip
+        for address, role in [
+            (org.info, "information"),
+            (org.spoc, "spoc"),
+            (org.cover, "staff"),
+            (org.staff, "staff"),
+            (org.bot, "bot"),
+        ]
+    )
     org.config.write_text(
         textwrap.dedent(f"""
             [organisation]

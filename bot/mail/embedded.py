@@ -114,10 +114,20 @@ class EmbeddedMailServer:
         from pymap.imap import IMAPServer
 
         args = Namespace(
-            demo_data=False, demo_user="demouser", demo_password=secrets.token_urlsafe(16),
-            debug=False, host="127.0.0.1", port=0, cert=None, key=None, tls=False,
-            proxy_protocol=None, passlib_cfg=None, inherited_sockets=None, skip_services=[],
-        )  # fmt: skip
+            demo_data=False,
+            demo_user="demouser",
+            demo_password=secrets.token_urlsafe(16),
+            debug=False,
+            host="127.0.0.1",
+            port=0,
+            cert=None,
+            key=None,
+            tls=False,
+            proxy_protocol=None,
+            passlib_cfg=None,
+            inherited_sockets=None,
+            skip_services=[],
+        )
         backend, config = await DictBackend.init(args, secure_auth=False, invalid_user_sleep=0.0)
         config.apply_context()
         self._login, self._config = backend.login, config
@@ -156,7 +166,7 @@ class _DeliverToImap:
     def __init__(self, server: EmbeddedMailServer) -> None:
         self._server = server
 
-    async def handle_RCPT(  # noqa: N802 (aiosmtpd's hook name)
+    async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]
     ) -> str:
         if "@" not in address:
@@ -164,7 +174,7 @@ class _DeliverToImap:
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         data: bytes = envelope.original_content or envelope.content
         for recipient in envelope.rcpt_tos:
             await asyncio.get_running_loop().run_in_executor(None, self._append, recipient, data)

@@ -8,6 +8,7 @@ folder's UIDNEXT is compared with the stored cursor before anything is fetched.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import ssl
 from collections.abc import Iterator, Sequence
@@ -77,10 +78,9 @@ class ImapMailbox:
     def close(self) -> None:
         client, self._client, self._selected = self._client, None, None
         if client is not None:
-            try:
+            # Closing a broken connection may fail in many ways; it is gone either way.
+            with contextlib.suppress(Exception):
                 client.logout()
-            except Exception:  # closing a broken connection may fail in many ways; it is gone
-                pass
 
     def _call(self, what: str, fn: Any, *args: Any, **kwargs: Any) -> Any:
         try:

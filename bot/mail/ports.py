@@ -83,7 +83,7 @@ class MailSender(Protocol):
     """Submits messages for delivery."""
 
     def send(self, envelope_from: str, recipients: Sequence[str], message: bytes) -> None:
-        """Send ``message`` as it is; raise :class:`MailServerError` or :class:`DeliveryRejected`."""
+        """Send ``message`` unchanged; raise MailServerError or DeliveryRejected."""
         ...
 
     def supports_8bit(self) -> bool:

@@ -7,7 +7,6 @@ The message bytes are sent as they are.  4xx replies and network failures become
 from __future__ import annotations
 
 import smtplib
-import socket
 import ssl
 from collections.abc import Sequence
 
@@ -36,9 +35,11 @@ class SmtpSender:
         try:
             if self._security == "tls":
                 smtp: smtplib.SMTP = smtplib.SMTP_SSL(
-                    self._host, self._port, timeout=self._timeout,
+                    self._host,
+                    self._port,
+                    timeout=self._timeout,
                     context=ssl.create_default_context(),
-                )  # fmt: skip
+                )
             else:
                 smtp = smtplib.SMTP(self._host, self._port, timeout=self._timeout)
             smtp.ehlo()
@@ -49,7 +50,7 @@ class SmtpSender:
                 smtp.login(self._username, self._password or "")
         except smtplib.SMTPAuthenticationError as exc:
             raise MailAuthError(f"SMTP login refused at {self._host}:{self._port}") from exc
-        except (OSError, socket.timeout, smtplib.SMTPException) as exc:
+        except (TimeoutError, OSError, smtplib.SMTPException) as exc:
             raise MailServerError(
                 f"cannot reach SMTP server {self._host}:{self._port}: {type(exc).__name__}: {exc}"
             ) from exc
@@ -73,7 +74,7 @@ class SmtpSender:
             if 500 <= exc.smtp_code < 600:
                 raise DeliveryRejected(f"SMTP server refused the message: {exc.smtp_code}") from exc
             raise MailServerError(f"SMTP server deferred the message: {exc.smtp_code}") from exc
-        except (OSError, socket.timeout, smtplib.SMTPException) as exc:
+        except (TimeoutError, OSError, smtplib.SMTPException) as exc:
             raise MailServerError(f"SMTP send failed: {type(exc).__name__}: {exc}") from exc
         finally:
             try:

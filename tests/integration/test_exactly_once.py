@@ -19,7 +19,17 @@ from email.policy import default as default_policy
 import pytest
 
 from bot.crashpoints import POINTS
-from tests.mailtest import PASSWORD, REPO, SPOCBOT, Org, deliver_and_wait, inbox, message, smtp_send, wait_for_count
+from tests.mailtest import (
+    PASSWORD,
+    REPO,
+    SPOCBOT,
+    Org,
+    deliver_and_wait,
+    inbox,
+    message,
+    smtp_send,
+    wait_for_count,
+)
 
 
 def forwards_in(address: str) -> list[bytes]:
@@ -34,15 +44,15 @@ def test_killed_at_any_step_the_breach_is_forwarded_exactly_once(org: Org, point
     deliver_and_wait(message(org.customer, org.info), [org.info])
 
     crashed = org.spocbot("watch", "--once", env={"SPOCBOT_CRASH_AT": point}, check=False)
-    assert 137 == crashed.returncode, crashed.stderr
+    assert crashed.returncode == 137, crashed.stderr
     org.spocbot("watch", "--once")
     org.spocbot("watch", "--once")
 
     time.sleep(1.5)  # let any duplicate arrive before counting
-    assert 1 == len(forwards_in(org.spoc))
+    assert len(forwards_in(org.spoc)) == 1
     rows = json.loads(org.spocbot("breaches", "list", "--json").stdout)
-    assert 1 == len(rows)
-    assert ["sent"] == [f["status"] for f in rows[0]["forwarded_to"]]
+    assert len(rows) == 1
+    assert [f["status"] for f in rows[0]["forwarded_to"]] == ["sent"]
 
 
 def test_random_sigkills_of_the_daemon_forward_each_breach_exactly_once(org: Org) -> None:
@@ -55,9 +65,12 @@ def test_random_sigkills_of_the_daemon_forward_each_breach_exactly_once(org: Org
     rng = random.Random(20261203)
     for _ in range(6):
         daemon = subprocess.Popen(
-            [*SPOCBOT, "--config", str(org.config), "watch"], cwd=REPO, env=env,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
+            [*SPOCBOT, "--config", str(org.config), "watch"],
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         time.sleep(rng.uniform(0.3, 2.0))
         daemon.send_signal(signal.SIGKILL)
         daemon.wait(10)

@@ -29,16 +29,16 @@ def test_breach_reaches_spoc_with_original_attached_byte_for_byte(org: Org) -> N
 
     report = watch_once(org)
 
-    assert 1 == report["new_breaches"]
-    assert 1 == report["forwards_sent"]
+    assert report["new_breaches"] == 1
+    assert report["forwards_sent"] == 1
     forward = wait_for_count(org.spoc, 1)[0]
     assert stored == attached_original(forward)
     parsed = message_from_bytes(forward, policy=default_policy)
-    assert "auto-generated" == parsed["Auto-Submitted"]
-    assert "All" == parsed["X-Auto-Response-Suppress"]
+    assert parsed["Auto-Submitted"] == "auto-generated"
+    assert parsed["X-Auto-Response-Suppress"] == "All"
     assert "Damp" not in str(parsed["Subject"])  # the original's headers are never copied
-    attachment = [p for p in parsed.iter_attachments()][0]
-    assert "message/rfc822" == attachment.get_content_type()
+    attachment = next(iter(parsed.iter_attachments()))
+    assert attachment.get_content_type() == "message/rfc822"
     row = breaches(org)[0]
     assert [org.info] == row["mailboxes"]
     assert hashlib.sha256(stored).hexdigest() == row["sha256"]
@@ -53,7 +53,7 @@ def test_original_is_left_unread_in_place_and_tagged(org: Org) -> None:
 
     watch_once(org)
 
-    [(uid, data)] = inbox(org.info).items()
+    [data] = inbox(org.info).values()
     flags = {f.decode() for f in data[b"FLAGS"]}  # type: ignore[union-attr]
     assert "\\Seen" not in flags
     assert "$SpocbotHandled" in flags
@@ -65,9 +65,9 @@ def test_unrelated_mail_is_not_tagged_or_fetched(org: Org) -> None:
 
     report = watch_once(org)
 
-    assert 0 == report["full_messages_fetched"]
-    [(uid, data)] = inbox(org.info).items()
-    assert () == data[b"FLAGS"] or b"$SpocbotHandled" not in data[b"FLAGS"]  # type: ignore[operator]
+    assert report["full_messages_fetched"] == 0
+    [data] = inbox(org.info).values()
+    assert data[b"FLAGS"] == () or b"$SpocbotHandled" not in data[b"FLAGS"]  # type: ignore[operator]
 
 
 def test_one_message_in_three_mailboxes_is_one_breach_and_one_forward(org: Org) -> None:
@@ -76,11 +76,11 @@ def test_one_message_in_three_mailboxes_is_one_breach_and_one_forward(org: Org) 
 
     report = watch_once(org)
 
-    assert 1 == report["new_breaches"]
-    assert 1 == report["forwards_sent"]
+    assert report["new_breaches"] == 1
+    assert report["forwards_sent"] == 1
     assert [sorted([org.info, org.staff, org.spoc])] == [b["mailboxes"] for b in breaches(org)]
     forwards = [m for m in wait_for_count(org.spoc, 2) if b"X-Spocbot-Kind" in m]
-    assert 1 == len(forwards)
+    assert len(forwards) == 1
 
 
 def test_second_pass_forwards_nothing_and_fetches_no_message(org: Org) -> None:
@@ -91,10 +91,10 @@ def test_second_pass_forwards_nothing_and_fetches_no_message(org: Org) -> None:
 
     report = watch_once(org)
 
-    assert 0 == report["headers_fetched"]
-    assert 0 == report["full_messages_fetched"]
-    assert 0 == report["forwards_sent"]
-    assert 1 == len(wait_for_count(org.spoc, 1))
+    assert report["headers_fetched"] == 0
+    assert report["full_messages_fetched"] == 0
+    assert report["forwards_sent"] == 0
+    assert len(wait_for_count(org.spoc, 1)) == 1
 
 
 def test_permitted_route_is_recorded_as_contact_without_forward(org: Org) -> None:
@@ -102,10 +102,10 @@ def test_permitted_route_is_recorded_as_contact_without_forward(org: Org) -> Non
 
     report = watch_once(org)
 
-    assert {"allowed": 1} == report["decisions"]
-    assert 0 == report["forwards_sent"]
+    assert report["decisions"] == {"allowed": 1}
+    assert report["forwards_sent"] == 0
     contacts = json.loads(org.spocbot("contacts", "list", "--json").stdout)
-    assert ["allowed"] == [c["kind"] for c in contacts]
+    assert [c["kind"] for c in contacts] == ["allowed"]
 
 
 def test_breach_goes_to_cover_officer_while_spoc_is_absent(org: Org) -> None:
@@ -116,7 +116,7 @@ def test_breach_goes_to_cover_officer_while_spoc_is_absent(org: Org) -> None:
 
     forward = wait_for_count(org.cover, 1)[0]
     assert b"to cover officer Chris Cover" in forward.replace(b"=\r\n", b"")
-    assert 0 == len(inbox(org.spoc))
+    assert len(inbox(org.spoc)) == 0
 
 
 def test_imap_outage_is_reported_and_loses_nothing(org: Org) -> None:
@@ -126,8 +126,8 @@ def test_imap_outage_is_reported_and_loses_nothing(org: Org) -> None:
 
     failed = org.spocbot("watch", "--once", check=False)
 
-    assert 1 == failed.returncode
+    assert failed.returncode == 1
     assert "cannot reach IMAP server 127.0.0.1:1" in failed.stderr
     org.config.write_text(broken.replace("port = 1\n", "port = 10143\n"))
     report = watch_once(org)
-    assert 1 == report["new_breaches"]
+    assert report["new_breaches"] == 1

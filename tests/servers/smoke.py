@@ -188,8 +188,9 @@ def main() -> int:
         size = int((s.esmtp_features.get("size") or "0").split()[0] or 0)
         check(size >= 50 * 1024 * 1024, f"SMTP SIZE limit >= 50 MB ({size})")
         for key in ("1", "2"):
-            refused = s.sendmail("sender@smoke.example", [addr], msgs[key],
-                                 mail_options=["BODY=8BITMIME"])
+            refused = s.sendmail(
+                "sender@smoke.example", [addr], msgs[key], mail_options=["BODY=8BITMIME"]
+            )
             check(not refused, f"SMTP accepted message {key}")
 
     # --- arrival ----------------------------------------------------------
@@ -201,8 +202,10 @@ def main() -> int:
     typ, data = m.select("INBOX")
     check(typ == "OK", "SELECT INBOX")
     _, perm = m.response("PERMANENTFLAGS")
-    check(bool(perm and perm[0] and b"\\*" in perm[0]),
-          f"PERMANENTFLAGS allows new keywords ({perm[0]!r})")
+    check(
+        bool(perm and perm[0] and b"\\*" in perm[0]),
+        f"PERMANENTFLAGS allows new keywords ({perm[0]!r})",
+    )
     uids = wait_for_uids(m, 2, ARRIVAL_TIMEOUT)
     elapsed = time.monotonic() - t_send
     check(len(uids) == 2, f"both messages arrived in INBOX ({elapsed:.3f}s after sending)")
@@ -223,8 +226,10 @@ def main() -> int:
     # --- keyword ----------------------------------------------------------
     uid1 = by_key["1"]
     typ, data = m.uid("STORE", uid1, "+FLAGS", f"({KEYWORD})")
-    check(typ == "OK" and KEYWORD.encode() in b" ".join(d for d in data if isinstance(d, bytes)),
-          f"UID STORE +FLAGS ({KEYWORD})")
+    check(
+        typ == "OK" and KEYWORD.encode() in b" ".join(d for d in data if isinstance(d, bytes)),
+        f"UID STORE +FLAGS ({KEYWORD})",
+    )
     m.logout()
 
     m = imap_login(addr)
@@ -239,11 +244,14 @@ def main() -> int:
         raw = fetch_one(m, uid, "BODY.PEEK[]")
         _, sent_body = split_message(msgs[key])
         _, got_body = split_message(raw)
-        check(got_body == sent_body,
-              f"message {key}: body bytes unchanged ({len(sent_body)} bytes)")
-        check(raw.endswith(msgs[key]),
-              f"message {key}: whole sent message is an unchanged suffix "
-              f"(only trace headers prepended)")
+        check(
+            got_body == sent_body, f"message {key}: body bytes unchanged ({len(sent_body)} bytes)"
+        )
+        check(
+            raw.endswith(msgs[key]),
+            f"message {key}: whole sent message is an unchanged suffix "
+            f"(only trace headers prepended)",
+        )
         added = raw[: len(raw) - len(msgs[key])]
         if VERBOSE:
             print(f"---- message {key}: header lines added in transit ----")
@@ -255,8 +263,11 @@ def main() -> int:
     # --- IDLE -------------------------------------------------------------
     def send_third() -> None:
         with smtplib.SMTP(HOST, SMTP_PORT, timeout=10) as s:
-            s.sendmail("sender@smoke.example", [addr],
-                       crlf(f"From: sender@smoke.example\nSubject: idle {token}\n\nidle\n"))
+            s.sendmail(
+                "sender@smoke.example",
+                [addr],
+                crlf(f"From: sender@smoke.example\nSubject: idle {token}\n\nidle\n"),
+            )
 
     took = idle_check(addr, send_third)
     check(True, f"IDLE saw the new message {took:.3f}s after sending")
@@ -272,6 +283,9 @@ if __name__ == "__main__":
         print(f"FAIL {e}", file=sys.stderr)
         sys.exit(1)
     except (OSError, smtplib.SMTPException, imaplib.IMAP4.error) as e:
-        print(f"FAIL {type(e).__name__}: {e} "
-              f"(are the servers running? tests/servers/start-servers.sh)", file=sys.stderr)
+        print(
+            f"FAIL {type(e).__name__}: {e} "
+            f"(are the servers running? tests/servers/start-servers.sh)",
+            file=sys.stderr,
+        )
         sys.exit(1)

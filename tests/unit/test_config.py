@@ -144,8 +144,10 @@ def test_absolute_evidence_dir_is_kept(tmp_path: Path) -> None:
 
 ERRORS = {
     "unknown-key": (
-        ('host = "imap.northvale-homes.example"',
-         'host = "imap.northvale-homes.example"\nprot = 993'),
+        (
+            'host = "imap.northvale-homes.example"',
+            'host = "imap.northvale-homes.example"\nprot = 993',
+        ),
         "imap.prot: unknown key",
     ),
     "unknown-section": (
@@ -161,13 +163,17 @@ ERRORS = {
         "mailboxes[0].role: Input should be 'information', 'spoc', 'staff' or 'bot'",
     ),
     "wrong-type": (
-        ('host = "imap.northvale-homes.example"',
-         'host = "imap.northvale-homes.example"\nport = "nine-nine-three"'),
+        (
+            'host = "imap.northvale-homes.example"',
+            'host = "imap.northvale-homes.example"\nport = "nine-nine-three"',
+        ),
         "imap.port: Input should be a valid integer, unable to parse string as an integer",
     ),
     "port-out-of-range": (
-        ('host = "imap.northvale-homes.example"',
-         'host = "imap.northvale-homes.example"\nport = 70000'),
+        (
+            'host = "imap.northvale-homes.example"',
+            'host = "imap.northvale-homes.example"\nport = 70000',
+        ),
         "imap.port: Input should be less than or equal to 65535",
     ),
     "bad-address": (
@@ -175,8 +181,10 @@ ERRORS = {
         "organisation.dmo_email: not an email address: 'the dmo'",
     ),
     "unknown-time-zone": (
-        ('bot_address = "spocbot@northvale-homes.example"',
-         'bot_address = "spocbot@northvale-homes.example"\ntimezone = "Europe/Londn"'),
+        (
+            'bot_address = "spocbot@northvale-homes.example"',
+            'bot_address = "spocbot@northvale-homes.example"\ntimezone = "Europe/Londn"',
+        ),
         "organisation.timezone: unknown time zone 'Europe/Londn'",
     ),
     "imap-section-missing": (
@@ -184,15 +192,17 @@ ERRORS = {
         "[imap] is required when [backend] kind = 'imap'",
     ),
     "both-password-sources": (
-        ('password_env = "SPOCBOT_TEST_HOUSING_PASSWORD"',
-         'password_env = "SPOCBOT_TEST_HOUSING_PASSWORD"\npassword_file = "pw"'),
+        (
+            'password_env = "SPOCBOT_TEST_HOUSING_PASSWORD"',
+            'password_env = "SPOCBOT_TEST_HOUSING_PASSWORD"\npassword_file = "pw"',
+        ),
         "mailboxes[0]: give password_env or password_file, not both",
     ),
     "bad-imap-keyword": (
         ("[backend]", '[watch]\ntag_keyword = "Spocbot Handled"\n\n[backend]'),
         "watch.tag_keyword: an IMAP keyword must be an atom such as $SpocbotHandled",
     ),
-}  # fmt: skip
+}
 
 
 @pytest.mark.parametrize(("edit", "expected"), ERRORS.values(), ids=ERRORS.keys())

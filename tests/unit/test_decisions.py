@@ -144,105 +144,220 @@ BYPASSED = ("bypassed-spoc",)
 
 CASES = {
     # -- allowed and breach -------------------------------------------------------------------
-    "allowed-to-own-spoc-no-route": Case(envelope(MARGARET, AMELIA.email), ALLOWED, PERMITTED,
-                                         "NV-1001"),
-    "breach-found-in-information-mailbox": Case(envelope(MARGARET, HOUSING), BREACH, BYPASSED,
-                                                "NV-1001", AMELIA),
-    "breach-found-in-other-staff-mailbox": Case(envelope(MARGARET, REPAIRS), BREACH, BYPASSED,
-                                                "NV-1001", AMELIA),
+    "allowed-to-own-spoc-no-route": Case(
+        envelope(MARGARET, AMELIA.email), ALLOWED, PERMITTED, "NV-1001"
+    ),
+    "breach-found-in-information-mailbox": Case(
+        envelope(MARGARET, HOUSING), BREACH, BYPASSED, "NV-1001", AMELIA
+    ),
+    "breach-found-in-other-staff-mailbox": Case(
+        envelope(MARGARET, REPAIRS), BREACH, BYPASSED, "NV-1001", AMELIA
+    ),
     "breach-spoc-copy-with-watched-mailbox-in-cc": Case(
         envelope(MARGARET, AMELIA.email, to=(AMELIA.email,), cc=(HOUSING,)),
-        BREACH, BYPASSED, "NV-1001", AMELIA),
+        BREACH,
+        BYPASSED,
+        "NV-1001",
+        AMELIA,
+    ),
     "allowed-spoc-copy-with-outsider-in-cc": Case(
         envelope(MARGARET, AMELIA.email, to=(AMELIA.email,), cc=(COUNCILLOR,)),
-        ALLOWED, PERMITTED, "NV-1001"),
+        ALLOWED,
+        PERMITTED,
+        "NV-1001",
+    ),
     "breach-bcc-found-in-info-headers-name-only-outsiders": Case(
-        envelope(MARGARET, HOUSING, to=(COUNCILLOR,)), BREACH, BYPASSED, "NV-1001", AMELIA),
-    "allowed-second-permitted-address": Case(envelope(SANDRA, HOUSING), ALLOWED, PERMITTED,
-                                             "NV-1005"),
+        envelope(MARGARET, HOUSING, to=(COUNCILLOR,)), BREACH, BYPASSED, "NV-1001", AMELIA
+    ),
+    "allowed-second-permitted-address": Case(
+        envelope(SANDRA, HOUSING), ALLOWED, PERMITTED, "NV-1005"
+    ),
     # -- who the customer is ------------------------------------------------------------------
-    "customer-matched-case-insensitively": Case(envelope("M.Ellis@Work.Example", HOUSING),
-                                                BREACH, BYPASSED, "NV-1001", AMELIA),
-    "customer-matched-by-second-registered-address": Case(envelope(MARGARET_WORK, DEV), BREACH,
-                                                          BYPASSED, "NV-1001", AMELIA),
+    "customer-matched-case-insensitively": Case(
+        envelope("M.Ellis@Work.Example", HOUSING), BREACH, BYPASSED, "NV-1001", AMELIA
+    ),
+    "customer-matched-by-second-registered-address": Case(
+        envelope(MARGARET_WORK, DEV), BREACH, BYPASSED, "NV-1001", AMELIA
+    ),
     "customer-named-in-second-from-address": Case(
         dataclasses.replace(envelope(STRANGER, HOUSING), from_addresses=(STRANGER, MARGARET)),
-        BREACH, BYPASSED, "NV-1001", AMELIA),
+        BREACH,
+        BYPASSED,
+        "NV-1001",
+        AMELIA,
+    ),
     "customer-in-sender-header-not-from": Case(
         envelope("pa@agency.example", HOUSING, sender_header=(MARGARET,)),
-        BREACH, BYPASSED, "NV-1001", AMELIA),
-    "unknown-sender-ignored": Case(envelope(STRANGER, HOUSING), IGNORE, ("unknown-sender",),
-                                   None),
+        BREACH,
+        BYPASSED,
+        "NV-1001",
+        AMELIA,
+    ),
+    "unknown-sender-ignored": Case(envelope(STRANGER, HOUSING), IGNORE, ("unknown-sender",), None),
     "unreadable-from-needs-review": Case(
         envelope(None, HOUSING, problems=("From field has no usable address",)),
-        REVIEW, ("unreadable-sender",), None),
+        REVIEW,
+        ("unreadable-sender",),
+        None,
+    ),
     "from-and-sender-two-customers-need-review": Case(
         # The first identity's arrangement is reported as customer_ref; a person decides.
-        envelope(MARGARET, HOUSING, sender_header=(TOM,)), REVIEW, ("several-customers",),
-        "NV-1001"),
+        envelope(MARGARET, HOUSING, sender_header=(TOM,)),
+        REVIEW,
+        ("several-customers",),
+        "NV-1001",
+    ),
     # -- arrangement stages -------------------------------------------------------------------
-    "ceased-arrangement-ignored": Case(envelope(GARETH, HOUSING), IGNORE,
-                                       ("arrangement-ceased",), "NV-1004"),
+    "ceased-arrangement-ignored": Case(
+        envelope(GARETH, HOUSING), IGNORE, ("arrangement-ceased",), "NV-1004"
+    ),
     "warning-stage-is-warning-contact-without-route": Case(
-        envelope(PRIYA, HOUSING), DecisionKind.WARNING_CONTACT, ("warning-stage",), "NV-1003"),
+        envelope(PRIYA, HOUSING), DecisionKind.WARNING_CONTACT, ("warning-stage",), "NV-1003"
+    ),
     "warning-stage-no-route-even-with-spoc-absent": Case(
-        envelope(PRIYA, HOUSING), DecisionKind.WARNING_CONTACT, ("warning-stage",), "NV-1003",
-        absences=(away(AMELIA, date(2026, 11, 1), date(2026, 11, 30)),)),
-    "cease-and-desist-bypass-is-breach": Case(envelope(CARL, HOUSING), BREACH, BYPASSED,
-                                              "NV-1006", AMELIA),
-    "cease-and-desist-to-spoc-is-allowed": Case(envelope(CARL, AMELIA.email), ALLOWED, PERMITTED,
-                                                "NV-1006"),
+        envelope(PRIYA, HOUSING),
+        DecisionKind.WARNING_CONTACT,
+        ("warning-stage",),
+        "NV-1003",
+        absences=(away(AMELIA, date(2026, 11, 1), date(2026, 11, 30)),),
+    ),
+    "cease-and-desist-bypass-is-breach": Case(
+        envelope(CARL, HOUSING), BREACH, BYPASSED, "NV-1006", AMELIA
+    ),
+    "cease-and-desist-to-spoc-is-allowed": Case(
+        envelope(CARL, AMELIA.email), ALLOWED, PERMITTED, "NV-1006"
+    ),
     # -- automatic messages -------------------------------------------------------------------
     "auto-reply-from-customer-address-ignored": Case(
         envelope(MARGARET, HOUSING, automatic="Auto-Submitted: auto-replied"),
-        IGNORE, ("automatic-message",), "NV-1001"),
+        IGNORE,
+        ("automatic-message",),
+        "NV-1001",
+    ),
     "bounce-ignored-even-with-unreadable-from": Case(
         envelope(None, HOUSING, automatic="null return path (Return-Path: <>)"),
-        IGNORE, ("automatic-message",), None),
+        IGNORE,
+        ("automatic-message",),
+        None,
+    ),
     # -- routing ------------------------------------------------------------------------------
     "breach-spoc-absent-goes-to-cover": Case(
-        envelope(TOM, HOUSING), BREACH, BYPASSED, "NV-1002", CHLOE,
-        absences=(away(BEN, date(2026, 11, 9), date(2026, 11, 20)),)),
+        envelope(TOM, HOUSING),
+        BREACH,
+        BYPASSED,
+        "NV-1002",
+        CHLOE,
+        absences=(away(BEN, date(2026, 11, 9), date(2026, 11, 20)),),
+    ),
     "other-officers-absence-does-not-reroute": Case(
-        envelope(TOM, HOUSING), BREACH, BYPASSED, "NV-1002", BEN,
-        absences=(away(AMELIA, date(2026, 11, 9), date(2026, 11, 20)),)),
+        envelope(TOM, HOUSING),
+        BREACH,
+        BYPASSED,
+        "NV-1002",
+        BEN,
+        absences=(away(AMELIA, date(2026, 11, 9), date(2026, 11, 20)),),
+    ),
     "absence-uses-london-date-not-utc-date-absent": Case(
-        envelope(TOM, HOUSING), BREACH, BYPASSED, "NV-1002", CHLOE,
-        absences=(away(BEN, date(2026, 7, 2), date(2026, 7, 10)),), now=SUMMER_LATE),
+        envelope(TOM, HOUSING),
+        BREACH,
+        BYPASSED,
+        "NV-1002",
+        CHLOE,
+        absences=(away(BEN, date(2026, 7, 2), date(2026, 7, 10)),),
+        now=SUMMER_LATE,
+    ),
     "absence-uses-london-date-not-utc-date-back": Case(
-        envelope(TOM, HOUSING), BREACH, BYPASSED, "NV-1002", BEN,
-        absences=(away(BEN, date(2026, 6, 20), date(2026, 7, 1)),), now=SUMMER_LATE),
+        envelope(TOM, HOUSING),
+        BREACH,
+        BYPASSED,
+        "NV-1002",
+        BEN,
+        absences=(away(BEN, date(2026, 6, 20), date(2026, 7, 1)),),
+        now=SUMMER_LATE,
+    ),
     "absence-first-day-inclusive": Case(
-        envelope(TOM, HOUSING), BREACH, BYPASSED, "NV-1002", CHLOE,
-        absences=(away(BEN, date(2026, 11, 10), date(2026, 11, 20)),)),
+        envelope(TOM, HOUSING),
+        BREACH,
+        BYPASSED,
+        "NV-1002",
+        CHLOE,
+        absences=(away(BEN, date(2026, 11, 10), date(2026, 11, 20)),),
+    ),
     "absence-last-day-inclusive": Case(
-        envelope(TOM, HOUSING), BREACH, BYPASSED, "NV-1002", CHLOE,
-        absences=(away(BEN, date(2026, 11, 1), date(2026, 11, 10)),)),
+        envelope(TOM, HOUSING),
+        BREACH,
+        BYPASSED,
+        "NV-1002",
+        CHLOE,
+        absences=(away(BEN, date(2026, 11, 1), date(2026, 11, 10)),),
+    ),
     "absence-ended-yesterday": Case(
-        envelope(TOM, HOUSING), BREACH, BYPASSED, "NV-1002", BEN,
-        absences=(away(BEN, date(2026, 11, 1), date(2026, 11, 9)),)),
+        envelope(TOM, HOUSING),
+        BREACH,
+        BYPASSED,
+        "NV-1002",
+        BEN,
+        absences=(away(BEN, date(2026, 11, 1), date(2026, 11, 9)),),
+    ),
     "absence-starts-tomorrow": Case(
-        envelope(TOM, HOUSING), BREACH, BYPASSED, "NV-1002", BEN,
-        absences=(away(BEN, date(2026, 11, 11), date(2026, 11, 20)),)),
+        envelope(TOM, HOUSING),
+        BREACH,
+        BYPASSED,
+        "NV-1002",
+        BEN,
+        absences=(away(BEN, date(2026, 11, 11), date(2026, 11, 20)),),
+    ),
     "spoc-and-cover-absent-goes-to-dmo": Case(
-        envelope(TOM, HOUSING), BREACH, BYPASSED, "NV-1002", DMO,
-        absences=(away(BEN, date(2026, 11, 10)), away(CHLOE, date(2026, 11, 10)))),
+        envelope(TOM, HOUSING),
+        BREACH,
+        BYPASSED,
+        "NV-1002",
+        DMO,
+        absences=(away(BEN, date(2026, 11, 10)), away(CHLOE, date(2026, 11, 10))),
+    ),
     "spoc-and-cover-absent-no-dmo-goes-to-spoc": Case(
-        envelope(TOM, HOUSING), BREACH, BYPASSED, "NV-1002", BEN,
-        absences=(away(BEN, date(2026, 11, 10)), away(CHLOE, date(2026, 11, 10))), dmo=None),
+        envelope(TOM, HOUSING),
+        BREACH,
+        BYPASSED,
+        "NV-1002",
+        BEN,
+        absences=(away(BEN, date(2026, 11, 10)), away(CHLOE, date(2026, 11, 10))),
+        dmo=None,
+    ),
     "spoc-absent-no-cover-officer-goes-to-dmo": Case(
-        envelope(NORA, HOUSING), BREACH, BYPASSED, "NV-1007", DMO,
-        absences=(away(BEN, date(2026, 11, 10)),)),
+        envelope(NORA, HOUSING),
+        BREACH,
+        BYPASSED,
+        "NV-1007",
+        DMO,
+        absences=(away(BEN, date(2026, 11, 10)),),
+    ),
     "allowed-spoc-absent-goes-to-cover-without-breach": Case(
-        envelope(TOM, BEN.email), ALLOWED, PERMITTED, "NV-1002", CHLOE,
-        absences=(away(BEN, date(2026, 11, 9), date(2026, 11, 20)),)),
+        envelope(TOM, BEN.email),
+        ALLOWED,
+        PERMITTED,
+        "NV-1002",
+        CHLOE,
+        absences=(away(BEN, date(2026, 11, 9), date(2026, 11, 20)),),
+    ),
     "allowed-spoc-and-cover-absent-goes-to-dmo": Case(
-        envelope(TOM, BEN.email), ALLOWED, PERMITTED, "NV-1002", DMO,
-        absences=(away(BEN, date(2026, 11, 10)), away(CHLOE, date(2026, 11, 10)))),
+        envelope(TOM, BEN.email),
+        ALLOWED,
+        PERMITTED,
+        "NV-1002",
+        DMO,
+        absences=(away(BEN, date(2026, 11, 10)), away(CHLOE, date(2026, 11, 10))),
+    ),
     "allowed-spoc-and-cover-absent-no-dmo-no-route": Case(
-        envelope(TOM, BEN.email), ALLOWED, PERMITTED, "NV-1002", None,
-        absences=(away(BEN, date(2026, 11, 10)), away(CHLOE, date(2026, 11, 10))), dmo=None),
-}  # fmt: skip
+        envelope(TOM, BEN.email),
+        ALLOWED,
+        PERMITTED,
+        "NV-1002",
+        None,
+        absences=(away(BEN, date(2026, 11, 10)), away(CHLOE, date(2026, 11, 10))),
+        dmo=None,
+    ),
+}
 
 
 def run(case: Case) -> Decision:
@@ -290,8 +405,9 @@ def test_arrangement_view_carries_no_reasons_for_the_arrangement() -> None:
 
 def test_breach_reason_names_the_bypassed_and_the_permitted_addresses() -> None:
     """A SPOC copy with watched mailboxes in Cc names those mailboxes, sorted, not the SPOC."""
-    decision = run(Case(envelope(MARGARET, AMELIA.email, cc=(HOUSING, DEV)), BREACH, BYPASSED,
-                        "NV-1001"))  # fmt: skip
+    decision = run(
+        Case(envelope(MARGARET, AMELIA.email, cc=(HOUSING, DEV)), BREACH, BYPASSED, "NV-1001")
+    )
 
     expected = (f"sent to {DEV}, {HOUSING} instead of the permitted address {AMELIA.email}",)
     assert expected == decision.reasons
@@ -329,13 +445,16 @@ def test_two_customers_reason_names_both_refs() -> None:
 ROUTE_REASONS = {
     "breach-found-in-information-mailbox": "to SPOC Amelia Hart",
     "breach-spoc-absent-goes-to-cover": "SPOC Ben Okafor is absent; to cover officer Chloe Price",
-    "spoc-and-cover-absent-goes-to-dmo":
-        "SPOC Ben Okafor is absent and cover officer Chloe Price is absent too; to the DMO",
-    "spoc-absent-no-cover-officer-goes-to-dmo":
-        "SPOC Ben Okafor is absent and no cover officer; to the DMO",
-    "spoc-and-cover-absent-no-dmo-goes-to-spoc":
-        "SPOC Ben Okafor is absent and nobody else can act; to SPOC anyway",
-}  # fmt: skip
+    "spoc-and-cover-absent-goes-to-dmo": (
+        "SPOC Ben Okafor is absent and cover officer Chloe Price is absent too; to the DMO"
+    ),
+    "spoc-absent-no-cover-officer-goes-to-dmo": (
+        "SPOC Ben Okafor is absent and no cover officer; to the DMO"
+    ),
+    "spoc-and-cover-absent-no-dmo-goes-to-spoc": (
+        "SPOC Ben Okafor is absent and nobody else can act; to SPOC anyway"
+    ),
+}
 
 
 @pytest.mark.parametrize(("case_id", "expected"), ROUTE_REASONS.items(), ids=ROUTE_REASONS.keys())

@@ -147,10 +147,19 @@ def test_forward_parses_with_the_expected_headers() -> None:
     } == {
         name: (str(parsed[name]) if name != "Content-Type" else parsed.get_content_type())
         for name in (
-            "From", "To", "Subject", "Date", "Message-ID", "MIME-Version", "Auto-Submitted",
-            "X-Auto-Response-Suppress", "X-Spocbot-Kind", "X-Spocbot-Reference", "Content-Type",
+            "From",
+            "To",
+            "Subject",
+            "Date",
+            "Message-ID",
+            "MIME-Version",
+            "Auto-Submitted",
+            "X-Auto-Response-Suppress",
+            "X-Spocbot-Kind",
+            "X-Spocbot-Reference",
+            "Content-Type",
         )
-    }  # fmt: skip
+    }
     assert parsed.defects == []
 
 

@@ -49,18 +49,32 @@ def _arrangement(
 
 REGISTER = Register.build(
     [
-        _arrangement("NV-1001", "Margaret Ellis",
-                     {"margaret.ellis@mailbox.example", "m.ellis@work.example"}, AMELIA, "active"),
+        _arrangement(
+            "NV-1001",
+            "Margaret Ellis",
+            {"margaret.ellis@mailbox.example", "m.ellis@work.example"},
+            AMELIA,
+            "active",
+        ),
         _arrangement("NV-1002", "Tom Fraser", {"tom.fraser@freemail.example"}, BEN, "active"),
         _arrangement("NV-1003", "Priya Shah", {"priya.shah@mailbox.example"}, AMELIA, "warning"),
         _arrangement("NV-1004", "Gareth Lewis", {"g.lewis@mailbox.example"}, BEN, "ceased"),
-        _arrangement("NV-1005", "Sandra Cole", {"sandra.cole@freemail.example"}, AMELIA, "active",
-                     AMELIA.email, f"housing@{DOMAIN}"),
+        _arrangement(
+            "NV-1005",
+            "Sandra Cole",
+            {"sandra.cole@freemail.example"},
+            AMELIA,
+            "active",
+            AMELIA.email,
+            f"housing@{DOMAIN}",
+        ),
     ],
     [Absence(BEN.email, date(2026, 11, 1), date(2027, 1, 31))],
-    [f"{name}@{DOMAIN}" for name in
-     ("housing", "amelia.hart", "ben.okafor", "chloe.price", "dev.patel", "repairs")],
-)  # fmt: skip
+    [
+        f"{name}@{DOMAIN}"
+        for name in ("housing", "amelia.hart", "ben.okafor", "chloe.price", "dev.patel", "repairs")
+    ],
+)
 
 
 def header_block(raw: bytes) -> bytes:

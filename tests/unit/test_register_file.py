@@ -166,10 +166,11 @@ def test_every_bad_row_is_reported_at_once_with_sheet_row_numbers(tmp_path: Path
         tmp_path,
         MARGARET,
         TOM.replace("warning", "paused"),
-        MARGARET.replace("NV-1001", "NV-1003").replace("2026-03-16", "16/03/2026")
+        MARGARET.replace("NV-1001", "NV-1003")
+        .replace("2026-03-16", "16/03/2026")
         .replace("margaret.ellis@mailbox.example;M.Ellis@Work.Example", "c@x.example"),
         TOM.replace("NV-1002", "NV-1004").replace("tom.fraser@freemail.example", "not-an-address"),
-    )  # fmt: skip
+    )
     name = str(path)
 
     assert [
@@ -358,11 +359,27 @@ def _xlsx(path: Path, header: list[str], *rows: list[object]) -> Path:
 def test_excel_date_cells_and_numbers_are_accepted(tmp_path: Path) -> None:
     path = _xlsx(
         tmp_path / "register.xlsx",
-        ["customer_ref", "customer_name", "customer_emails", "spoc_name", "spoc_email", "status",
-         "start_date", "review_date"],
-        [1001, "Margaret Ellis", "margaret.ellis@mailbox.example", "Amelia Hart", AMELIA,
-         "active", datetime(2026, 3, 16), date(2027, 3, 16)],
-    )  # fmt: skip
+        [
+            "customer_ref",
+            "customer_name",
+            "customer_emails",
+            "spoc_name",
+            "spoc_email",
+            "status",
+            "start_date",
+            "review_date",
+        ],
+        [
+            1001,
+            "Margaret Ellis",
+            "margaret.ellis@mailbox.example",
+            "Amelia Hart",
+            AMELIA,
+            "active",
+            datetime(2026, 3, 16),
+            date(2027, 3, 16),
+        ],
+    )
 
     (row,) = read_register(path)
 
@@ -374,12 +391,36 @@ def test_excel_date_cells_and_numbers_are_accepted(tmp_path: Path) -> None:
 
 
 def test_excel_errors_use_sheet_row_numbers_and_skip_empty_rows(tmp_path: Path) -> None:
-    good = ["NV-1001", "Margaret Ellis", "margaret.ellis@mailbox.example", "Amelia Hart", AMELIA,
-            "active", "2026-03-16", "2027-03-16"]  # fmt: skip
-    bad = ["NV-1002", "Tom Fraser", "tom.fraser@freemail.example", "Amelia Hart", AMELIA,
-           "paused", "2026-03-16", "2027-03-16"]  # fmt: skip
-    header = ["customer_ref", "customer_name", "customer_emails", "spoc_name", "spoc_email",
-              "status", "start_date", "review_date"]  # fmt: skip
+    good = [
+        "NV-1001",
+        "Margaret Ellis",
+        "margaret.ellis@mailbox.example",
+        "Amelia Hart",
+        AMELIA,
+        "active",
+        "2026-03-16",
+        "2027-03-16",
+    ]
+    bad = [
+        "NV-1002",
+        "Tom Fraser",
+        "tom.fraser@freemail.example",
+        "Amelia Hart",
+        AMELIA,
+        "paused",
+        "2026-03-16",
+        "2027-03-16",
+    ]
+    header = [
+        "customer_ref",
+        "customer_name",
+        "customer_emails",
+        "spoc_name",
+        "spoc_email",
+        "status",
+        "start_date",
+        "review_date",
+    ]
     path = _xlsx(tmp_path / "register.xlsx", header, good, [None] * 8, bad)
 
     assert [

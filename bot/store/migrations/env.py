@@ -1,4 +1,4 @@
-"""Alembic environment: runs migrations on the connection that :func:`bot.store.db.upgrade` gives."""
+"""Alembic environment: migrates the connection given by :func:`bot.store.db.upgrade`."""
 
 from alembic import context
 

@@ -7,9 +7,8 @@ Revises:
 Create Date: 2026-12-03 18:28:36.529845
 """
 
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = "0001"
 down_revision = None

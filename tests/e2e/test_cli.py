@@ -1,0 +1,241 @@
+"""The ``spocbot`` command line end to end: register import/export/list, absences, errors,
+and the demo (``make demo``) run as a real process."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from bot.cli import main
+
+REPO = Path(__file__).resolve().parents[2]
+HEADER = (
+    "customer_ref,customer_name,customer_emails,spoc_name,spoc_email,cover_name,cover_email,"
+    "restricted_to,status,start_date,review_date\n"
+)
+CONFIG = """
+[organisation]
+name = "CLI Homes"
+dmo_email = "dmo@homes.example"
+bot_address = "bot@homes.example"
+staff_domains = ["homes.example"]
+
+[storage]
+database_url = "sqlite:///state/db.sqlite"
+evidence_dir = "state/evidence"
+
+[backend]
+kind = "embedded"
+
+[[mailboxes]]
+address = "info@homes.example"
+role = "information"
+
+[[mailboxes]]
+address = "bot@homes.example"
+role = "bot"
+"""
+GOOD_ROW = (
+    "C-1,Casey Customer,casey@mail.example;CASEY@work.example,Sam Spoc,spoc@homes.example,"
+    "Chris Cover,cover@homes.example,,active,2026-01-01,2027-01-01\n"
+)
+
+
+@pytest.fixture
+def cli(tmp_path: Path) -> tuple[CliRunner, Path]:
+    (tmp_path / "spocbot.toml").write_text(CONFIG)
+    return CliRunner(), tmp_path
+
+
+def run(cli: tuple[CliRunner, Path], *args: str) -> tuple[int, str, str]:
+    runner, root = cli
+    result = runner.invoke(main, ["--config", str(root / "spocbot.toml"), *args])
+    return result.exit_code, result.stdout, result.stderr
+
+
+def register_json(cli: tuple[CliRunner, Path]) -> list[dict[str, object]]:
+    code, out, err = run(cli, "register", "list", "--json")
+    assert 0 == code, err
+    rows: list[dict[str, object]] = json.loads(out)
+    return rows
+
+
+def test_import_lists_customer_with_normalised_addresses(cli: tuple[CliRunner, Path]) -> None:
+    (cli[1] / "r.csv").write_text(HEADER + GOOD_ROW)
+
+    code, out, _ = run(cli, "register", "import", str(cli[1] / "r.csv"))
+
+    assert (0, "1 new, 0 updated") == (code, out.strip().split(": ")[-1].rstrip("."))
+    [row] = register_json(cli)
+    assert ["casey@mail.example", "casey@work.example"] == row["customer_emails"]
+    assert ["spoc@homes.example"] == row["restricted_to"]
+
+
+def test_bad_file_is_rejected_whole_with_every_error_located(cli: tuple[CliRunner, Path]) -> None:
+    bad = (
+        HEADER
+        + GOOD_ROW.replace("C-1", "C-0")
+        + "C-2,Bad Status,b@mail.example,Sam,spoc@homes.example,,,,sleeping,2026-01-01,2027-01-01\n"
+        + "C-3,Bad Date,c@mail.example,Sam,spoc@homes.example,,,,active,2026-13-01,2027-01-01\n"
+        + "C-4,Staff,info@homes.example,Sam,spoc@homes.example,,,,active,2026-01-01,2025-01-01\n"
+    )
+    path = cli[1] / "bad.csv"
+    path.write_text(bad)
+
+    code, _, err = run(cli, "register", "import", str(path))
+
+    assert 1 == code
+    assert f"{path}:3:status: unknown status 'sleeping'" in err
+    assert f"{path}:4:start_date: not a date in YYYY-MM-DD form: '2026-13-01'" in err
+    assert f"{path}:5:customer_emails: info@homes.example is a staff address" in err
+    assert f"{path}:5:review_date: review date 2025-01-01 is before start date 2026-01-01" in err
+    assert [] == register_json(cli)  # the good row on line 2 was not imported either
+
+
+def test_reimport_updates_by_reference_and_export_round_trips(cli: tuple[CliRunner, Path]) -> None:
+    root = cli[1]
+    (root / "r.csv").write_text(HEADER + GOOD_ROW)
+    run(cli, "register", "import", str(root / "r.csv"))
+    (root / "r2.csv").write_text(HEADER + GOOD_ROW.replace("Casey Customer", "Casey Renamed"))
+
+    code, out, _ = run(cli, "register", "import", str(root / "r2.csv"))
+    assert (0, True) == (code, "0 new, 1 updated" in out)
+    for suffix in (".csv", ".xlsx"):
+        exported = root / f"export{suffix}"
+        assert 0 == run(cli, "register", "export", str(exported))[0]
+        assert 0 == run(cli, "register", "import", str(exported))[0]
+    assert ["Casey Renamed"] == [r["customer_name"] for r in register_json(cli)]
+
+
+def test_absence_for_unknown_officer_is_refused(cli: tuple[CliRunner, Path]) -> None:
+    code, _, err = run(
+        cli,
+        "officer",
+        "absence",
+        "add",
+        "nobody@homes.example",
+        "--from",
+        "2026-12-01",
+        "--to",
+        "2026-12-02",
+    )
+    assert 1 == code
+    assert "no officer with email nobody@homes.example" in err
+
+
+def test_absence_dates_are_validated_and_listed(cli: tuple[CliRunner, Path]) -> None:
+    (cli[1] / "r.csv").write_text(HEADER + GOOD_ROW)
+    run(cli, "register", "import", str(cli[1] / "r.csv"))
+
+    bad_date = run(
+        cli,
+        "officer",
+        "absence",
+        "add",
+        "spoc@homes.example",
+        "--from",
+        "1/12/2026",
+        "--to",
+        "2026-12-02",
+    )
+    backwards = run(
+        cli,
+        "officer",
+        "absence",
+        "add",
+        "spoc@homes.example",
+        "--from",
+        "2026-12-05",
+        "--to",
+        "2026-12-02",
+    )
+    good = run(
+        cli,
+        "officer",
+        "absence",
+        "add",
+        "SPOC@homes.example",
+        "--from",
+        "2026-12-01",
+        "--to",
+        "2026-12-02",
+    )
+
+    assert (2, 1, 0) == (bad_date[0], backwards[0], good[0])
+    assert "not a date in YYYY-MM-DD form" in bad_date[2]
+    _, out, _ = run(cli, "officer", "absence", "list", "--json")
+    assert [
+        {
+            "officer": "Sam Spoc",
+            "email": "spoc@homes.example",
+            "from": "2026-12-01",
+            "to": "2026-12-02",
+        }
+    ] == json.loads(out)
+
+
+def test_bad_config_names_the_key(cli: tuple[CliRunner, Path]) -> None:
+    (cli[1] / "spocbot.toml").write_text(CONFIG.replace('kind = "embedded"', 'kind = "pigeon"'))
+
+    code, _, err = run(cli, "register", "list")
+
+    assert 1 == code
+    assert "backend.kind: Input should be 'imap' or 'embedded'" in err
+
+
+def test_missing_config_file_says_how_to_give_one(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["--config", str(tmp_path / "nope.toml"), "register", "list"])
+
+    assert 1 == result.exit_code
+    assert "configuration file not found" in result.stderr
+
+
+def test_demo_runs_every_case_as_expected_and_leaves_state(tmp_path: Path) -> None:
+    config = tmp_path / "demo.toml"
+    original = (REPO / "data/demo/spocbot.toml").read_text()
+    config.write_text(original.replace("../../var/demo/", f"{tmp_path}/state/"))
+
+    demo = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bot.cli",
+            "--config",
+            str(config),
+            "demo",
+            "--data",
+            str(REPO / "data/demo"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=REPO,
+    )
+
+    assert 0 == demo.returncode, demo.stdout + demo.stderr
+    assert "All cases behaved as expected." in demo.stdout
+    listed = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "--config", str(config), "breaches", "list", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
+        check=True,
+    )
+    rows = json.loads(listed.stdout)
+    assert 6 == len(rows)
+    assert {
+        "id",
+        "customer_ref",
+        "mailboxes",
+        "message_id",
+        "received_at",
+        "reason",
+        "forwarded_to",
+        "sha256",
+    } <= set(rows[0])

@@ -1,0 +1,296 @@
+"""The watcher and outbox on in-memory mail fakes (bot.testing) and a real SQLite database.
+
+These cover what is hard to provoke on a real server: a folder recreated with a new
+UIDVALIDITY, a message that makes processing fail, outages of IMAP and SMTP, a permanent
+refusal, an oversized message, and recovery when an interrupted send never went out.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from bot import reports
+from bot.bootstrap import App, build_app
+from bot.mail.ports import DeliveryRejected, MailServerError
+from bot.outbox import OutboxSender, SenderIdentity
+from bot.register_service import import_register
+from bot.store import models as m
+from bot.testing import FakeMailStore, FakeSender
+from bot.watcher import Watcher
+
+NOW = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
+CONFIG = """
+[organisation]
+name = "Fake Homes"
+dmo_email = "dmo@homes.example"
+bot_address = "bot@homes.example"
+
+[storage]
+database_url = "sqlite:///state/db.sqlite"
+evidence_dir = "state/evidence"
+
+[backend]
+kind = "embedded"
+
+[[mailboxes]]
+address = "info@homes.example"
+role = "information"
+
+[[mailboxes]]
+address = "spoc@homes.example"
+role = "spoc"
+
+[[mailboxes]]
+address = "bot@homes.example"
+role = "bot"
+
+[watch]
+confirm_seconds = 0
+max_message_bytes = 5000
+"""
+REGISTER = (
+    "customer_ref,customer_name,customer_emails,spoc_name,spoc_email,cover_name,cover_email,"
+    "restricted_to,status,start_date,review_date\n"
+    "C-1,Casey Customer,casey@mail.example,Sam Spoc,spoc@homes.example,Chris Cover,"
+    "cover@homes.example,,active,2026-01-01,2027-01-01\n"
+)
+
+
+class Harness:
+    def __init__(self, root: Path) -> None:
+        (root / "spocbot.toml").write_text(CONFIG)
+        (root / "register.csv").write_text(REGISTER)
+        self.app: App = build_app(root / "spocbot.toml")
+        self.app.clock = lambda: NOW
+        import_register(
+            self.app.factory, root / "register.csv", staff_addresses=(), staff_domains=()
+        )
+        self.info = FakeMailStore("info@homes.example")
+        self.spoc = FakeMailStore("spoc@homes.example")
+        self.bot = FakeMailStore("bot@homes.example")
+        self.cover = FakeMailStore("cover@homes.example")
+        stores = {s.address: s for s in (self.info, self.spoc, self.bot, self.cover)}
+        self.sender = FakeSender(stores)
+        self.outbox = OutboxSender(
+            self.app.factory,
+            self.sender,
+            self.bot,
+            self.app.evidence,
+            self.app.templates,
+            SenderIdentity("Fake Homes", "bot@homes.example", "Europe/London"),
+            confirm_seconds=0,
+            retry_initial_seconds=5,
+            retry_max_seconds=60,
+            clock=lambda: NOW,
+            sleep=lambda _s: None,
+        )
+        self.watcher = Watcher(
+            self.app.settings,
+            self.app.factory,
+            stores,
+            self.outbox,
+            self.app.evidence,
+            clock=lambda: NOW,
+        )
+
+    def breaches(self) -> list[dict[str, object]]:
+        with self.app.factory() as session:
+            return reports.breaches(session)
+
+    def outbox_rows(self) -> list[m.Outbox]:
+        with self.app.factory() as session:
+            return list(session.scalars(select(m.Outbox)))
+
+
+def customer_message(n: int = 1, sender: str = "casey@mail.example", extra: str = "") -> bytes:
+    return (
+        f"From: Casey <{sender}>\r\nTo: info@homes.example\r\nSubject: Repairs {n}\r\n"
+        f"Message-ID: <m{n}@mail.example>\r\nDate: Thu, 3 Dec 2026 09:00:00 +0000\r\n{extra}"
+        f"\r\nPlease fix the boiler.\r\n"
+    ).encode()
+
+
+@pytest.fixture
+def h(tmp_path: Path) -> Harness:
+    return Harness(tmp_path)
+
+
+def test_breach_is_forwarded_to_spoc_and_copied_to_bot_mailbox(h: Harness) -> None:
+    h.info.deliver(customer_message())
+
+    report = h.watcher.run_pass()
+
+    assert 1 == report.new_breaches
+    assert [("spoc@homes.example", "bot@homes.example")] == [s.recipients for s in h.sender.sent]
+    assert 1 == len(h.bot.folders["INBOX"])
+
+
+def test_nothing_new_costs_one_select_per_folder_and_no_fetch(h: Harness) -> None:
+    h.info.deliver(customer_message())
+    h.watcher.run_pass()
+    h.watcher.run_pass()  # the forward that landed in the SPOC's inbox
+    before = (h.info.header_fetches, h.info.raw_fetches, h.info.selects)
+
+    h.watcher.run_pass()
+
+    assert (before[0], before[1], before[2] + 1) == (
+        h.info.header_fetches,
+        h.info.raw_fetches,
+        h.info.selects,
+    )
+
+
+def test_new_uidvalidity_rereads_folder_without_repeating_forwards(h: Harness) -> None:
+    h.info.deliver(customer_message(1))
+    h.watcher.run_pass()
+    h.info.recreate()
+    h.info.deliver(customer_message(2))
+
+    report = h.watcher.run_pass()
+
+    assert 2 == report.headers_fetched - 1  # both messages again (+1: the forward in spoc)
+    assert 1 == report.new_breaches
+    assert 2 == len(h.sender.sent)
+
+
+def test_message_that_breaks_processing_is_quarantined_and_pass_goes_on(
+    h: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import bot.watcher as watcher_module
+
+    real_parse = watcher_module.parse_envelope
+
+    def parse(header: bytes, **kwargs: object) -> object:
+        if b"Repairs 1" in header:
+            raise UnicodeError("simulated parser failure")
+        return real_parse(header, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(watcher_module, "parse_envelope", parse)
+    h.info.deliver(customer_message(1))
+    h.info.deliver(customer_message(2))
+
+    report = h.watcher.run_pass()
+
+    with h.app.factory() as session:
+        quarantined = reports.quarantine(session)
+    assert ["could not be processed: UnicodeError: simulated parser failure"] == [
+        q["reason"] for q in quarantined
+    ]
+    assert quarantined[0]["sha256"] is not None  # the raw message is kept with it
+    assert 1 == report.new_breaches
+
+
+def test_unidentifiable_sender_is_quarantined_with_raw_message(h: Harness) -> None:
+    h.info.deliver(b"From: Casey\r\nSubject: hi\r\nMessage-ID: <x@y>\r\n\r\nbody\r\n")
+
+    h.watcher.run_pass()
+
+    with h.app.factory() as session:
+        [entry] = reports.quarantine(session)
+    assert entry["reason"].startswith("sender cannot be identified")
+    assert h.app.evidence.get(entry["sha256"]).startswith(b"From: Casey")
+
+
+def test_message_over_size_limit_is_quarantined_not_fetched(h: Harness) -> None:
+    h.info.deliver(customer_message(extra="X-Padding: " + "x" * 6000 + "\r\n"))
+
+    h.watcher.run_pass()
+
+    assert 0 == h.info.raw_fetches
+    with h.app.factory() as session:
+        [entry] = reports.quarantine(session)
+    assert "max_message_bytes" in entry["reason"]
+
+
+def test_imap_outage_stops_that_mailbox_and_is_reported(h: Harness) -> None:
+    h.info.deliver(customer_message())
+    h.info.fail_with = MailServerError("connection refused")
+
+    report = h.watcher.run_pass()
+
+    assert ["info@homes.example/INBOX: connection refused"] == report.errors
+    h.info.fail_with = None
+    assert 1 == h.watcher.run_pass().new_breaches
+
+
+def test_smtp_outage_defers_forward_and_retries_after_backoff(h: Harness) -> None:
+    h.info.deliver(customer_message())
+    h.sender.fail_with = MailServerError("451 try later")
+
+    h.watcher.run_pass()
+
+    [row] = h.outbox_rows()
+    assert ("pending", 1) == (row.status, row.attempts)
+    assert row.next_attempt_at is not None and row.next_attempt_at > NOW
+    h.sender.fail_with = None
+    h.watcher.run_pass()
+    assert "pending" == h.outbox_rows()[0].status  # not due yet: backoff respected
+    h.outbox._clock = lambda: row.next_attempt_at  # type: ignore[assignment,return-value]
+    h.watcher.run_pass()
+    assert "sent" == h.outbox_rows()[0].status
+    assert 1 == len(h.sender.sent)
+
+
+def test_permanent_refusal_marks_forward_failed_and_reports_it(h: Harness) -> None:
+    h.info.deliver(customer_message())
+    h.sender.fail_with = DeliveryRejected("550 no such user")
+
+    report = h.watcher.run_pass()
+
+    assert ["failed"] == [r.status for r in h.outbox_rows()]
+    assert 1 == report.delivery.failed
+
+
+def test_interrupted_send_not_found_in_bot_mailbox_is_sent_again(h: Harness) -> None:
+    h.info.deliver(customer_message())
+    h.sender.fail_with = MailServerError("down")
+    h.watcher.run_pass()
+    with h.app.factory.begin() as session:  # as if killed after marking 'sending'
+        session.scalars(select(m.Outbox)).one().status = "sending"
+    h.sender.fail_with = None
+    h.outbox._clock = lambda: datetime(2027, 1, 1, tzinfo=UTC)  # type: ignore[assignment]
+
+    report = h.watcher.run_pass()
+
+    assert (0, 1, 1) == (report.delivery.recovered, report.delivery.requeued, report.delivery.sent)
+
+
+def test_interrupted_send_found_in_bot_mailbox_is_not_sent_again(h: Harness) -> None:
+    h.info.deliver(customer_message())
+    h.watcher.run_pass()
+    with h.app.factory.begin() as session:  # as if killed after SMTP accepted it
+        session.scalars(select(m.Outbox)).one().status = "sending"
+
+    report = h.watcher.run_pass()
+
+    assert (1, 0, 0) == (report.delivery.recovered, report.delivery.requeued, report.delivery.sent)
+    assert 1 == len(h.sender.sent)
+
+
+def test_daemon_backs_off_after_failures_and_stops_on_request(h: Harness) -> None:
+    h.info.fail_with = MailServerError("down")
+    stop = threading.Event()
+    delays: list[float] = []
+    passes: list[bool] = []
+
+    def on_pass(report: object) -> None:
+        passes.append(bool(getattr(report, "ok")))  # noqa: B009
+        if len(passes) == 3:
+            stop.set()
+
+    original_wait = stop.wait
+
+    def wait(timeout: float | None = None) -> bool:
+        delays.append(timeout or 0)
+        return original_wait(0)
+
+    stop.wait = wait  # type: ignore[method-assign]
+    h.watcher.run_forever(stop, on_pass)
+
+    assert [False, False, False] == passes
+    assert delays[0] < delays[1] < delays[2]  # exponential backoff (with jitter)
