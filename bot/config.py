@@ -130,7 +130,6 @@ class Mailbox(Secret):
 
 class Watch(_Section):
     poll_seconds: float = Field(default=60, gt=0)
-    idle: bool = True
     tag_keyword: str = "$SpocbotHandled"
     mark_seen: bool = False
     confirm_seconds: float = Field(default=30, ge=0)
