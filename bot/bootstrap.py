@@ -54,6 +54,7 @@ def build_app(config_file: Path, *, migrate: bool = True) -> App:
     if migrate:
         upgrade(engine)
     settings.storage.evidence_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    settings.storage.evidence_dir.chmod(0o700)  # personal data: owner only, even if it existed
     return App(
         settings=settings,
         engine=engine,

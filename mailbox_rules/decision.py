@@ -62,13 +62,19 @@ def decide(
     if finding is None:  # the rule list always ends with a catch-all; be explicit anyway
         return Decision(DecisionKind.IGNORE, (), ("no rule applied",))
     customer_ref = arrangement.customer_ref if arrangement else None
-    if finding.kind in (DecisionKind.IGNORE, DecisionKind.REVIEW, DecisionKind.WARNING_CONTACT):
+    if finding.kind is DecisionKind.REVIEW:
+        # Whose message it is, is exactly what a person must decide: attribute it to nobody.
+        return Decision(finding.kind, tuple(fired), (finding.reason,))
+    if finding.kind in (DecisionKind.IGNORE, DecisionKind.WARNING_CONTACT):
         return Decision(finding.kind, tuple(fired), (finding.reason,), customer_ref)
     assert arrangement is not None  # ALLOWED and BREACH come only from arrangement rules
     today = now.astimezone(LONDON).date()
     route_to, route_reason = _route(arrangement, register, today, dmo)
-    if finding.kind is DecisionKind.ALLOWED and route_to == arrangement.spoc:
-        # Allowed mail already sits in the SPOC's inbox; only pass it on if they are away.
+    if finding.kind is DecisionKind.ALLOWED and (
+        route_to == arrangement.spoc or not _reached_spoc(envelope, arrangement)
+    ):
+        # Allowed mail is already with whoever the customer may write to.  Only mail that
+        # reached the SPOC while they are away is passed on, so that it is not left unread.
         route_to, route_reason = None, ""
     return Decision(
         finding.kind, tuple(fired), (finding.reason,), customer_ref, route_to, route_reason
@@ -81,6 +87,11 @@ def _arrangement(envelope: Envelope, register: Register) -> Arrangement | None:
         if arrangement is not None:
             return arrangement
     return None
+
+
+def _reached_spoc(envelope: Envelope, arrangement: Arrangement) -> bool:
+    spoc = arrangement.spoc.email.lower()
+    return envelope.found_in == spoc or spoc in envelope.recipients
 
 
 def _route(

@@ -24,6 +24,11 @@ from email.utils import getaddresses, parsedate_to_datetime
 _ADDR_SPEC = re.compile(r"^[^@\s<>()\[\],;:\"]+@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?$")
 _AUTO_SUBJECT = re.compile(r"^\s*(automatic reply|auto-?reply|autoreply)\s*:", re.IGNORECASE)
 _BOUNCE_LOCALPARTS = frozenset({"mailer-daemon", "postmaster"})
+_REPORT_TYPES = (
+    "message/delivery-status",
+    "message/disposition-notification",
+    "message/feedback-report",
+)
 
 
 class EnvelopeError(ValueError):
@@ -92,6 +97,7 @@ def parse_envelope(
         problems.append("From field has no usable address")
 
     message_id = _message_id(headers, header_bytes)
+    subject = _text(headers, "Subject")  # parsed once: a hostile subject can be slow to decode
     return Envelope(
         found_in=normalise_address(found_in),
         folder=folder,
@@ -105,13 +111,13 @@ def parse_envelope(
         delivered_to=_addresses(headers, "Delivered-To", problems)
         + _addresses(headers, "X-Original-To", problems),
         date=_date(headers),
-        subject=_text(headers, "Subject"),
-        automatic=automatic_marker(headers),
+        subject=subject,
+        automatic=automatic_marker(headers, subject=subject),
         problems=tuple(problems),
     )
 
 
-def automatic_marker(headers: EmailMessage) -> str | None:
+def automatic_marker(headers: EmailMessage, *, subject: str | None = None) -> str | None:
     """Why a message is a delivery report or an auto-reply, or None for a person's message.
 
     Follows RFC 3834 (Auto-Submitted), RFC 3462/6522 (multipart/report) and the markers that
@@ -122,6 +128,9 @@ def automatic_marker(headers: EmailMessage) -> str | None:
         report = re.search(r"report-type\s*=\s*\"?([\w-]+)", content_type)
         kind = report.group(1) if report else "unknown"
         return f"delivery or disposition report (multipart/report; report-type={kind})"
+    for report_type in _REPORT_TYPES:
+        if content_type.startswith(report_type):
+            return f"delivery or disposition report ({report_type})"
     auto_submitted = _text(headers, "Auto-Submitted").strip().lower()
     if auto_submitted and not auto_submitted.startswith("no"):
         return f"Auto-Submitted: {auto_submitted.split(';')[0]}"
@@ -136,7 +145,7 @@ def automatic_marker(headers: EmailMessage) -> str | None:
     sender = _first_addr_spec(_raw_all(headers, "From"))
     if sender and sender.split("@", 1)[0] in _BOUNCE_LOCALPARTS:
         return f"sent by {sender.split('@', 1)[0]}"
-    if _AUTO_SUBJECT.match(_text(headers, "Subject")):
+    if _AUTO_SUBJECT.match(_text(headers, "Subject") if subject is None else subject):
         return "subject marks an automatic reply"
     return None
 

@@ -21,7 +21,7 @@ from email.parser import BytesHeaderParser
 from email.policy import SMTP
 from email.utils import format_datetime, formataddr
 
-_LONG_LINE = re.compile(rb"[^\n]{999,}")
+_LONG_LINE = re.compile(rb"[^\r\n]{999,}")  # RFC 5322: at most 998 characters before CRLF
 
 
 @dataclass(frozen=True)

@@ -71,10 +71,10 @@ REPORTS = (
     "imap_tools/multipart_report_emails/report_422.eml",
     "imap_tools/multipart_report_emails/report_530.eml",
     "mail_parser/mail_malformed_2",
+    "flanker/bounce/delayed-broken.eml",
 )
 # flanker/bounce/delayed-broken.eml is only the message/delivery-status body of a bounce: it
-# has no From and no multipart/report header, so it is not recognised as automatic; with no
-# sender it goes to review, which is safe.
+# has no From and no multipart/report header, but its own Content-Type says it is a report.
 HEADERLESS_REPORT = "flanker/bounce/delayed-broken.eml"
 
 needs_corpus = pytest.mark.skipif(not MESSAGES, reason=f"no message corpus at {CORPUS}")
@@ -117,7 +117,7 @@ def test_corpus_is_the_expected_size() -> None:
 def test_every_flanker_bounce_is_listed_here() -> None:
     bounces = {str(p.relative_to(CORPUS)) for p in (CORPUS / "flanker" / "bounce").glob("*.eml")}
 
-    assert bounces == {r for r in REPORTS if r.startswith("flanker/bounce/")} | {HEADERLESS_REPORT}
+    assert bounces == {r for r in REPORTS if r.startswith("flanker/bounce/")}
 
 
 @needs_corpus
@@ -127,16 +127,13 @@ def test_corpus_delivery_reports_are_automatic(relative: str) -> None:
 
 
 @needs_corpus
-def test_headerless_report_fragment_goes_to_review() -> None:
+def test_bare_delivery_status_body_is_recognised_as_a_report() -> None:
+    """A top-level message/delivery-status (no From at all) is a report, not a person."""
     envelope = envelope_of(HEADERLESS_REPORT)
 
     decision = decide(envelope, REGISTER, NOW)
 
-    assert (None, DecisionKind.REVIEW, ("unreadable-sender",)) == (
-        envelope.automatic,
-        decision.kind,
-        decision.rules,
-    )
+    assert (DecisionKind.IGNORE, ("automatic-message",)) == (decision.kind, decision.rules)
 
 
 @needs_corpus

@@ -201,11 +201,11 @@ CASES = {
         None,
     ),
     "from-and-sender-two-customers-need-review": Case(
-        # The first identity's arrangement is reported as customer_ref; a person decides.
+        # Attributed to nobody: which customer wrote it is what a person must decide.
         envelope(MARGARET, HOUSING, sender_header=(TOM,)),
         REVIEW,
         ("several-customers",),
-        "NV-1001",
+        None,
     ),
     # -- arrangement stages -------------------------------------------------------------------
     "ceased-arrangement-ignored": Case(
@@ -347,6 +347,24 @@ CASES = {
         "NV-1002",
         DMO,
         absences=(away(BEN, date(2026, 11, 10)), away(CHLOE, date(2026, 11, 10))),
+    ),
+    "allowed-to-second-permitted-address-spoc-absent-no-route": Case(
+        # Sandra may write to housing@: that team has her message; only mail that reached the
+        # absent SPOC's own inbox is passed to cover.
+        envelope(SANDRA, HOUSING),
+        ALLOWED,
+        PERMITTED,
+        "NV-1005",
+        None,
+        absences=(away(AMELIA, date(2026, 11, 1), date(2026, 11, 30)),),
+    ),
+    "allowed-cc-to-absent-spoc-found-in-second-address-goes-to-cover": Case(
+        envelope(SANDRA, HOUSING, cc=(AMELIA.email,)),
+        ALLOWED,
+        PERMITTED,
+        "NV-1005",
+        CHLOE,
+        absences=(away(AMELIA, date(2026, 11, 1), date(2026, 11, 30)),),
     ),
     "allowed-spoc-and-cover-absent-no-dmo-no-route": Case(
         envelope(TOM, BEN.email),
