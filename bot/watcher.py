@@ -27,9 +27,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.config import Mailbox, Settings
 from bot.crashpoints import crash_point
 from bot.evidence import EvidenceError, EvidenceStore
-from bot.mail.forward import outgoing_message_id
 from bot.mail.ports import HeaderItem, MailAuthError, MailServerError, MailStore
-from bot.outbox import BREACH_FORWARD, COVER_FORWARD, DeliveryReport, OutboxSender
+from bot.outbox import DeliveryReport, OutboxSender
+from bot.recording import add_quarantine, advance_cursor, record_decision, record_processed
 from bot.register_service import snapshot
 from bot.store import models as m
 from mailbox_rules import Decision, DecisionKind, Envelope, Register, decide, parse_envelope
@@ -168,8 +168,8 @@ class Watcher:
             return
         with self._factory.begin() as session:
             for envelope, decision, item in ignored.entries:
-                _processed(session, envelope, decision, item, ignored.uidvalidity)
-            _advance(session, ignored.mailbox, ignored.folder, ignored.entries[-1][2].uid)
+                record_processed(session, envelope, decision, item.uid, ignored.uidvalidity)
+            advance_cursor(session, ignored.mailbox, ignored.folder, ignored.entries[-1][2].uid)
         ignored.entries.clear()
 
     def _tag(self, store: MailStore, folder: str, uids: Sequence[int]) -> None:
@@ -226,28 +226,27 @@ class Watcher:
                 report.decisions[decision.kind.value] += 1
                 return False
             self._flush(ignored)  # keep the cursor in order: earlier ignored messages first
-            sha256 = size = None
+            evidence: tuple[str, int] | None = None
             if decision.needs_raw_message:
                 if item.size > self._settings.watch.max_message_bytes:
                     decision = _too_large(decision, item.size)
                 else:
                     raw = store.fetch_raw(folder, item.uid)
                     report.raw_fetched += 1
-                    sha256, size = self._evidence.put(raw), len(raw)
+                    evidence = (self._evidence.put(raw), len(raw))
                     crash_point("after-evidence-write")
             with self._factory.begin() as session:
-                new_breach = _record(
+                new_breach = record_decision(
                     session,
                     envelope,
                     decision,
                     item,
                     uidvalidity,
-                    sha256,
-                    size,
+                    evidence,
                     self._settings.organisation.bot_address,
                 )
-                _processed(session, envelope, decision, item, uidvalidity)
-                _advance(session, mailbox, folder, item.uid)
+                record_processed(session, envelope, decision, item.uid, uidvalidity)
+                advance_cursor(session, mailbox, folder, item.uid)
             crash_point("after-decision-commit")
         except (MailServerError, EvidenceError):
             raise  # infrastructure: stop this folder; the cursor has not moved past the message
@@ -279,11 +278,11 @@ class Watcher:
         exc: Exception,
         report: PassReport,
     ) -> None:
-        sha256 = size = None
+        evidence: tuple[str, int] | None = None
         try:
             raw = store.fetch_raw(folder, item.uid)
             report.raw_fetched += 1
-            sha256, size = self._evidence.put(raw), len(raw)
+            evidence = (self._evidence.put(raw), len(raw))
         except (MailServerError, EvidenceError):
             log.warning(
                 "%s/%s UID %d: raw message not kept with the quarantine entry",
@@ -292,7 +291,7 @@ class Watcher:
                 item.uid,
             )
         with self._factory.begin() as session:
-            _add_quarantine(
+            add_quarantine(
                 session,
                 mailbox,
                 folder,
@@ -300,10 +299,9 @@ class Watcher:
                 item.uid,
                 None,
                 f"could not be processed: {type(exc).__name__}: {exc}",
-                sha256,
-                size,
+                evidence,
             )
-            _advance(session, mailbox, folder, item.uid)
+            advance_cursor(session, mailbox, folder, item.uid)
         report.quarantined += 1
         report.decisions["error"] += 1
 
@@ -353,218 +351,3 @@ def _too_large(decision: Decision, size: int) -> Decision:
         ),
         decision.customer_ref,
     )
-
-
-def _customer(session: Session, ref: str) -> m.Customer:
-    return session.scalars(select(m.Customer).where(m.Customer.ref == ref)).one()
-
-
-def _record(
-    session: Session,
-    envelope: Envelope,
-    decision: Decision,
-    item: HeaderItem,
-    uidvalidity: int,
-    sha256: str | None,
-    size: int | None,
-    bot_address: str,
-) -> bool:
-    """Write what the decision calls for; True if a new breach was recorded."""
-    domain = bot_address.rsplit("@", 1)[1]
-    reason = "; ".join(decision.reasons)
-    if decision.kind is DecisionKind.REVIEW:
-        _add_quarantine(
-            session,
-            envelope.found_in,
-            envelope.folder,
-            uidvalidity,
-            item.uid,
-            envelope.message_id,
-            reason,
-            sha256,
-            size,
-        )
-        return False
-    if decision.kind is DecisionKind.BREACH:
-        assert decision.customer_ref and sha256 and size is not None
-        customer = _customer(session, decision.customer_ref)
-        breach = session.scalar(
-            select(m.Breach).where(
-                m.Breach.customer_id == customer.id, m.Breach.message_id == envelope.message_id
-            )
-        )
-        is_new = breach is None
-        if breach is None:
-            breach = m.Breach(
-                customer=customer,
-                message_id=envelope.message_id,
-                received_at=envelope.received_at,
-                reason=reason,
-                rules=",".join(decision.rules),
-                sha256=sha256,
-                size=size,
-            )
-            session.add(breach)
-            session.flush()
-        already_seen = session.scalar(
-            select(m.BreachSighting.id).where(
-                m.BreachSighting.breach_id == breach.id,
-                m.BreachSighting.mailbox == envelope.found_in,
-                m.BreachSighting.folder == envelope.folder,
-            )
-        )
-        if already_seen is None:
-            session.add(
-                m.BreachSighting(
-                    breach_id=breach.id,
-                    mailbox=envelope.found_in,
-                    folder=envelope.folder,
-                    uid=item.uid,
-                )
-            )
-        if decision.route_to is not None:
-            _enqueue(
-                session,
-                BREACH_FORWARD,
-                customer,
-                decision,
-                envelope,
-                breach.sha256,
-                domain,
-                breach_id=breach.id,
-            )
-        return is_new
-    if decision.kind in (DecisionKind.ALLOWED, DecisionKind.WARNING_CONTACT):
-        assert decision.customer_ref
-        customer = _customer(session, decision.customer_ref)
-        contact = session.scalar(
-            select(m.Contact).where(
-                m.Contact.customer_id == customer.id, m.Contact.message_id == envelope.message_id
-            )
-        )
-        if contact is None:
-            contact = m.Contact(
-                customer=customer,
-                message_id=envelope.message_id,
-                kind="allowed" if decision.kind is DecisionKind.ALLOWED else "warning",
-                mailbox=envelope.found_in,
-                received_at=envelope.received_at,
-                reason=reason,
-                sha256=sha256,
-            )
-            session.add(contact)
-            session.flush()
-        if decision.route_to is not None and sha256:
-            _enqueue(
-                session,
-                COVER_FORWARD,
-                customer,
-                decision,
-                envelope,
-                sha256,
-                domain,
-                contact_id=contact.id,
-            )
-    return False
-
-
-def _enqueue(
-    session: Session,
-    kind: str,
-    customer: m.Customer,
-    decision: Decision,
-    envelope: Envelope,
-    sha256: str,
-    domain: str,
-    *,
-    breach_id: int | None = None,
-    contact_id: int | None = None,
-) -> None:
-    assert decision.route_to is not None
-    outgoing = outgoing_message_id(kind, f"{customer.ref}\n{envelope.message_id}", domain)
-    exists = session.scalar(select(m.Outbox.id).where(m.Outbox.outgoing_message_id == outgoing))
-    if exists is not None:
-        return
-    session.add(
-        m.Outbox(
-            kind=kind,
-            customer=customer,
-            breach_id=breach_id,
-            contact_id=contact_id,
-            original_message_id=envelope.message_id,
-            original_sha256=sha256,
-            recipient_name=decision.route_to.name,
-            recipient_email=decision.route_to.email,
-            route_reason=decision.route_reason,
-            outgoing_message_id=outgoing,
-        )
-    )
-
-
-def _add_quarantine(
-    session: Session,
-    mailbox: str,
-    folder: str,
-    uidvalidity: int,
-    uid: int,
-    message_id: str | None,
-    reason: str,
-    sha256: str | None,
-    size: int | None,
-) -> None:
-    exists = session.scalar(
-        select(m.Quarantine.id).where(
-            m.Quarantine.mailbox == mailbox,
-            m.Quarantine.folder == folder,
-            m.Quarantine.uidvalidity == uidvalidity,
-            m.Quarantine.uid == uid,
-        )
-    )
-    if exists is None:
-        session.add(
-            m.Quarantine(
-                mailbox=mailbox,
-                folder=folder,
-                uidvalidity=uidvalidity,
-                uid=uid,
-                message_id=message_id,
-                reason=reason,
-                sha256=sha256,
-                size=size,
-            )
-        )
-
-
-def _processed(
-    session: Session, envelope: Envelope, decision: Decision, item: HeaderItem, uidvalidity: int
-) -> None:
-    exists = session.scalar(
-        select(m.ProcessedMessage.id).where(
-            m.ProcessedMessage.mailbox == envelope.found_in,
-            m.ProcessedMessage.folder == envelope.folder,
-            m.ProcessedMessage.uidvalidity == uidvalidity,
-            m.ProcessedMessage.uid == item.uid,
-        )
-    )
-    if exists is None:
-        session.add(
-            m.ProcessedMessage(
-                mailbox=envelope.found_in,
-                folder=envelope.folder,
-                uidvalidity=uidvalidity,
-                uid=item.uid,
-                message_id=envelope.message_id,
-                decision=decision.kind.value,
-                rules=",".join(decision.rules),
-                customer_ref=decision.customer_ref,
-            )
-        )
-
-
-def _advance(session: Session, mailbox: str, folder: str, uid: int) -> None:
-    cursor = session.scalars(
-        select(m.MailboxCursor).where(
-            m.MailboxCursor.mailbox == mailbox, m.MailboxCursor.folder == folder
-        )
-    ).one()
-    cursor.last_uid = max(cursor.last_uid, uid)

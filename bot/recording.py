@@ -1,0 +1,209 @@
+"""Writing the watcher's decisions to the database.
+
+Each function writes what one decision calls for — a breach and its sighting, a contact, an
+outbox row, a quarantine entry, the processed-message record and the cursor — inside the
+caller's transaction.  Every write is idempotent (see :func:`add_once`): after a crash the
+same message is decided again and nothing is recorded twice.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot.mail.forward import outgoing_message_id
+from bot.mail.ports import HeaderItem
+from bot.outbox import BREACH_FORWARD, COVER_FORWARD
+from bot.store import models as m
+from mailbox_rules import Decision, DecisionKind, Envelope
+
+Row = TypeVar("Row", bound=m.Base)
+
+
+def add_once(
+    session: Session, model: type[Row], key: dict[str, Any], **values: Any
+) -> tuple[Row, bool]:
+    """The row of ``model`` matching ``key``, added with ``values`` if there is none yet."""
+    row = session.scalars(
+        select(model).where(*(getattr(model, name) == value for name, value in key.items()))
+    ).first()
+    if row is not None:
+        return row, False
+    row = model(**key, **values)
+    session.add(row)
+    session.flush()
+    return row, True
+
+
+def record_decision(
+    session: Session,
+    envelope: Envelope,
+    decision: Decision,
+    item: HeaderItem,
+    uidvalidity: int,
+    evidence: tuple[str, int] | None,
+    bot_address: str,
+) -> bool:
+    """Write what ``decision`` calls for; True if a new breach was recorded.
+
+    ``evidence`` is the stored raw message's (sha256, size), when it was fetched.
+    """
+    domain = bot_address.rsplit("@", 1)[1]
+    reason = "; ".join(decision.reasons)
+    sha256 = evidence[0] if evidence else None
+    if decision.kind is DecisionKind.REVIEW:
+        add_quarantine(
+            session,
+            envelope.found_in,
+            envelope.folder,
+            uidvalidity,
+            item.uid,
+            envelope.message_id,
+            reason,
+            evidence,
+        )
+        return False
+    if decision.kind is DecisionKind.BREACH:
+        assert decision.customer_ref and evidence is not None
+        customer = _customer(session, decision.customer_ref)
+        breach, is_new = add_once(
+            session,
+            m.Breach,
+            {"customer_id": customer.id, "message_id": envelope.message_id},
+            received_at=envelope.received_at,
+            reason=reason,
+            rules=",".join(decision.rules),
+            sha256=evidence[0],
+            size=evidence[1],
+        )
+        add_once(
+            session,
+            m.BreachSighting,
+            {"breach_id": breach.id, "mailbox": envelope.found_in, "folder": envelope.folder},
+            uid=item.uid,
+        )
+        if decision.route_to is not None:
+            _enqueue(
+                session,
+                BREACH_FORWARD,
+                customer,
+                decision,
+                envelope,
+                breach.sha256,
+                domain,
+                breach_id=breach.id,
+            )
+        return is_new
+    if decision.kind in (DecisionKind.ALLOWED, DecisionKind.WARNING_CONTACT):
+        assert decision.customer_ref
+        customer = _customer(session, decision.customer_ref)
+        contact, _ = add_once(
+            session,
+            m.Contact,
+            {"customer_id": customer.id, "message_id": envelope.message_id},
+            kind="allowed" if decision.kind is DecisionKind.ALLOWED else "warning",
+            mailbox=envelope.found_in,
+            received_at=envelope.received_at,
+            reason=reason,
+            sha256=sha256,
+        )
+        if decision.route_to is not None and sha256:
+            _enqueue(
+                session,
+                COVER_FORWARD,
+                customer,
+                decision,
+                envelope,
+                sha256,
+                domain,
+                contact_id=contact.id,
+            )
+    return False
+
+
+def add_quarantine(
+    session: Session,
+    mailbox: str,
+    folder: str,
+    uidvalidity: int,
+    uid: int,
+    message_id: str | None,
+    reason: str,
+    evidence: tuple[str, int] | None,
+) -> None:
+    add_once(
+        session,
+        m.Quarantine,
+        {"mailbox": mailbox, "folder": folder, "uidvalidity": uidvalidity, "uid": uid},
+        message_id=message_id,
+        reason=reason,
+        sha256=evidence[0] if evidence else None,
+        size=evidence[1] if evidence else None,
+    )
+
+
+def record_processed(
+    session: Session, envelope: Envelope, decision: Decision, uid: int, uidvalidity: int
+) -> None:
+    add_once(
+        session,
+        m.ProcessedMessage,
+        {
+            "mailbox": envelope.found_in,
+            "folder": envelope.folder,
+            "uidvalidity": uidvalidity,
+            "uid": uid,
+        },
+        message_id=envelope.message_id,
+        decision=decision.kind.value,
+        rules=",".join(decision.rules),
+        customer_ref=decision.customer_ref,
+    )
+
+
+def advance_cursor(session: Session, mailbox: str, folder: str, uid: int) -> None:
+    cursor = session.scalars(
+        select(m.MailboxCursor).where(
+            m.MailboxCursor.mailbox == mailbox, m.MailboxCursor.folder == folder
+        )
+    ).one()
+    cursor.last_uid = max(cursor.last_uid, uid)
+
+
+def _customer(session: Session, ref: str) -> m.Customer:
+    return session.scalars(select(m.Customer).where(m.Customer.ref == ref)).one()
+
+
+def _enqueue(
+    session: Session,
+    kind: str,
+    customer: m.Customer,
+    decision: Decision,
+    envelope: Envelope,
+    sha256: str,
+    domain: str,
+    *,
+    breach_id: int | None = None,
+    contact_id: int | None = None,
+) -> None:
+    assert decision.route_to is not None
+    add_once(
+        session,
+        m.Outbox,
+        {
+            "outgoing_message_id": outgoing_message_id(
+                kind, f"{customer.ref}\n{envelope.message_id}", domain
+            )
+        },
+        kind=kind,
+        customer_id=customer.id,
+        breach_id=breach_id,
+        contact_id=contact_id,
+        original_message_id=envelope.message_id,
+        original_sha256=sha256,
+        recipient_name=decision.route_to.name,
+        recipient_email=decision.route_to.email,
+        route_reason=decision.route_reason,
+    )
