@@ -110,9 +110,9 @@ class Watcher:
                     report.errors.append(f"{mailbox.address}: {exc}")
                     break
                 except MailServerError as exc:
+                    # e.g. a folder that does not exist: report it and go on to the next folder
                     report.errors.append(f"{mailbox.address}/{folder}: {exc}")
                     store.close()
-                    break
         try:
             self._outbox.deliver(report.delivery)
         except MailServerError as exc:

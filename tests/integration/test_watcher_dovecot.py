@@ -131,3 +131,17 @@ def test_imap_outage_is_reported_and_loses_nothing(org: Org) -> None:
     org.config.write_text(broken.replace("port = 1\n", "port = 10143\n"))
     report = watch_once(org)
     assert report["new_breaches"] == 1
+
+
+def test_missing_folder_is_reported_and_other_folders_still_watched(org: Org) -> None:
+    deliver_and_wait(message(org.customer, org.info), [org.info])
+    config = org.config.read_text()
+    block = f'address = "{org.info}"\nrole = "information"\n'
+    org.config.write_text(config.replace(block, block + 'folders = ["No such folder", "INBOX"]\n'))
+
+    result = org.spocbot("watch", "--once", "--json", check=False)
+
+    report = json.loads(result.stdout)
+    assert 1 == result.returncode
+    assert 1 == report["new_breaches"]
+    assert [f"{org.info}/No such folder"] == [e.split(": ")[0] for e in report["errors"]]
