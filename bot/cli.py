@@ -10,14 +10,16 @@ from __future__ import annotations
 import fcntl
 import json
 import logging
+import os
 import signal
 import sys
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import click
 
@@ -34,11 +36,12 @@ from bot.register_service import (
     import_register,
     list_absences,
     register_rows,
+    remove_absence,
 )
 from bot.watcher import PassReport
 
 log = logging.getLogger("spocbot")
-_DOMAIN_ERRORS = (ConfigError, RegisterError, MailError, EvidenceError)
+_DOMAIN_ERRORS = (ConfigError, RegisterError, MailError, EvidenceError, reports.UnknownCustomer)
 
 
 class _Context:
@@ -77,15 +80,28 @@ def _iso_date(_ctx: click.Context, _param: click.Parameter, value: str | None) -
         raise click.BadParameter(f"{value!r} is not a date in YYYY-MM-DD form") from None
 
 
-def _print_table(rows: Sequence[dict[str, Any]], columns: Sequence[str], empty: str) -> None:
+def _print_table(
+    rows: Sequence[dict[str, Any]], columns: Sequence[str], empty: str, zone: ZoneInfo
+) -> None:
     if not rows:
         click.echo(empty)
         return
-    cells = [[_cell(row.get(c)) for c in columns] for row in rows]
+    cells = [[_cell(_local(row.get(c), zone) if c.endswith("_at") else row.get(c)) for c in columns]
+             for row in rows]  # fmt: skip
     widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
     click.echo("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip())
     for row in cells:
         click.echo("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
+
+
+def _local(value: Any, zone: ZoneInfo) -> Any:
+    """ISO UTC timestamps (as in --json) shown in the organisation's zone for people."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return datetime.fromisoformat(value).astimezone(zone).strftime("%Y-%m-%d %H:%M %Z")
+    except ValueError:
+        return value
 
 
 def _cell(value: Any) -> str:
@@ -102,11 +118,14 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def _emit(rows: list[dict[str, Any]], as_json: bool, columns: Sequence[str], empty: str) -> None:
+def _emit(
+    obj: _Context, rows: list[dict[str, Any]], as_json: bool, columns: Sequence[str], empty: str
+) -> None:
+    """Rows as JSON (times in UTC) or as a table (times in the organisation's time zone)."""
     if as_json:
         click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
     else:
-        _print_table(rows, columns, empty)
+        _print_table(rows, columns, empty, ZoneInfo(obj.app.settings.organisation.timezone))
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -117,15 +136,20 @@ def _emit(rows: list[dict[str, Any]], as_json: bool, columns: Sequence[str], emp
     envvar="SPOCBOT_CONFIG",
     help="Configuration file (default: ./spocbot.toml, or $SPOCBOT_CONFIG).",
 )
-@click.option("-v", "--verbose", is_flag=True, help="Log each message's decision (no content).")
+@click.option(
+    "-v", "--verbose", is_flag=True, help="Also log each message's decision (never its content)."
+)
 @click.pass_context
 def main(ctx: click.Context, config: str | None, verbose: bool) -> None:
     """spocbot enforces Single Point of Contact arrangements over the organisation's mailboxes."""
+    os.umask(0o077)  # the database, evidence and exports hold personal data: owner only
     logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
+        level=logging.DEBUG if verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    for noisy in ("alembic", "sqlalchemy", "imapclient", "pymap", "mail.log"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
     ctx.obj = _Context(config)
 
 
@@ -204,6 +228,7 @@ def register_list(obj: _Context, as_json: bool) -> None:
             for r in register_rows(session)
         ]
     _emit(
+        obj,
         rows,
         as_json,
         [
@@ -266,6 +291,7 @@ def absence_list(obj: _Context, as_json: bool) -> None:
     with _errors(), obj.app.factory() as session:
         rows = [
             {
+                "id": a.id,
                 "officer": a.officer.name,
                 "email": a.officer.email,
                 "from": a.starts_on.isoformat(),
@@ -273,7 +299,17 @@ def absence_list(obj: _Context, as_json: bool) -> None:
             }
             for a in list_absences(session)
         ]
-    _emit(rows, as_json, ["officer", "email", "from", "to"], "No absences recorded.")
+    _emit(obj, rows, as_json, ["id", "officer", "email", "from", "to"], "No absences recorded.")
+
+
+@absence.command("remove")
+@click.argument("absence_id", metavar="ID", type=int)
+@click.pass_obj
+def absence_remove(obj: _Context, absence_id: int) -> None:
+    """Remove the absence with ID (from `officer absence list`), e.g. when leave is cancelled."""
+    with _errors():
+        removed = remove_absence(obj.app.factory, absence_id)
+    click.echo(f"Removed absence {absence_id} ({removed.starts_on} to {removed.ends_on}).")
 
 
 # -- watching -------------------------------------------------------------------------------------
@@ -298,10 +334,14 @@ def watch(obj: _Context, once: bool, as_json: bool) -> None:
                 if not report.ok:
                     raise SystemExit(1)
                 return
+            # The daemon reports its passes and forwards (INFO) without -v; -v adds decisions.
+            level = min(logging.INFO, logging.getLogger().level)
+            for name in ("bot", "spocbot"):
+                logging.getLogger(name).setLevel(level)
             stop = threading.Event()
             for sig in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(sig, lambda *_: stop.set())
-            log.warning(
+            log.info(
                 "watching %d mailbox(es); stop with Ctrl-C or SIGTERM", len(app.settings.watched)
             )
             watcher.run_forever(stop, _log_pass)
@@ -334,8 +374,14 @@ def _print_pass(report: PassReport) -> None:
 
 
 def _log_pass(report: PassReport) -> None:
-    level = logging.INFO if report.ok else logging.WARNING
-    log.log(level, "pass: %s", json.dumps(report.as_dict()))
+    """Passes that did something are logged at INFO, failures at WARNING, idle ones at DEBUG."""
+    summary = report.as_dict()
+    busy = any(
+        summary[k]
+        for k in ("headers_fetched", "forwards_sent", "forwards_recovered", "quarantined")
+    )
+    level = logging.WARNING if not report.ok else logging.INFO if busy else logging.DEBUG
+    log.log(level, "pass: %s", json.dumps(summary))
 
 
 # -- evidence listings ----------------------------------------------------------------------------
@@ -355,6 +401,7 @@ def breaches_list(obj: _Context, customer: str | None, as_json: bool) -> None:
     with _errors(), obj.app.factory() as session:
         rows = reports.breaches(session, customer)
     _emit(
+        obj,
         rows,
         as_json,
         ["id", "customer_ref", "received_at", "mailboxes", "forwarded_to", "reason"],
@@ -376,6 +423,7 @@ def contacts_list(obj: _Context, customer: str | None, as_json: bool) -> None:
     with _errors(), obj.app.factory() as session:
         rows = reports.contacts(session, customer)
     _emit(
+        obj,
         rows,
         as_json,
         ["id", "customer_ref", "kind", "received_at", "mailbox", "forwarded_to"],
@@ -396,6 +444,7 @@ def quarantine_list(obj: _Context, as_json: bool) -> None:
     with _errors(), obj.app.factory() as session:
         rows = reports.quarantine(session)
     _emit(
+        obj,
         rows,
         as_json,
         ["id", "mailbox", "folder", "uid", "quarantined_at", "reason"],
@@ -416,6 +465,7 @@ def forwards_list(obj: _Context, as_json: bool) -> None:
     with _errors(), obj.app.factory() as session:
         rows = reports.forwards(session)
     _emit(
+        obj,
         rows,
         as_json,
         ["id", "kind", "customer_ref", "name", "email", "status", "attempts"],
@@ -436,7 +486,7 @@ def forwards_list(obj: _Context, as_json: bool) -> None:
 )
 @click.pass_obj
 def demo(obj: _Context, data_dir: Path | None) -> None:
-    """Run the demo: embedded mail servers, demo register and mail, one pass, a summary.
+    """Run the demo: embedded mail servers, demo register and mail, two passes, a summary.
 
     Starts afresh each time (the demo's database and evidence folder are replaced).
     """

@@ -81,8 +81,10 @@ def run_demo(config_file: Path, data_dir: Path, echo: Echo) -> bool:
         second = watcher.run_pass().as_dict()
         inboxes = _forwards_received(connections.stores, settings.mailboxes)
 
+    copies = sum(len(d["to"]) for d in deliveries)
     echo(
-        f"Pass 1: {first['headers_fetched']} messages read (headers only), "
+        f"Pass 1: {first['headers_fetched']} messages read (headers only; {len(deliveries)} demo "
+        f"messages, {copies} copies, as some reached several mailboxes), "
         f"{first['full_messages_fetched']} fetched in full, {first['new_breaches']} breaches, "
         f"{first['quarantined']} quarantined, {first['forwards_sent']} forwards sent."
     )

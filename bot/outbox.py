@@ -84,7 +84,12 @@ class OutboxSender:
     # -- recovery -----------------------------------------------------------------------------
 
     def recover(self, report: DeliveryReport) -> None:
-        """Settle rows left ``sending`` by a crash: sent if found in the bot's mailbox."""
+        """Settle rows left ``sending`` by a crash: sent if found in the bot's mailbox.
+
+        The bot's mailbox is opened on every pass, crash or not, so that a wrong password
+        or a missing mailbox is reported at once rather than on the day it is needed.
+        """
+        self._sent_log.select("INBOX")
         with self._factory() as session:
             rows = session.execute(
                 select(m.Outbox.id, m.Outbox.outgoing_message_id).where(m.Outbox.status == SENDING)

@@ -151,6 +151,10 @@ def write_register(path: Path, rows: Iterable[RegisterRow]) -> None:
 
 
 def _cell(row: RegisterRow, column: str) -> str:
+    if column == "restricted_to" and row.restricted_to == (row.spoc_email,):
+        # Written empty ("the SPOC's address") so that a DMO who changes the SPOC in the
+        # exported sheet does not leave the customer restricted to the old SPOC.
+        return ""
     value = getattr(row, column)
     if isinstance(value, tuple):
         return LIST_SEPARATOR.join(value)

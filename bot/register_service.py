@@ -167,6 +167,18 @@ def add_absence(
         return absence
 
 
+def remove_absence(factory: sessionmaker[Session], absence_id: int) -> m.OfficerAbsence:
+    """Delete a recorded absence (entered by mistake, or leave cancelled)."""
+    with factory.begin() as session:
+        absence = session.get(m.OfficerAbsence, absence_id)
+        if absence is None:
+            raise RegisterError(f"no absence with id {absence_id} (see `officer absence list`)")
+        session.delete(absence)
+        session.flush()
+        session.expunge(absence)
+        return absence
+
+
 def list_absences(session: Session) -> list[m.OfficerAbsence]:
     return list(
         session.scalars(

@@ -14,6 +14,18 @@ from sqlalchemy.orm import Session, selectinload
 from bot.store import models as m
 
 
+class UnknownCustomer(LookupError):
+    """A listing was asked for a customer reference that is not in the register."""
+
+
+def _check_customer(session: Session, customer_ref: str | None) -> None:
+    if (
+        customer_ref
+        and session.scalar(select(m.Customer.id).where(m.Customer.ref == customer_ref)) is None
+    ):
+        raise UnknownCustomer(f"no customer with reference {customer_ref} in the register")
+
+
 def breaches(session: Session, customer_ref: str | None = None) -> list[dict[str, Any]]:
     query = (
         select(m.Breach)
@@ -21,6 +33,7 @@ def breaches(session: Session, customer_ref: str | None = None) -> list[dict[str
         .options(selectinload(m.Breach.customer), selectinload(m.Breach.sightings))
         .order_by(m.Breach.id)
     )
+    _check_customer(session, customer_ref)
     if customer_ref:
         query = query.where(m.Customer.ref == customer_ref)
     forwards: dict[int, list[dict[str, Any]]] = {}
@@ -46,6 +59,7 @@ def breaches(session: Session, customer_ref: str | None = None) -> list[dict[str
 
 def contacts(session: Session, customer_ref: str | None = None) -> list[dict[str, Any]]:
     query = select(m.Contact).join(m.Customer).options(selectinload(m.Contact.customer))
+    _check_customer(session, customer_ref)
     if customer_ref:
         query = query.where(m.Customer.ref == customer_ref)
     forwards: dict[int, list[dict[str, Any]]] = {}

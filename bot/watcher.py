@@ -20,6 +20,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -89,6 +90,7 @@ class Watcher:
         self._evidence = evidence
         self._clock = clock
         self._dmo = Officer("the Data Management Officer", settings.organisation.dmo_email)
+        self._zone = ZoneInfo(settings.organisation.timezone)
 
     # -- one pass ------------------------------------------------------------------------------
 
@@ -220,7 +222,7 @@ class Watcher:
             envelope = parse_envelope(
                 item.header, found_in=mailbox, folder=folder, received_at=item.received_at
             )
-            decision = decide(envelope, register, self._clock(), dmo=self._dmo)
+            decision = decide(envelope, register, self._clock(), dmo=self._dmo, zone=self._zone)
             if decision.kind is DecisionKind.IGNORE:
                 ignored.entries.append((envelope, decision, item))
                 report.decisions[decision.kind.value] += 1
@@ -259,7 +261,7 @@ class Watcher:
         report.new_breaches += new_breach
         if decision.kind is DecisionKind.REVIEW:
             report.quarantined += 1
-        log.info(
+        log.debug(
             "%s: %s (%s)%s",
             where,
             decision.kind.value,

@@ -48,8 +48,12 @@ def decide(
     *,
     rules: tuple[Rule, ...] = RULES,
     dmo: Officer | None = None,
+    zone: ZoneInfo = LONDON,
 ) -> Decision:
-    """Decide what to do with ``envelope`` under ``register`` at time ``now`` (UTC-aware)."""
+    """Decide what to do with ``envelope`` under ``register`` at time ``now`` (UTC-aware).
+
+    Absences are calendar dates in ``zone`` (the organisation's time zone).
+    """
     arrangement = _arrangement(envelope, register)
     ctx = RuleContext(envelope=envelope, register=register, now=now, arrangement=arrangement)
     fired: list[str] = []
@@ -68,7 +72,7 @@ def decide(
     if finding.kind in (DecisionKind.IGNORE, DecisionKind.WARNING_CONTACT):
         return Decision(finding.kind, tuple(fired), (finding.reason,), customer_ref)
     assert arrangement is not None  # ALLOWED and BREACH come only from arrangement rules
-    today = now.astimezone(LONDON).date()
+    today = now.astimezone(zone).date()
     route_to, route_reason = _route(arrangement, register, today, dmo)
     if finding.kind is DecisionKind.ALLOWED and (
         route_to == arrangement.spoc or not _reached_spoc(envelope, arrangement)

@@ -171,12 +171,17 @@ def test_absence_dates_are_validated_and_listed(cli: tuple[CliRunner, Path]) -> 
     _, out, _ = run(cli, "officer", "absence", "list", "--json")
     assert [
         {
+            "id": 1,
             "officer": "Sam Spoc",
             "email": "spoc@homes.example",
             "from": "2026-12-01",
             "to": "2026-12-02",
         }
     ] == json.loads(out)
+    removed = run(cli, "officer", "absence", "remove", "1")
+    missing = run(cli, "officer", "absence", "remove", "1")
+    assert (0, 1) == (removed[0], missing[0])
+    assert "no absence with id 1" in missing[2]
 
 
 def test_bad_config_names_the_key(cli: tuple[CliRunner, Path]) -> None:
@@ -239,3 +244,10 @@ def test_demo_runs_every_case_as_expected_and_leaves_state(tmp_path: Path) -> No
         "forwarded_to",
         "sha256",
     } <= set(rows[0])
+
+
+def test_listing_an_unknown_customer_says_so(cli: tuple[CliRunner, Path]) -> None:
+    code, _, err = run(cli, "breaches", "list", "--customer", "NV-9999")
+
+    assert 1 == code
+    assert "no customer with reference NV-9999" in err

@@ -10,29 +10,14 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from pathlib import Path
 
-import pytest
-
-from tests.mailtest import REPO, Org, imap
-
-CORPUS = REPO.parent / "shared" / "corpus"
-
-
-def corpus_messages() -> list[Path]:
-    return sorted(
-        p
-        for p in CORPUS.rglob("*")
-        if p.is_file()
-        and p.suffix in ("", ".eml")
-        and p.name not in ("LICENSE", "README.md", ".gitattributes")
-    )
+from tests.corpus import corpus_messages, require_corpus
+from tests.mailtest import Org, imap
 
 
 def test_every_corpus_message_is_handled_or_quarantined_never_forwarded(org: Org) -> None:
+    require_corpus()
     messages = corpus_messages()
-    if not messages:
-        pytest.skip(f"no corpus at {CORPUS}")
     client = imap(org.info)
     appended = 0
     for path in messages:

@@ -22,14 +22,9 @@ from mailbox_rules import (
     decide,
     parse_envelope,
 )
+from tests.corpus import CORPUS, corpus_messages, require_corpus
 
-CORPUS = Path(__file__).resolve().parents[2].parent / "shared" / "corpus"
-NOT_MESSAGES = {"LICENSE", "README.md", ".gitattributes"}
-MESSAGES = (
-    sorted(p for p in CORPUS.rglob("*") if p.is_file() and p.name not in NOT_MESSAGES)
-    if CORPUS.is_dir()
-    else []
-)
+MESSAGES = corpus_messages()
 NOW = datetime(2026, 11, 10, 10, 0, tzinfo=UTC)
 HOUSING = "housing@northvale-homes.example"
 AMELIA = Officer("Amelia Hart", "amelia.hart@northvale-homes.example")
@@ -77,7 +72,17 @@ REPORTS = (
 # has no From and no multipart/report header, but its own Content-Type says it is a report.
 HEADERLESS_REPORT = "flanker/bounce/delayed-broken.eml"
 
-needs_corpus = pytest.mark.skipif(not MESSAGES, reason=f"no message corpus at {CORPUS}")
+needs_corpus = pytest.mark.usefixtures("corpus_present")
+
+
+@pytest.fixture
+def corpus_present() -> None:
+    require_corpus()
+
+
+def test_corpus_is_present() -> None:
+    """Fails in CI (SPOCBOT_REQUIRE_CORPUS=1) if the corpus tests would all be skipped."""
+    require_corpus()
 
 
 def header_block(raw: bytes) -> bytes:
