@@ -14,16 +14,28 @@ from __future__ import annotations
 import email.policy
 import hashlib
 import re
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from email.message import EmailMessage
+from email.message import EmailMessage, Message
 from email.parser import BytesHeaderParser
 from email.utils import getaddresses, parsedate_to_datetime
 
 _ADDR_SPEC = re.compile(r"^[^@\s<>()\[\],;:\"]+@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?$")
 _AUTO_SUBJECT = re.compile(r"^\s*(automatic reply|auto-?reply|autoreply)\s*:", re.IGNORECASE)
 _BOUNCE_LOCALPARTS = frozenset({"mailer-daemon", "postmaster"})
+# Only these fields are parsed.  Each is capped in size and count first, so that a message
+# with megabytes of hostile headers costs milliseconds, not minutes (the stdlib parser's time
+# grows faster than the header's size).
+_WANTED_FIELDS = frozenset(
+    {"from", "sender", "reply-to", "to", "cc", "delivered-to", "x-original-to", "subject",
+     "date", "message-id", "content-type", "auto-submitted", "x-autoreply", "x-autorespond",
+     "x-auto-reply", "precedence", "return-path"}
+)  # fmt: skip
+MAX_FIELD_BYTES = 8192
+MAX_FIELDS_PER_NAME = 10
+_ADDRESS_TOKEN = re.compile(r"[^\s<>()\[\],;:\"']+@[A-Za-z0-9.-]+")
 _REPORT_TYPES = (
     "message/delivery-status",
     "message/disposition-notification",
@@ -53,6 +65,8 @@ class Envelope:
     subject: str = ""
     automatic: str | None = None
     problems: tuple[str, ...] = field(default_factory=tuple)
+    unparsed_sender_tokens: tuple[str, ...] = ()
+    """Address-like text in From/Sender when they could not be parsed (for review only)."""
 
     @property
     def identities(self) -> tuple[str, ...]:
@@ -67,8 +81,17 @@ class Envelope:
 
 
 def is_addr_spec(value: str) -> bool:
-    """True for a plausible ``local@domain`` address (the register's validation uses it too)."""
-    return bool(_ADDR_SPEC.match(value)) and ".." not in value
+    """True for a plausible ``local@domain`` address (the register's validation uses it too).
+
+    Invisible and control characters (e.g. a zero-width space pasted from a document) are
+    refused: an address containing them could never match real mail.
+    """
+    return (
+        len(value) <= 320
+        and value.isprintable()
+        and bool(_ADDR_SPEC.match(value))
+        and ".." not in value
+    )
 
 
 def normalise_address(value: str) -> str:
@@ -86,17 +109,30 @@ def parse_envelope(
     if received_at.tzinfo is None:
         raise EnvelopeError("received_at must be timezone-aware")
     problems: list[str] = []
-    headers = BytesHeaderParser(policy=email.policy.default).parsebytes(header_bytes)
+    essential, counts = _essential_fields(header_bytes, problems)
+    raw = BytesHeaderParser(policy=email.policy.compat32).parsebytes(essential)
+    headers = BytesHeaderParser(policy=email.policy.default).parsebytes(essential)
 
-    from_addresses = _addresses(headers, "From", problems)
-    if len(headers.get_all("From") or []) > 1:
+    from_addresses = _addresses(headers, raw, "From", problems)
+    sender_addresses = _addresses(headers, raw, "Sender", problems)
+    if counts["from"] > 1:
         problems.append("several From fields")
-    if not headers.get_all("From"):
+    elif len(from_addresses) > 1:
+        problems.append("several addresses in From")
+    if not counts["from"]:
         problems.append("no From field")
     elif not from_addresses:
         problems.append("From field has no usable address")
+    tokens: tuple[str, ...] = ()
+    if not from_addresses and not sender_addresses:
+        tokens = _unique(
+            t.lower().rstrip(".")
+            for name in ("From", "Sender")
+            for value in _raw_all(raw, name)
+            for t in _ADDRESS_TOKEN.findall(value)
+        )
 
-    message_id = _message_id(headers, header_bytes)
+    message_id = _message_id(headers, raw)
     subject = _text(headers, "Subject")  # parsed once: a hostile subject can be slow to decode
     return Envelope(
         found_in=normalise_address(found_in),
@@ -104,17 +140,50 @@ def parse_envelope(
         message_id=message_id,
         received_at=received_at.astimezone(UTC),
         from_addresses=from_addresses,
-        sender_addresses=_addresses(headers, "Sender", problems),
-        reply_to=_addresses(headers, "Reply-To", problems),
-        to=_addresses(headers, "To", problems),
-        cc=_addresses(headers, "Cc", problems),
-        delivered_to=_addresses(headers, "Delivered-To", problems)
-        + _addresses(headers, "X-Original-To", problems),
+        sender_addresses=sender_addresses,
+        reply_to=_addresses(headers, raw, "Reply-To", problems),
+        to=_addresses(headers, raw, "To", problems),
+        cc=_addresses(headers, raw, "Cc", problems),
+        delivered_to=_addresses(headers, raw, "Delivered-To", problems)
+        + _addresses(headers, raw, "X-Original-To", problems),
         date=_date(headers),
         subject=subject,
         automatic=automatic_marker(headers, subject=subject),
         problems=tuple(problems),
+        unparsed_sender_tokens=tokens,
     )
+
+
+def _essential_fields(header_bytes: bytes, problems: list[str]) -> tuple[bytes, Counter[str]]:
+    """The header fields the core reads, each capped in size and number; and their counts."""
+    fields: list[tuple[str, list[bytes]]] = []
+    for line in re.split(rb"\r?\n", header_bytes):
+        if not line.strip():
+            if fields:
+                break  # the blank line that ends the header block
+            continue
+        if line[:1] in (b" ", b"\t") and fields:
+            fields[-1][1].append(line)
+            continue
+        name = line.split(b":", 1)[0].strip().lower().decode("ascii", "replace")
+        fields.append((name, [line]))
+    counts: Counter[str] = Counter()
+    kept: list[bytes] = []
+    for name, lines in fields:
+        if name not in _WANTED_FIELDS:
+            continue
+        counts[name] += 1
+        if counts[name] > MAX_FIELDS_PER_NAME:
+            continue
+        value = b"\r\n".join(lines)
+        if len(value) > MAX_FIELD_BYTES:
+            problems.append(f"{name} field over {MAX_FIELD_BYTES} bytes; the rest was not read")
+            value = value[:MAX_FIELD_BYTES]
+        kept.append(value)
+    for name, count in counts.items():
+        if count > MAX_FIELDS_PER_NAME:
+            problems.append(f"{count} {name} fields; only the first {MAX_FIELDS_PER_NAME} read")
+    return b"\r\n".join(kept) + b"\r\n\r\n", counts
 
 
 def automatic_marker(headers: EmailMessage, *, subject: str | None = None) -> str | None:
@@ -142,7 +211,7 @@ def automatic_marker(headers: EmailMessage, *, subject: str | None = None) -> st
         return "Precedence: auto_reply"
     if _text(headers, "Return-Path").strip() == "<>":
         return "null return path (Return-Path: <>)"
-    sender = _first_addr_spec(_raw_all(headers, "From"))
+    sender = _first_addr_spec([_text(headers, "From")])
     if sender and sender.split("@", 1)[0] in _BOUNCE_LOCALPARTS:
         return f"sent by {sender.split('@', 1)[0]}"
     if _AUTO_SUBJECT.match(_text(headers, "Subject") if subject is None else subject):
@@ -150,8 +219,10 @@ def automatic_marker(headers: EmailMessage, *, subject: str | None = None) -> st
     return None
 
 
-def _addresses(headers: EmailMessage, name: str, problems: list[str]) -> tuple[str, ...]:
-    values = _raw_all(headers, name)
+def _addresses(
+    headers: EmailMessage, raw: Message, name: str, problems: list[str]
+) -> tuple[str, ...]:
+    values = _raw_all(raw, name)
     if not values:
         return ()
     found: list[str] = []
@@ -166,7 +237,12 @@ def _addresses(headers: EmailMessage, name: str, problems: list[str]) -> tuple[s
                 found.append(address.addr_spec)
     except Exception as exc:  # the stdlib header parser raises many kinds on hostile input
         problems.append(f"{name} could not be parsed ({type(exc).__name__})")
-        found = [addr for _, addr in getaddresses(values)]
+        found = []
+        if name.lower() not in ("from", "sender"):  # identity never comes from a fallback
+            try:
+                found = [addr for _, addr in getaddresses(values)]
+            except Exception:  # e.g. RecursionError on deeply nested comments
+                found = []
     cleaned = [normalise_address(a) for a in found if a]
     bad = [a for a in cleaned if not is_addr_spec(a)]
     if bad:
@@ -174,10 +250,9 @@ def _addresses(headers: EmailMessage, name: str, problems: list[str]) -> tuple[s
     return _unique(a for a in cleaned if is_addr_spec(a))
 
 
-def _raw_all(headers: EmailMessage, name: str) -> list[str]:
-    """Header values as unfolded strings, without the structured parser."""
-    raw = headers.get_all(name) or []
-    return [str(v) for v in raw]
+def _raw_all(raw: Message, name: str) -> list[str]:
+    """Header values as strings from the lenient (compat32) parse: this never raises."""
+    return [str(v) for v in raw.get_all(name) or []]
 
 
 def _text(headers: EmailMessage, name: str) -> str:
@@ -189,7 +264,11 @@ def _text(headers: EmailMessage, name: str) -> str:
 
 
 def _first_addr_spec(values: list[str]) -> str | None:
-    for _, addr in getaddresses(values):
+    try:
+        pairs = getaddresses(values)
+    except Exception:  # e.g. RecursionError on deeply nested comments
+        return None
+    for _, addr in pairs:
         if addr and is_addr_spec(addr.lower()):
             return addr.lower()
     return None
@@ -208,20 +287,20 @@ def _date(headers: EmailMessage) -> datetime | None:
     return parsed.astimezone(UTC)
 
 
-def _message_id(headers: EmailMessage, header_bytes: bytes) -> str:
+def _message_id(headers: EmailMessage, raw: Message) -> str:
     """The Message-ID, or a stable synthetic one from the headers that identify the message.
 
     The synthetic id uses From, Date, Subject, To and Cc only, which stay the same when one
     message is delivered into several mailboxes (unlike Received or Delivered-To).
     """
-    raw = _text(headers, "Message-ID").strip()
-    match = re.search(r"<[^<>\s]+>", raw)
+    value = _text(headers, "Message-ID").strip()
+    match = re.search(r"<[^<>\s]+>", value)
     if match:
         return match.group(0)
-    if raw:
-        return f"<{raw.strip('<>').replace(' ', '')}>"
+    if value:
+        return f"<{value.strip('<>').replace(' ', '')}>"
     basis = "\n".join(
-        " ".join(_raw_all(headers, name)) for name in ("From", "Date", "Subject", "To", "Cc")
+        " ".join(_raw_all(raw, name)) for name in ("From", "Date", "Subject", "To", "Cc")
     )
     digest = hashlib.sha256(basis.encode("utf-8", "surrogateescape")).hexdigest()[:32]
     return f"<synthetic-{digest}@spocbot.invalid>"

@@ -73,7 +73,15 @@ class UnreadableSender:
         if ctx.envelope.identities:
             return None
         problems = "; ".join(ctx.envelope.problems) or "no sender address"
-        return Finding(DecisionKind.REVIEW, f"sender cannot be identified: {problems}")
+        refs = sorted(
+            {
+                a.customer_ref
+                for token in ctx.envelope.unparsed_sender_tokens
+                if (a := ctx.register.arrangement_for(token)) is not None
+            }
+        )
+        mention = f"; it mentions the address of customer {', '.join(refs)}" if refs else ""
+        return Finding(DecisionKind.REVIEW, f"sender cannot be identified: {problems}{mention}")
 
 
 class SeveralCustomers:
@@ -93,6 +101,30 @@ class SeveralCustomers:
             DecisionKind.REVIEW,
             f"sender addresses belong to {len(refs)} different customers "
             f"({', '.join(sorted(refs))})",
+        )
+
+
+class AmbiguousSender:
+    """Several From fields, or several authors in one, involving a customer: a person decides.
+
+    Mail systems and people do not send these; forgers and broken software do, and deciding
+    whose message it is by picking one of the addresses would be a guess.
+    """
+
+    name = "ambiguous-sender"
+
+    def check(self, ctx: RuleContext) -> Finding | None:
+        ambiguous = [
+            p
+            for p in ctx.envelope.problems
+            if p in ("several From fields", "several addresses in From")
+        ]
+        if not ambiguous or ctx.arrangement is None:
+            return None
+        return Finding(
+            DecisionKind.REVIEW,
+            f"{ambiguous[0]}, one of them customer {ctx.arrangement.customer_ref}'s: "
+            "whose message it is must be decided by a person",
         )
 
 
@@ -175,6 +207,7 @@ RULES: tuple[Rule, ...] = (
     AutomaticMessage(),
     UnreadableSender(),
     SeveralCustomers(),
+    AmbiguousSender(),
     UnknownSender(),
     CeasedArrangement(),
     WarningStage(),
