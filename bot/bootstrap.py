@@ -15,6 +15,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy import Engine
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.config import BackendKind, ConfigError, Mailbox, Settings, load_settings, resolve_secret
@@ -43,6 +45,14 @@ class App:
     clock: Callable[[], datetime] = utc_now
 
     @property
+    def watcher_lock(self) -> Path:
+        """The file whose lock allows one watcher per database (beside an SQLite file)."""
+        url = make_url(self.settings.storage.database_url)
+        if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+            return Path(f"{url.database}.watcher.lock")
+        return self.settings.storage.evidence_dir / ".watcher.lock"
+
+    @property
     def staff_addresses(self) -> set[str]:
         org = self.settings.organisation
         return {m.address for m in self.settings.mailboxes} | {org.dmo_email, org.bot_address}
@@ -50,11 +60,20 @@ class App:
 
 def build_app(config_file: Path, *, migrate: bool = True) -> App:
     settings = load_settings(config_file)
-    engine = make_engine(settings.storage.database_url)
-    if migrate:
-        upgrade(engine)
-    settings.storage.evidence_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    settings.storage.evidence_dir.chmod(0o700)  # personal data: owner only, even if it existed
+    try:
+        engine = make_engine(settings.storage.database_url)
+        if migrate:
+            upgrade(engine)
+    except (ArgumentError, NoSuchModuleError, ModuleNotFoundError) as exc:
+        raise ConfigError(f"storage.database_url: cannot use this database URL: {exc}") from None
+    except OperationalError as exc:
+        raise ConfigError(f"storage.database_url: cannot open the database: {exc.orig}") from None
+    evidence_dir = settings.storage.evidence_dir
+    try:
+        evidence_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        evidence_dir.chmod(0o700)  # personal data: owner only, even if it existed
+    except OSError as exc:
+        raise ConfigError(f"storage.evidence_dir: cannot use {evidence_dir}: {exc}") from None
     return App(
         settings=settings,
         engine=engine,

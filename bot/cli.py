@@ -22,12 +22,14 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import click
+from sqlalchemy.engine import make_url
 
 from bot import reports
 from bot.bootstrap import App, build_app, build_watcher, mail_connections
 from bot.config import ConfigError, config_path
 from bot.evidence import EvidenceError
 from bot.mail.ports import MailError
+from bot.outbox import OutboxError, retry_failed
 from bot.register_file import RegisterFileError
 from bot.register_service import (
     RegisterError,
@@ -41,7 +43,14 @@ from bot.register_service import (
 from bot.watcher import PassReport
 
 log = logging.getLogger("spocbot")
-_DOMAIN_ERRORS = (ConfigError, RegisterError, MailError, EvidenceError, reports.UnknownCustomer)
+_DOMAIN_ERRORS = (
+    ConfigError,
+    RegisterError,
+    MailError,
+    EvidenceError,
+    OutboxError,
+    reports.UnknownCustomer,
+)
 
 
 class _Context:
@@ -167,7 +176,8 @@ def db_upgrade(obj: _Context) -> None:
     """Create the database or bring its schema up to date (also done by every command)."""
     with _errors():
         obj.app  # noqa: B018 (building the app applies the migrations)
-    click.echo(f"Database is up to date: {obj.app.settings.storage.database_url}")
+    url = make_url(obj.app.settings.storage.database_url).render_as_string(hide_password=True)
+    click.echo(f"Database is up to date: {url}")
 
 
 # -- register -------------------------------------------------------------------------------------
@@ -344,13 +354,13 @@ def watch(obj: _Context, once: bool, as_json: bool) -> None:
             log.info(
                 "watching %d mailbox(es); stop with Ctrl-C or SIGTERM", len(app.settings.watched)
             )
-            watcher.run_forever(stop, _log_pass)
+            watcher.run_forever(stop, _PassLogger())
 
 
 @contextmanager
 def _single_watcher(app: App) -> Iterator[None]:
     """Only one watcher per database: two would race to send the same forwards."""
-    lock_path = app.settings.storage.evidence_dir / ".watcher.lock"
+    lock_path = app.watcher_lock
     with lock_path.open("w") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -371,17 +381,29 @@ def _print_pass(report: PassReport) -> None:
     )
     for error in d["errors"]:  # type: ignore[attr-defined]
         click.echo(f"  error: {error}", err=True)
+    for line in d["needs_attention"]:  # type: ignore[attr-defined]
+        click.echo(f"  needs attention: {line}", err=True)
 
 
-def _log_pass(report: PassReport) -> None:
-    """Passes that did something are logged at INFO, failures at WARNING, idle ones at DEBUG."""
-    summary = report.as_dict()
-    busy = any(
-        summary[k]
-        for k in ("headers_fetched", "forwards_sent", "forwards_recovered", "quarantined")
-    )
-    level = logging.WARNING if not report.ok else logging.INFO if busy else logging.DEBUG
-    log.log(level, "pass: %s", json.dumps(summary))
+class _PassLogger:
+    """Passes that did something are logged at INFO, failures at WARNING, idle ones at DEBUG;
+    things needing a person (failed forwards) at WARNING whenever that list changes."""
+
+    def __init__(self) -> None:
+        self._attention: list[str] = []
+
+    def __call__(self, report: PassReport) -> None:
+        summary = report.as_dict()
+        busy = any(
+            summary[k]
+            for k in ("headers_fetched", "forwards_sent", "forwards_recovered", "quarantined")
+        )
+        level = logging.WARNING if not report.ok else logging.INFO if busy else logging.DEBUG
+        log.log(level, "pass: %s", json.dumps(summary))
+        if report.attention != self._attention:
+            for line in report.attention:
+                log.warning("needs attention: %s", line)
+            self._attention = list(report.attention)
 
 
 # -- evidence listings ----------------------------------------------------------------------------
@@ -471,6 +493,16 @@ def forwards_list(obj: _Context, as_json: bool) -> None:
         ["id", "kind", "customer_ref", "name", "email", "status", "attempts"],
         "No forwards.",
     )
+
+
+@forwards_group.command("retry")
+@click.argument("forward_id", metavar="ID", type=int)
+@click.pass_obj
+def forwards_retry(obj: _Context, forward_id: int) -> None:
+    """Queue a failed forward (see `forwards list`) to be sent again by the watcher."""
+    with _errors():
+        retry_failed(obj.app.factory, forward_id)
+    click.echo(f"Forward {forward_id} will be sent on the watcher's next pass.")
 
 
 # -- demo --------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ the directory that holds the configuration file.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from enum import StrEnum
 from pathlib import Path
@@ -39,14 +40,21 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _plain_text(value: str) -> str:
+    if not value.strip() or not value.isprintable():
+        raise ValueError("must be non-empty text without line breaks or control characters")
+    return value
+
+
 class Organisation(_Section):
-    name: str
+    name: Annotated[str, Field(max_length=200)]
     dmo_email: str
     bot_address: str
     timezone: str = "Europe/London"
     staff_domains: tuple[str, ...] = ()
 
     _addresses = field_validator("dmo_email", "bot_address")(_address)
+    _name = field_validator("name")(_plain_text)
 
     @field_validator("timezone")
     @classmethod
@@ -119,7 +127,7 @@ class Mailbox(Secret):
     address: str
     role: MailboxRole
     username: str | None = None
-    folders: tuple[str, ...] = ("INBOX",)
+    folders: Annotated[tuple[str, ...], Field(min_length=1)] = ("INBOX",)
 
     _addr = field_validator("address")(_address)
 
@@ -141,8 +149,9 @@ class Watch(_Section):
     @field_validator("tag_keyword")
     @classmethod
     def _atom(cls, value: str) -> str:
-        if value and (any(c in value for c in ' (){%*"\\]') or value.startswith("\\")):
-            raise ValueError("an IMAP keyword must be an atom such as $SpocbotHandled")
+        # RFC 3501 atom: printable ASCII without specials; a leading backslash is a system flag.
+        if value and not re.fullmatch(r"[!#$&\'+,\-./0-9:;<=>?@A-Z^_`a-z|~]+", value):
+            raise ValueError("an IMAP keyword must be printable ASCII such as $SpocbotHandled")
         return value
 
 
@@ -272,6 +281,10 @@ def resolve_secret(source: Secret, key: str) -> str | None:
     if source.password_file:
         try:
             return source.password_file.read_text(encoding="utf-8").strip()
+        except UnicodeDecodeError:
+            raise ConfigError(
+                f"{key}.password_file: {source.password_file} is not UTF-8 text"
+            ) from None
         except OSError as exc:
             raise ConfigError(
                 f"{key}.password_file: cannot read {source.password_file}: {exc}"

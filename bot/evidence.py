@@ -12,6 +12,15 @@ import hashlib
 import os
 import tempfile
 from pathlib import Path
+from typing import NamedTuple
+
+
+class Evidence(NamedTuple):
+    """A stored raw message: its SHA-256, its size and the SHA-256 of its body alone."""
+
+    sha256: str
+    size: int
+    body_sha256: str
 
 
 class EvidenceError(Exception):
@@ -52,6 +61,10 @@ class EvidenceStore:
             raise EvidenceError(f"cannot store evidence under {self.root}: {exc}") from exc
         return digest
 
+    def keep(self, raw: bytes) -> Evidence:
+        """Store ``raw`` and describe it."""
+        return Evidence(self.put(raw), len(raw), body_digest(raw))
+
     def get(self, sha256: str) -> bytes:
         """The stored bytes, checked against their hash."""
         try:
@@ -61,6 +74,16 @@ class EvidenceStore:
         if hashlib.sha256(raw).hexdigest() != sha256:
             raise EvidenceError(f"evidence file for {sha256} does not match its hash")
         return raw
+
+
+def body_digest(raw: bytes) -> str:
+    """SHA-256 of the body alone: the same for every copy of one message, however many
+    mailboxes it was delivered to (their trace headers differ, the body does not)."""
+    for separator in (b"\r\n\r\n", b"\n\n"):
+        _, found, body = raw.partition(separator)
+        if found:
+            return hashlib.sha256(body).hexdigest()
+    return hashlib.sha256(b"").hexdigest()
 
 
 def _fsync_dir(path: Path) -> None:

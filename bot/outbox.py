@@ -26,13 +26,20 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from bot.crashpoints import crash_point
-from bot.evidence import EvidenceError, EvidenceStore
+from bot.evidence import EvidenceStore
 from bot.mail.forward import OutgoingHeaders, build_forward, can_attach_as_message
-from bot.mail.ports import DeliveryRejected, MailSender, MailServerError, MailStore
+from bot.mail.ports import (
+    DeliveryRejected,
+    DeliveryUncertain,
+    MailSender,
+    MailServerError,
+    MailStore,
+)
 from bot.store import models as m
 from bot.templating import Templates
 
@@ -40,6 +47,10 @@ log = logging.getLogger(__name__)
 
 PENDING, SENDING, SENT, FAILED = "pending", "sending", "sent", "failed"
 BREACH_FORWARD, COVER_FORWARD = "breach-forward", "cover-forward"
+
+
+class OutboxError(Exception):
+    """An outbox operation was refused; the message says why."""
 
 
 @dataclass
@@ -132,18 +143,18 @@ class OutboxSender:
         for row_id in due:
             try:
                 message, recipient = self._render(row_id, eight_bit)
-            except EvidenceError as exc:
-                self._finish(row_id, FAILED, note=str(exc))
+            except (SQLAlchemyError, OSError):
+                raise  # our own storage failed: the row stays pending for the next pass
+            except Exception as exc:  # missing evidence, a value email refuses in a header...
+                log.error("forward %d cannot be built", row_id, exc_info=True)
+                note = f"cannot build the forward: {type(exc).__name__}: {exc}"
+                self._finish(row_id, FAILED, note=note)
                 report.failed += 1
-                report.errors.append(f"forward {row_id}: {exc}")
+                report.errors.append(f"forward {row_id}: {note}")
                 continue
-            with self._factory.begin() as session:
-                row = session.get_one(m.Outbox, row_id)
-                if row.status != PENDING:
-                    continue
-                row.status = SENDING
-                row.attempts += 1
-                attempts = row.attempts
+            attempts = self._claim(row_id)
+            if attempts is None:
+                continue  # someone else has it (it is no longer pending)
             crash_point("before-smtp-send")
             try:
                 self._sender.send(
@@ -154,6 +165,11 @@ class OutboxSender:
                 report.failed += 1
                 report.errors.append(f"forward {row_id} refused: {exc}")
                 continue
+            except DeliveryUncertain as exc:
+                # It may have gone: leave it 'sending' so that recover() looks for it before
+                # anything is sent again.
+                report.errors.append(f"forward {row_id} may not have been sent: {exc}")
+                break
             except MailServerError as exc:
                 delay = min(self._retry_max, self._retry_initial * 2 ** (attempts - 1))
                 delay *= random.uniform(0.8, 1.2)
@@ -168,6 +184,33 @@ class OutboxSender:
             crash_point("after-mark-sent")
             report.sent += 1
             log.info("forward %d sent (%s)", row_id, _redact(recipient))
+
+    def _claim(self, row_id: int) -> int | None:
+        """Atomically move a row from pending to sending; its attempt count, or None."""
+        with self._factory.begin() as session:
+            claimed = session.execute(
+                update(m.Outbox)
+                .where(m.Outbox.id == row_id, m.Outbox.status == PENDING)
+                .values(status=SENDING, attempts=m.Outbox.attempts + 1)
+            )
+            if claimed.rowcount != 1:  # type: ignore[attr-defined]
+                return None
+            attempts: int = session.scalars(
+                select(m.Outbox.attempts).where(m.Outbox.id == row_id)
+            ).one()
+            return attempts
+
+    def needs_attention(self) -> list[str]:
+        """Failed forwards, one line each, until someone retries them (``forwards retry``)."""
+        with self._factory() as session:
+            failed = session.scalars(
+                select(m.Outbox).where(m.Outbox.status == FAILED).order_by(m.Outbox.id)
+            )
+            return [
+                f"forward {row.id} to {row.recipient_name} failed: {row.last_error}; fix the "
+                f"cause, then run `spocbot forwards retry {row.id}`"
+                for row in failed
+            ]
 
     def _finish(
         self, row_id: int, status: str, *, note: str | None = None, retry_at: datetime | None = None
@@ -251,6 +294,18 @@ class OutboxSender:
             "breach_number": breach_number,
             "spoc_name": spoc_name,
         }
+
+
+def retry_failed(factory: sessionmaker[Session], row_id: int) -> None:
+    """Put a failed forward back in the queue (after its cause has been fixed)."""
+    with factory.begin() as session:
+        row = session.get(m.Outbox, row_id)
+        if row is None:
+            raise OutboxError(f"no forward with id {row_id} (see `spocbot forwards list`)")
+        if row.status != FAILED:
+            raise OutboxError(f"forward {row_id} is {row.status}, not failed; nothing to retry")
+        row.status = PENDING
+        row.next_attempt_at = None
 
 
 def _ordinal(n: int) -> str:

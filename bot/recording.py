@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bot.evidence import Evidence
 from bot.mail.forward import outgoing_message_id
 from bot.mail.ports import HeaderItem
 from bot.outbox import BREACH_FORWARD, COVER_FORWARD
@@ -43,16 +44,16 @@ def record_decision(
     decision: Decision,
     item: HeaderItem,
     uidvalidity: int,
-    evidence: tuple[str, int] | None,
+    evidence: Evidence | None,
     bot_address: str,
 ) -> bool:
     """Write what ``decision`` calls for; True if a new breach was recorded.
 
-    ``evidence`` is the stored raw message's (sha256, size), when it was fetched.
+    ``evidence`` is the stored raw message's (sha256, size, body sha256), when it was fetched.
     """
     domain = bot_address.rsplit("@", 1)[1]
     reason = "; ".join(decision.reasons)
-    sha256 = evidence[0] if evidence else None
+    sha256 = evidence.sha256 if evidence else None
     if decision.kind is DecisionKind.REVIEW:
         add_quarantine(
             session,
@@ -68,15 +69,17 @@ def record_decision(
     if decision.kind is DecisionKind.BREACH:
         assert decision.customer_ref and evidence is not None
         customer = _customer(session, decision.customer_ref)
+        key = _breach_key(session, customer.id, envelope.message_id, evidence.body_sha256)
         breach, is_new = add_once(
             session,
             m.Breach,
-            {"customer_id": customer.id, "message_id": envelope.message_id},
+            {"customer_id": customer.id, "message_id": key},
             received_at=envelope.received_at,
             reason=reason,
             rules=",".join(decision.rules),
-            sha256=evidence[0],
-            size=evidence[1],
+            sha256=evidence.sha256,
+            body_sha256=evidence.body_sha256,
+            size=evidence.size,
         )
         add_once(
             session,
@@ -90,7 +93,7 @@ def record_decision(
                 BREACH_FORWARD,
                 customer,
                 decision,
-                envelope,
+                breach.message_id,
                 breach.sha256,
                 domain,
                 breach_id=breach.id,
@@ -115,7 +118,7 @@ def record_decision(
                 COVER_FORWARD,
                 customer,
                 decision,
-                envelope,
+                envelope.message_id,
                 sha256,
                 domain,
                 contact_id=contact.id,
@@ -131,7 +134,7 @@ def add_quarantine(
     uid: int,
     message_id: str | None,
     reason: str,
-    evidence: tuple[str, int] | None,
+    evidence: Evidence | None,
 ) -> None:
     add_once(
         session,
@@ -139,8 +142,8 @@ def add_quarantine(
         {"mailbox": mailbox, "folder": folder, "uidvalidity": uidvalidity, "uid": uid},
         message_id=message_id,
         reason=reason,
-        sha256=evidence[0] if evidence else None,
-        size=evidence[1] if evidence else None,
+        sha256=evidence.sha256 if evidence else None,
+        size=evidence.size if evidence else None,
     )
 
 
@@ -176,12 +179,24 @@ def _customer(session: Session, ref: str) -> m.Customer:
     return session.scalars(select(m.Customer).where(m.Customer.ref == ref)).one()
 
 
+def _breach_key(session: Session, customer_id: int, message_id: str, body_sha256: str) -> str:
+    """The Message-ID, unless a different message (another body) already holds it."""
+    holder = session.scalars(
+        select(m.Breach.body_sha256).where(
+            m.Breach.customer_id == customer_id, m.Breach.message_id == message_id
+        )
+    ).first()
+    if holder is None or holder == body_sha256:
+        return message_id
+    return f"{message_id}#body-{body_sha256[:16]}"
+
+
 def _enqueue(
     session: Session,
     kind: str,
     customer: m.Customer,
     decision: Decision,
-    envelope: Envelope,
+    message_key: str,
     sha256: str,
     domain: str,
     *,
@@ -194,14 +209,14 @@ def _enqueue(
         m.Outbox,
         {
             "outgoing_message_id": outgoing_message_id(
-                kind, f"{customer.ref}\n{envelope.message_id}", domain
+                kind, f"{customer.ref}\n{message_key}", domain
             )
         },
         kind=kind,
         customer_id=customer.id,
         breach_id=breach_id,
         contact_id=contact_id,
-        original_message_id=envelope.message_id,
+        original_message_id=message_key,
         original_sha256=sha256,
         recipient_name=decision.route_to.name,
         recipient_email=decision.route_to.email,

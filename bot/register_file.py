@@ -44,6 +44,7 @@ REQUIRED = frozenset(
     }
 )
 LIST_SEPARATOR = ";"
+MAX_LENGTH = {"customer_ref": 64, "customer_name": 200, "spoc_name": 200, "cover_name": 200}
 
 
 @dataclass(frozen=True)
@@ -101,6 +102,12 @@ def read_register(
         header, records = _read_rows(path)
     except RegisterFileError:
         raise
+    except UnicodeDecodeError as exc:
+        message = (
+            f"the file is not UTF-8 text (byte {exc.start}); in Excel use Save As > "
+            "'CSV UTF-8 (Comma delimited)', or import the .xlsx itself"
+        )
+        raise RegisterFileError([RowError(name, 0, "-", message)]) from exc
     except Exception as exc:
         raise RegisterFileError([RowError(name, 0, "-", f"cannot read file: {exc}")]) from exc
     errors: list[RowError] = []
@@ -113,11 +120,14 @@ def read_register(
         staff_domains=frozenset(d.lower() for d in staff_domains),
         existing_owner=existing_owner or {},
     )
-    rows = [
-        row
-        for number, values in records
-        if (row := validator.row(number, dict(zip(columns, values, strict=False)))) is not None
-    ]
+    rows = []
+    for number, values in records:
+        for index, value in enumerate(values):
+            if (value or "").strip() and (index >= len(columns) or not columns[index]):
+                validator.error(number, f"column {index + 1}", "value in a column with no header")
+        row = validator.row(number, dict(zip(columns, values, strict=False)))
+        if row is not None:
+            rows.append(row)
     validator.cross_checks(rows)
     if not rows and not validator.errors:
         validator.errors.append(RowError(name, 2, "-", "the file has no register rows"))
@@ -237,6 +247,12 @@ class _Validator:
         for column in REQUIRED:
             if not values.get(column):
                 self.error(number, column, "required value is empty")
+        for column, limit in MAX_LENGTH.items():
+            text = values.get(column, "")
+            if not text.isprintable():
+                self.error(number, column, "contains a line break or control character")
+            elif len(text) > limit:
+                self.error(number, column, f"longer than {limit} characters")
         customer_emails = self.addresses(number, "customer_emails", values)
         spoc_email = self.address(number, "spoc_email", values)
         cover_name, cover_email = values.get("cover_name") or None, None
@@ -248,9 +264,8 @@ class _Validator:
             self.error(number, "cover_email", "give the cover officer's email with their name")
         if cover_email and cover_email == spoc_email:
             self.error(number, "cover_email", "the cover officer must not be the SPOC")
-        restricted_to = self.addresses(number, "restricted_to", values) or (
-            (spoc_email,) if spoc_email else ()
-        )
+        explicit_restricted_to = self.addresses(number, "restricted_to", values)
+        restricted_to = explicit_restricted_to or ((spoc_email,) if spoc_email else ())
         status = self.status(number, values.get("status", ""))
         start = self.date(number, "start_date", values)
         review = self.date(number, "review_date", values)
@@ -258,6 +273,15 @@ class _Validator:
             self.error(number, "review_date", f"review date {review} is before start date {start}")
         for address in customer_emails:
             self.check_customer_address(number, address, values.get("customer_ref", ""))
+        if spoc_email:
+            self.check_staff_address(number, "spoc_email", spoc_email)
+        if cover_email:
+            self.check_staff_address(number, "cover_email", cover_email)
+        for address in explicit_restricted_to:
+            if address in customer_emails:
+                self.error(number, "restricted_to", f"{address} is the customer's own address")
+            else:
+                self.check_staff_address(number, "restricted_to", address)
         if len(self.errors) > before:
             return None
         assert spoc_email is not None and status is not None and start and review
@@ -327,6 +351,19 @@ class _Validator:
         owner = self.existing_owner.get(address)
         if owner and owner != ref:
             self.error(number, "customer_emails", f"{address} already belongs to customer {owner}")
+
+    def check_staff_address(self, number: int, column: str, address: str) -> None:
+        """Officers and permitted addresses are the organisation's, never a customer's."""
+        owner = self.existing_owner.get(address)
+        if owner:
+            self.error(number, column, f"{address} is the address of customer {owner}")
+        domain = address.rsplit("@", 1)[-1]
+        if self.staff_domains and domain not in self.staff_domains:
+            self.error(
+                number,
+                column,
+                f"{address} is not in a staff domain ([organisation] staff_domains)",
+            )
 
     def cross_checks(self, rows: list[RegisterRow]) -> None:
         seen_ref: dict[str, int] = {}

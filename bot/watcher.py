@@ -23,11 +23,12 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.config import Mailbox, Settings
 from bot.crashpoints import crash_point
-from bot.evidence import EvidenceError, EvidenceStore
+from bot.evidence import Evidence, EvidenceError, EvidenceStore
 from bot.mail.ports import HeaderItem, MailAuthError, MailServerError, MailStore
 from bot.outbox import DeliveryReport, OutboxSender
 from bot.recording import add_quarantine, advance_cursor, record_decision, record_processed
@@ -37,6 +38,11 @@ from mailbox_rules import Decision, DecisionKind, Envelope, Register, decide, pa
 from mailbox_rules.register import Officer
 
 log = logging.getLogger(__name__)
+
+# Failures of our own storage: they say nothing about the message being handled, so the
+# message must never be quarantined for them (it is retried on the next pass instead).
+_LOCAL_FAILURES = (EvidenceError, SQLAlchemyError, OSError)
+_INFRASTRUCTURE = (MailServerError, EvidenceError, SQLAlchemyError, OSError)
 
 
 @dataclass
@@ -50,6 +56,7 @@ class PassReport:
     new_breaches: int = 0
     quarantined: int = 0
     errors: list[str] = field(default_factory=list)
+    attention: list[str] = field(default_factory=list)  # e.g. failed forwards awaiting a person
     delivery: DeliveryReport = field(default_factory=DeliveryReport)
 
     @property
@@ -69,6 +76,7 @@ class PassReport:
             "forwards_deferred": self.delivery.deferred,
             "forwards_failed": self.delivery.failed,
             "errors": self.errors + self.delivery.errors,
+            "needs_attention": self.attention,
         }
 
 
@@ -95,12 +103,35 @@ class Watcher:
     # -- one pass ------------------------------------------------------------------------------
 
     def run_pass(self) -> PassReport:
+        """Scan every watched folder, then send what is due; failures are reported, not raised."""
         report = PassReport()
+        can_send = True
         try:
             self._outbox.recover(report.delivery)
-        except MailServerError as exc:
-            report.errors.append(f"cannot check the bot mailbox for interrupted forwards: {exc}")
-            return report  # never send anything while an interrupted send is unsettled
+        except _INFRASTRUCTURE as exc:
+            # Never send while an interrupted send is unsettled; scanning (recording) is safe.
+            report.errors.append(
+                f"cannot check the bot mailbox, so nothing is sent this pass: {_describe(exc)}"
+            )
+            can_send = False
+        try:
+            self._scan_all(report)
+        except _LOCAL_FAILURES as exc:
+            # The database or evidence store failed: nothing past the failing message was
+            # recorded or moved, so the next pass starts from the same place.
+            report.errors.append(f"scanning stopped: {_describe(exc)}")
+        if can_send:
+            try:
+                self._outbox.deliver(report.delivery)
+            except _INFRASTRUCTURE as exc:
+                report.delivery.errors.append(f"cannot send forwards: {_describe(exc)}")
+        try:
+            report.attention.extend(self._outbox.needs_attention())
+        except _LOCAL_FAILURES as exc:
+            report.errors.append(f"cannot list failed forwards: {_describe(exc)}")
+        return report
+
+    def _scan_all(self, report: PassReport) -> None:
         with self._factory() as session:
             register = snapshot(session, [mb.address for mb in self._settings.watched])
         for mailbox in self._settings.watched:
@@ -115,11 +146,6 @@ class Watcher:
                     # e.g. a folder that does not exist: report it and go on to the next folder
                     report.errors.append(f"{mailbox.address}/{folder}: {exc}")
                     store.close()
-        try:
-            self._outbox.deliver(report.delivery)
-        except MailServerError as exc:
-            report.delivery.errors.append(f"cannot send forwards: {exc}")
-        return report
 
     def _scan(
         self,
@@ -228,14 +254,14 @@ class Watcher:
                 report.decisions[decision.kind.value] += 1
                 return False
             self._flush(ignored)  # keep the cursor in order: earlier ignored messages first
-            evidence: tuple[str, int] | None = None
+            evidence: Evidence | None = None
             if decision.needs_raw_message:
                 if item.size > self._settings.watch.max_message_bytes:
                     decision = _too_large(decision, item.size)
                 else:
                     raw = store.fetch_raw(folder, item.uid)
                     report.raw_fetched += 1
-                    evidence = (self._evidence.put(raw), len(raw))
+                    evidence = self._evidence.keep(raw)
                     crash_point("after-evidence-write")
             with self._factory.begin() as session:
                 new_breach = record_decision(
@@ -250,8 +276,8 @@ class Watcher:
                 record_processed(session, envelope, decision, item.uid, uidvalidity)
                 advance_cursor(session, mailbox, folder, item.uid)
             crash_point("after-decision-commit")
-        except (MailServerError, EvidenceError):
-            raise  # infrastructure: stop this folder; the cursor has not moved past the message
+        except _INFRASTRUCTURE:
+            raise  # infrastructure, not the message: stop; the cursor has not moved past it
         except Exception as exc:  # one bad message must never stop the service
             log.error("%s could not be processed; quarantined", where, exc_info=True)
             self._flush(ignored)
@@ -280,11 +306,11 @@ class Watcher:
         exc: Exception,
         report: PassReport,
     ) -> None:
-        evidence: tuple[str, int] | None = None
+        evidence: Evidence | None = None
         try:
             raw = store.fetch_raw(folder, item.uid)
             report.raw_fetched += 1
-            evidence = (self._evidence.put(raw), len(raw))
+            evidence = self._evidence.keep(raw)
         except (MailServerError, EvidenceError):
             log.warning(
                 "%s/%s UID %d: raw message not kept with the quarantine entry",
@@ -330,6 +356,16 @@ class Watcher:
                 delay = max(delay * random.uniform(0.8, 1.2), 0.1)
                 log.warning("pass had errors; next attempt in %.0f s", delay)
             stop.wait(delay)
+
+
+def _describe(exc: Exception) -> str:
+    """An error for operators: for database errors the driver's message, not the SQL and its
+    parameters (which may hold Message-IDs and other personal data)."""
+    if isinstance(exc, DBAPIError) and exc.orig is not None:
+        return f"database error: {exc.orig}"
+    if isinstance(exc, SQLAlchemyError):
+        return f"database error: {type(exc).__name__}"
+    return str(exc) or type(exc).__name__
 
 
 @dataclass

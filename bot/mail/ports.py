@@ -6,7 +6,8 @@ translate their library's exceptions into this hierarchy, chained with ``from``:
 
     MailError
     ├── MailServerError        the server could not be reached or failed: retry later
-    │   └── MailAuthError      credentials were refused: retrying will not help until fixed
+    │   ├── MailAuthError      credentials were refused: retrying will not help until fixed
+    │   └── DeliveryUncertain  the message was handed over but no reply came: it may have gone
     └── DeliveryRejected       the server permanently refused a message we tried to send
 """
 
@@ -28,6 +29,14 @@ class MailServerError(MailError):
 
 class MailAuthError(MailServerError):
     """The server refused the credentials."""
+
+
+class DeliveryUncertain(MailServerError):
+    """The connection failed after the message data was sent: it may or may not have gone.
+
+    Sending it again blindly could deliver it twice; the outbox settles it by looking for it
+    (see :mod:`bot.outbox`).
+    """
 
 
 class DeliveryRejected(MailError):

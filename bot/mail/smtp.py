@@ -10,7 +10,7 @@ import smtplib
 import ssl
 from collections.abc import Sequence
 
-from bot.mail.ports import DeliveryRejected, MailAuthError, MailServerError
+from bot.mail.ports import DeliveryRejected, DeliveryUncertain, MailAuthError, MailServerError
 
 
 class SmtpSender:
@@ -64,33 +64,57 @@ class SmtpSender:
         return bool(self._eight_bit)
 
     def send(self, envelope_from: str, recipients: Sequence[str], message: bytes) -> None:
+        """Submit ``message`` to every recipient in one SMTP transaction, or to none.
+
+        If the server refuses any recipient, the transaction is abandoned before DATA, so a
+        copy in the bot's mailbox always means the officer's copy was accepted too.
+        """
         smtp = self._open()
         try:
             options = ["BODY=8BITMIME"] if self._eight_bit and _is_8bit(message) else []
-            refused = smtp.sendmail(envelope_from, list(recipients), message, mail_options=options)
-        except smtplib.SMTPRecipientsRefused as exc:
-            raise _classify(exc.recipients) from exc
+            code, _ = smtp.mail(envelope_from, options)
+            if code != 250:
+                raise _by_code(code, "sender")
+            refused = {}
+            for recipient in recipients:
+                code, _ = smtp.rcpt(recipient)
+                if code not in (250, 251):
+                    refused[recipient] = code
+            if refused:
+                smtp.rset()
+                raise _by_codes(refused)
+            try:
+                smtp.data(message)
+            except smtplib.SMTPDataError as exc:  # the server answered: refused, not sent
+                raise _by_code(exc.smtp_code, "message") from exc
+            except (OSError, smtplib.SMTPServerDisconnected) as exc:
+                raise DeliveryUncertain(
+                    f"connection lost while sending the message: {type(exc).__name__}"
+                ) from exc
         except smtplib.SMTPResponseException as exc:
-            if 500 <= exc.smtp_code < 600:
-                raise DeliveryRejected(f"SMTP server refused the message: {exc.smtp_code}") from exc
-            raise MailServerError(f"SMTP server deferred the message: {exc.smtp_code}") from exc
-        except (TimeoutError, OSError, smtplib.SMTPException) as exc:
+            raise _by_code(exc.smtp_code, "command") from exc
+        except (OSError, smtplib.SMTPException) as exc:
             raise MailServerError(f"SMTP send failed: {type(exc).__name__}: {exc}") from exc
         finally:
             try:
                 smtp.quit()
-            except Exception:  # the message is already accepted or refused; closing is best effort
+            except Exception:  # the outcome is already known; closing is best effort
                 smtp.close()
-        if refused:  # some recipients accepted, some refused: report, the accepted ones got it
-            raise DeliveryRejected(f"SMTP server refused {len(refused)} recipient(s)")
 
 
 def _is_8bit(message: bytes) -> bool:
     return any(b > 127 for b in message)
 
 
-def _classify(recipients: dict[str, tuple[int, bytes]]) -> Exception:
-    codes = [code for code, _ in recipients.values()]
-    if codes and all(500 <= c < 600 for c in codes):
-        return DeliveryRejected(f"SMTP server refused every recipient ({codes[0]})")
-    return MailServerError(f"SMTP server deferred recipients ({codes[0] if codes else '?'})")
+def _by_code(code: int, what: str) -> Exception:
+    if 500 <= code < 600:
+        return DeliveryRejected(f"SMTP server refused the {what} ({code})")
+    return MailServerError(f"SMTP server deferred the {what} ({code})")
+
+
+def _by_codes(refused: dict[str, int]) -> Exception:
+    """Permanent only if every refusal was permanent; any temporary one means retry later."""
+    codes = sorted(set(refused.values()))
+    if all(500 <= c < 600 for c in codes):
+        return DeliveryRejected(f"SMTP server refused {len(refused)} recipient(s) ({codes})")
+    return MailServerError(f"SMTP server deferred {len(refused)} recipient(s) ({codes}); not sent")

@@ -174,7 +174,11 @@ class ProcessedMessage(Base):
 
 
 class Breach(Base):
-    """One breach per (customer, Message-ID), however many mailboxes the message reached."""
+    """One breach per (customer, Message-ID), however many mailboxes the message reached.
+
+    ``message_id`` is the key: the Message-ID, with ``#body-…`` added when a different message
+    (another body) reuses a Message-ID already recorded, so that it is not merged away.
+    """
 
     __tablename__ = "breaches"
     __table_args__ = (UniqueConstraint("customer_id", "message_id"),)
@@ -186,6 +190,7 @@ class Breach(Base):
     reason: Mapped[str] = mapped_column(Text)
     rules: Mapped[str] = mapped_column(String(200))
     sha256: Mapped[str] = mapped_column(String(64))
+    body_sha256: Mapped[str | None] = mapped_column(String(64))
     size: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 

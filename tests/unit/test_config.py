@@ -200,7 +200,19 @@ ERRORS = {
     ),
     "bad-imap-keyword": (
         ("[backend]", '[watch]\ntag_keyword = "Spocbot Handled"\n\n[backend]'),
-        "watch.tag_keyword: an IMAP keyword must be an atom such as $SpocbotHandled",
+        "watch.tag_keyword: an IMAP keyword must be printable ASCII such as $SpocbotHandled",
+    ),
+    "non-ascii-imap-keyword": (
+        ("[backend]", '[watch]\ntag_keyword = "$Spöc"\n\n[backend]'),
+        "watch.tag_keyword: an IMAP keyword must be printable ASCII such as $SpocbotHandled",
+    ),
+    "no-folders": (
+        ('role = "information"', 'role = "information"\nfolders = []'),
+        "mailboxes[0].folders: Tuple should have at least 1 item after validation, not 0",
+    ),
+    "organisation-name-with-line-break": (
+        ('name = "Northvale Homes"', 'name = "Northvale\\nBcc: x@evil.example"'),
+        "organisation.name: must be non-empty text without line breaks or control characters",
     ),
 }
 

@@ -148,17 +148,19 @@ def test_quoted_cell_with_a_line_break_does_not_shift_later_row_numbers(tmp_path
     bad_tom = TOM.replace("warning", "paused")
 
     assert [
+        f"{tmp_path / 'register.csv'}:2:customer_name: contains a line break or control character",
         f"{tmp_path / 'register.csv'}:3:status: unknown status 'paused' "
-        "(use one of: active, warning, cease_and_desist, ceased)"
+        "(use one of: active, warning, cease_and_desist, ceased)",
     ] == errors_of(csv_file(tmp_path, broken_name, bad_tom))
 
 
 def test_unicode_line_separator_inside_a_cell_does_not_split_the_row(tmp_path: Path) -> None:
-    (row,) = read_register(
-        csv_file(tmp_path, MARGARET.replace("Margaret Ellis", "Margaret\u2028Ellis"))
-    )
+    """U+2028 is a line break too: refused in a name, and the row is still one row."""
+    path = csv_file(tmp_path, MARGARET.replace("Margaret Ellis", "Margaret\u2028Ellis"), TOM)
 
-    assert "Margaret\u2028Ellis" == row.customer_name
+    assert [f"{path}:2:customer_name: contains a line break or control character"] == errors_of(
+        path
+    )
 
 
 def test_every_bad_row_is_reported_at_once_with_sheet_row_numbers(tmp_path: Path) -> None:
@@ -342,7 +344,7 @@ def test_unreadable_file_is_reported_not_raised_raw(tmp_path: Path) -> None:
 
     (error,) = errors_of(path)
 
-    assert error.startswith(f"{path}:0:-: cannot read file: ")
+    assert error.startswith(f"{path}:0:-: the file is not UTF-8 text")
 
 
 def _xlsx(path: Path, header: list[str], *rows: list[object]) -> Path:
@@ -426,4 +428,51 @@ def test_excel_errors_use_sheet_row_numbers_and_skip_empty_rows(tmp_path: Path) 
     assert [
         f"{path}:4:status: unknown status 'paused' "
         "(use one of: active, warning, cease_and_desist, ceased)"
+    ] == errors_of(path)
+
+
+def with_spoc(line: str, email: str) -> str:
+    cells = line.split(",")
+    cells[COLUMNS.index("spoc_email")] = email
+    cells[COLUMNS.index("restricted_to")] = ""
+    return ",".join(cells)
+
+
+def test_officer_address_that_belongs_to_a_customer_is_refused(tmp_path: Path) -> None:
+    """Otherwise breaches by one customer would be forwarded to another customer."""
+    path = csv_file(tmp_path, with_spoc(TOM, "x@mail.example"))
+
+    errors = errors_of(path, existing_owner={"x@mail.example": "NV-9"})
+
+    assert [f"{path}:2:spoc_email: x@mail.example is the address of customer NV-9"] == errors
+
+
+def test_officers_and_permitted_addresses_must_be_in_staff_domains_when_set(
+    tmp_path: Path,
+) -> None:
+    path = csv_file(tmp_path, with_spoc(TOM, "ben@gmail.example"))
+
+    errors = errors_of(path, staff_domains=["northvale-homes.example"])
+
+    assert [
+        f"{path}:2:spoc_email: ben@gmail.example is not in a staff domain "
+        "([organisation] staff_domains)"
+    ] == errors
+
+
+def test_customer_cannot_be_restricted_to_their_own_address(tmp_path: Path) -> None:
+    own = TOM.split(",")[2]
+    line = TOM.split(",")
+    line[COLUMNS.index("restricted_to")] = own
+    path = csv_file(tmp_path, ",".join(line))
+
+    assert [f"{path}:2:restricted_to: {own} is the customer's own address"] == errors_of(path)
+
+
+def test_overlong_reference_and_values_without_a_header_are_refused(tmp_path: Path) -> None:
+    path = csv_file(tmp_path, TOM.replace("NV-1002", "R" * 65) + ",stray")
+
+    assert [
+        f"{path}:2:column 12: value in a column with no header",
+        f"{path}:2:customer_ref: longer than 64 characters",
     ] == errors_of(path)

@@ -13,11 +13,13 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 
 from bot import reports
 from bot.bootstrap import App, build_app
-from bot.mail.ports import DeliveryRejected, MailServerError
-from bot.outbox import OutboxSender, SenderIdentity
+from bot.evidence import EvidenceError
+from bot.mail.ports import DeliveryRejected, DeliveryUncertain, MailServerError
+from bot.outbox import OutboxSender, SenderIdentity, retry_failed
 from bot.register_service import import_register
 from bot.store import models as m
 from bot.testing import FakeMailStore, FakeSender
@@ -294,3 +296,124 @@ def test_daemon_backs_off_after_failures_and_stops_on_request(h: Harness) -> Non
 
     assert [False, False, False] == passes
     assert delays[0] < delays[1] < delays[2]  # exponential backoff (with jitter)
+
+
+def test_database_failure_is_reported_and_message_retried_not_quarantined(
+    h: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import bot.watcher as watcher_module
+
+    real = watcher_module.record_decision
+    calls = {"n": 0}
+
+    def locked_once(*args: object, **kwargs: object) -> bool:
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise OperationalError(
+                "INSERT ...", {"secret": "<m1@mail.example>"}, Exception("database is locked")
+            )
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(watcher_module, "record_decision", locked_once)
+    h.info.deliver(customer_message())
+
+    first = h.watcher.run_pass()
+    second = h.watcher.run_pass()
+
+    assert ["scanning stopped: database error: database is locked"] == first.errors
+    assert (0, 1) == (first.quarantined, second.new_breaches)
+    with h.app.factory() as session:
+        assert [] == reports.quarantine(session)
+
+
+def test_full_evidence_disk_stops_scanning_but_pending_forwards_still_go(
+    h: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    h.info.deliver(customer_message(1))
+    h.sender.fail_with = MailServerError("down")
+    h.watcher.run_pass()  # breach 1 recorded, its forward pending
+    h.sender.fail_with = None
+    h.outbox._clock = lambda: datetime(2027, 1, 1, tzinfo=UTC)  # type: ignore[assignment]
+
+    def full(raw: bytes) -> object:
+        raise EvidenceError("No space left on device")
+
+    monkeypatch.setattr(h.app.evidence, "keep", full)
+    h.info.deliver(customer_message(2))
+
+    report = h.watcher.run_pass()
+
+    assert ["scanning stopped: No space left on device"] == report.errors
+    assert 1 == report.delivery.sent
+
+
+def test_different_messages_reusing_a_message_id_are_separate_breaches(h: Harness) -> None:
+    first = customer_message(1)
+    second = first.replace(b"Please fix the boiler.", b"This is a different complaint.")
+    h.info.deliver(first)
+    h.info.deliver(second)
+    h.spoc.deliver(
+        first.replace(b"To: info@", b"To: spoc@").replace(
+            b"Subject", b"Cc: info@homes.example\r\nSubject"
+        )
+    )
+
+    h.watcher.run_pass()
+
+    rows = h.breaches()
+    assert ["<m1@mail.example>", "<m1@mail.example>#body-"] == [
+        str(r["message_id"])[: len("<m1@mail.example>#body-")] for r in rows
+    ]
+    assert 2 == len(h.sender.sent)
+
+
+def test_forward_that_cannot_be_built_fails_alone_and_can_be_retried(h: Harness) -> None:
+    h.info.deliver(customer_message(1))
+    h.info.deliver(customer_message(2))
+    h.sender.fail_with = MailServerError("down")
+    h.watcher.run_pass()
+    h.sender.fail_with = None
+    h.outbox._clock = lambda: datetime(2027, 1, 1, tzinfo=UTC)  # type: ignore[assignment]
+    first_sha = h.outbox_rows()[0].original_sha256
+    path = h.app.evidence.path_for(first_sha)
+    saved = path.read_bytes()
+    path.chmod(0o600)
+    path.write_bytes(b"tampered")
+
+    report = h.watcher.run_pass()
+
+    assert ["failed", "sent"] == [r.status for r in h.outbox_rows()]
+    assert 1 == len(report.attention) and "spocbot forwards retry 1" in report.attention[0]
+    path.write_bytes(saved)
+    retry_failed(h.app.factory, 1)
+    h.watcher.run_pass()
+    assert ["sent", "sent"] == [r.status for r in h.outbox_rows()]
+
+
+def test_lost_reply_after_data_leaves_forward_for_recovery_not_resend(h: Harness) -> None:
+    h.info.deliver(customer_message())
+    real_send = h.sender.send
+
+    def send_then_drop(envelope_from: str, recipients: object, message: bytes) -> None:
+        real_send(envelope_from, recipients, message)  # type: ignore[arg-type]
+        raise DeliveryUncertain("connection lost while sending the message")
+
+    h.sender.send = send_then_drop  # type: ignore[method-assign]
+    first = h.watcher.run_pass()
+    h.sender.send = real_send  # type: ignore[method-assign]
+    second = h.watcher.run_pass()
+
+    assert ["sent"] == [r.status for r in h.outbox_rows()]
+    assert (1, 1, 0) == (len(h.sender.sent), second.delivery.recovered, second.delivery.sent)
+    assert first.delivery.errors[0].startswith("forward 1 may not have been sent")
+
+
+def test_bot_mailbox_outage_still_scans_but_sends_nothing(h: Harness) -> None:
+    h.bot.fail_with = MailServerError("login refused")
+    h.info.deliver(customer_message())
+
+    report = h.watcher.run_pass()
+
+    assert 1 == report.new_breaches
+    assert [] == h.sender.sent
+    assert report.errors[0].startswith("cannot check the bot mailbox, so nothing is sent")
