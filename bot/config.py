@@ -155,6 +155,15 @@ class Watch(_Section):
         return value
 
 
+class Matching(_Section):
+    strip_subaddress_domains: tuple[str, ...] = ()
+
+    @field_validator("strip_subaddress_domains")
+    @classmethod
+    def _domains(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(d.strip().lower().lstrip("@") for d in value)
+
+
 class Settings(_Section):
     organisation: Organisation
     storage: Storage
@@ -163,6 +172,7 @@ class Settings(_Section):
     smtp: Smtp | None = None
     mailboxes: Annotated[tuple[Mailbox, ...], Field(min_length=1)]
     watch: Watch = Watch()
+    matching: Matching = Matching()
 
     @model_validator(mode="after")
     def _consistent(self) -> Settings:

@@ -189,7 +189,11 @@ def list_absences(session: Session) -> list[m.OfficerAbsence]:
     )
 
 
-def snapshot(session: Session, watched_mailboxes: Iterable[str]) -> core.Register:
+def snapshot(
+    session: Session,
+    watched_mailboxes: Iterable[str],
+    strip_subaddress_domains: Iterable[str] = (),
+) -> core.Register:
     """The register as the decision core sees it."""
     arrangements = []
     for row in register_rows(session):
@@ -211,4 +215,4 @@ def snapshot(session: Session, watched_mailboxes: Iterable[str]) -> core.Registe
     absences = [
         core.Absence(a.officer.email, a.starts_on, a.ends_on) for a in list_absences(session)
     ]
-    return core.Register.build(arrangements, absences, watched_mailboxes)
+    return core.Register.build(arrangements, absences, watched_mailboxes, strip_subaddress_domains)

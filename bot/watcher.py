@@ -133,7 +133,11 @@ class Watcher:
 
     def _scan_all(self, report: PassReport) -> None:
         with self._factory() as session:
-            register = snapshot(session, [mb.address for mb in self._settings.watched])
+            register = snapshot(
+                session,
+                [mb.address for mb in self._settings.watched],
+                self._settings.matching.strip_subaddress_domains,
+            )
         for mailbox in self._settings.watched:
             store = self._stores[mailbox.address]
             for folder in mailbox.folders:

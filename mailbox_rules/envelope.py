@@ -11,6 +11,7 @@ never used for matching, however much it looks like an address.
 
 from __future__ import annotations
 
+import contextlib
 import email.policy
 import hashlib
 import re
@@ -19,8 +20,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.message import EmailMessage, Message
-from email.parser import BytesHeaderParser
+from email.parser import BytesHeaderParser, HeaderParser
+from email.policy import Policy
 from email.utils import getaddresses, parsedate_to_datetime
+from typing import Any
 
 _ADDR_SPEC = re.compile(r"^[^@\s<>()\[\],;:\"]+@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?$")
 _AUTO_SUBJECT = re.compile(r"^\s*(automatic reply|auto-?reply|autoreply)\s*:", re.IGNORECASE)
@@ -95,7 +98,16 @@ def is_addr_spec(value: str) -> bool:
 
 
 def normalise_address(value: str) -> str:
-    return value.strip().lower()
+    """The form addresses are compared in: lower case, the domain as ASCII (IDNA A-labels,
+    so ``bücher.example`` and ``xn--bcher-kva.example`` match) without a trailing dot."""
+    local, at, domain = value.strip().lower().rpartition("@")
+    if not at:
+        return domain
+    domain = domain.rstrip(".")
+    if not domain.isascii():
+        with contextlib.suppress(UnicodeError):  # if it fails, is_addr_spec refuses it
+            domain = domain.encode("idna").decode("ascii")
+    return f"{local}@{domain}"
 
 
 def parse_envelope(
@@ -110,8 +122,8 @@ def parse_envelope(
         raise EnvelopeError("received_at must be timezone-aware")
     problems: list[str] = []
     essential, counts = _essential_fields(header_bytes, problems)
-    raw = BytesHeaderParser(policy=email.policy.compat32).parsebytes(essential)
-    headers = BytesHeaderParser(policy=email.policy.default).parsebytes(essential)
+    raw = _parse_headers(essential, email.policy.compat32)
+    headers = _parse_headers(essential, email.policy.default)
 
     from_addresses = _addresses(headers, raw, "From", problems)
     sender_addresses = _addresses(headers, raw, "Sender", problems)
@@ -152,6 +164,16 @@ def parse_envelope(
         problems=tuple(problems),
         unparsed_sender_tokens=tokens,
     )
+
+
+def _parse_headers(essential: bytes, policy: Policy) -> Any:
+    """Headers as text: UTF-8 where they are valid UTF-8 (RFC 6532 internationalised mail),
+    otherwise bytes with the undecodable ones kept as surrogates."""
+    try:
+        text = essential.decode("utf-8")
+    except UnicodeDecodeError:
+        return BytesHeaderParser(policy=policy).parsebytes(essential)
+    return HeaderParser(policy=policy).parsestr(text)
 
 
 def _essential_fields(header_bytes: bytes, problems: list[str]) -> tuple[bytes, Counter[str]]:

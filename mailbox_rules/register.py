@@ -64,6 +64,8 @@ class Register:
     arrangements: tuple[Arrangement, ...]
     absences: tuple[Absence, ...] = ()
     watched_mailboxes: frozenset[str] = frozenset()
+    strip_subaddress_domains: frozenset[str] = frozenset()
+    """Domains where ``name+tag@`` is the same mailbox as ``name@`` (configured, not assumed)."""
     _by_address: dict[str, Arrangement] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -79,16 +81,24 @@ class Register:
         arrangements: Iterable[Arrangement],
         absences: Iterable[Absence] = (),
         watched_mailboxes: Iterable[str] = (),
+        strip_subaddress_domains: Iterable[str] = (),
     ) -> Register:
         return cls(
             arrangements=tuple(arrangements),
             absences=tuple(absences),
             watched_mailboxes=frozenset(a.lower() for a in watched_mailboxes),
+            strip_subaddress_domains=frozenset(d.lower() for d in strip_subaddress_domains),
         )
 
     def arrangement_for(self, address: str) -> Arrangement | None:
         """The arrangement whose customer owns ``address`` (case-insensitive addr-spec)."""
-        return self._by_address.get(address.lower())
+        address = address.lower()
+        found = self._by_address.get(address)
+        if found is None and "+" in address:
+            local, _, domain = address.rpartition("@")
+            if domain in self.strip_subaddress_domains:
+                found = self._by_address.get(f"{local.split('+', 1)[0]}@{domain}")
+        return found
 
     def is_absent(self, officer: Officer, day: date) -> bool:
         email = officer.email.lower()

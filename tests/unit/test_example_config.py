@@ -11,6 +11,7 @@ from bot.config import (
     Backend,
     Imap,
     Mailbox,
+    Matching,
     Organisation,
     Settings,
     Smtp,
@@ -38,6 +39,7 @@ def test_example_configuration_mentions_every_key() -> None:
         "smtp": Smtp,
         "mailboxes": Mailbox,
         "watch": Watch,
+        "matching": Matching,
     }
     missing = [
         f"{name}.{key}"

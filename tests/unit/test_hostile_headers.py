@@ -18,7 +18,7 @@ from mailbox_rules import (
     decide,
     parse_envelope,
 )
-from mailbox_rules.envelope import is_addr_spec
+from mailbox_rules.envelope import is_addr_spec, normalise_address
 
 NOW = datetime(2026, 12, 3, 12, tzinfo=UTC)
 INFO = "info@homes.example"
@@ -105,4 +105,44 @@ def test_invisible_characters_make_an_address_invalid() -> None:
         is_addr_spec("casey@mail.example"),
         is_addr_spec("casey\u200b@mail.example"),
         is_addr_spec("casey\x00@mail.example"),
+    )
+
+
+def test_internationalised_domain_matches_in_either_form() -> None:
+    register = Register.build(
+        [
+            Arrangement(
+                "C-2",
+                "Björn",
+                frozenset({normalise_address("bjorn@bücher.example")}),
+                Officer("Sam", "spoc@homes.example"),
+                None,
+                frozenset({"spoc@homes.example"}),
+                ArrangementStatus.ACTIVE,
+                date(2026, 1, 1),
+                date(2027, 1, 1),
+            )
+        ],
+        watched_mailboxes=[INFO],
+    )
+    for sender in ("bjorn@xn--bcher-kva.example", "Björn <Bjorn@Bücher.Example>"):
+        raw = f"From: {sender}\r\nTo: {INFO}\r\n\r\n".encode()
+        envelope = parse_envelope(raw, found_in=INFO, received_at=NOW)
+
+        assert ("C-2", DecisionKind.BREACH) == (
+            decide(envelope, register, NOW).customer_ref,
+            decide(envelope, register, NOW).kind,
+        )
+
+
+def test_subaddress_is_stripped_only_for_configured_domains() -> None:
+    register = Register.build(
+        REGISTER.arrangements,
+        watched_mailboxes=REGISTER.watched_mailboxes,
+        strip_subaddress_domains=["mail.example"],
+    )
+
+    assert (REGISTER.arrangements[0], None) == (
+        register.arrangement_for("casey+housing@mail.example"),
+        REGISTER.arrangement_for("casey+housing@mail.example"),
     )
