@@ -71,16 +71,16 @@ class Envelope:
     unparsed_sender_tokens: tuple[str, ...] = ()
     """Address-like text in From/Sender when they could not be parsed (for review only)."""
 
-    @property
-    def identities(self) -> tuple[str, ...]:
-        """The addresses that say who wrote the message: From, then Sender."""
-        return self.from_addresses + tuple(
-            a for a in self.sender_addresses if a not in self.from_addresses
-        )
+    identities: tuple[str, ...] = field(init=False, compare=False)
+    """The addresses that say who wrote the message: From, then Sender."""
+    recipients: frozenset[str] = field(init=False, compare=False)
+    """Every address the message was addressed or delivered to."""
 
-    @property
-    def recipients(self) -> frozenset[str]:
-        return frozenset(self.to + self.cc + self.delivered_to)
+    def __post_init__(self) -> None:
+        # Derived once here, not on every rule's access: decisions run in the hot path.
+        extra = tuple(a for a in self.sender_addresses if a not in self.from_addresses)
+        object.__setattr__(self, "identities", self.from_addresses + extra)
+        object.__setattr__(self, "recipients", frozenset(self.to + self.cc + self.delivered_to))
 
 
 def is_addr_spec(value: str) -> bool:

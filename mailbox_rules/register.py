@@ -56,6 +56,13 @@ class Arrangement:
     start_date: date
     review_date: date
 
+    def __post_init__(self) -> None:
+        # Compared as lower-case addr-specs everywhere; normalise once, not per message.
+        object.__setattr__(
+            self, "customer_emails", frozenset(a.lower() for a in self.customer_emails)
+        )
+        object.__setattr__(self, "restricted_to", frozenset(a.lower() for a in self.restricted_to))
+
 
 @dataclass(frozen=True)
 class Register:
@@ -67,6 +74,7 @@ class Register:
     strip_subaddress_domains: frozenset[str] = frozenset()
     """Domains where ``name+tag@`` is the same mailbox as ``name@`` (configured, not assumed)."""
     _by_address: dict[str, Arrangement] = field(init=False, repr=False, compare=False)
+    _absences_of: dict[str, tuple[Absence, ...]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         by_address: dict[str, Arrangement] = {}
@@ -74,6 +82,10 @@ class Register:
             for address in arrangement.customer_emails:
                 by_address[address.lower()] = arrangement
         object.__setattr__(self, "_by_address", by_address)
+        absences_of: dict[str, list[Absence]] = {}
+        for absence in self.absences:
+            absences_of.setdefault(absence.officer_email.lower(), []).append(absence)
+        object.__setattr__(self, "_absences_of", {k: tuple(v) for k, v in absences_of.items()})
 
     @classmethod
     def build(
@@ -101,5 +113,4 @@ class Register:
         return found
 
     def is_absent(self, officer: Officer, day: date) -> bool:
-        email = officer.email.lower()
-        return any(a.officer_email.lower() == email and a.covers(day) for a in self.absences)
+        return any(a.covers(day) for a in self._absences_of.get(officer.email.lower(), ()))

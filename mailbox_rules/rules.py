@@ -174,7 +174,7 @@ class BypassedSpoc:
         if arrangement is None:
             return None
         envelope = ctx.envelope
-        permitted = frozenset(a.lower() for a in arrangement.restricted_to)
+        permitted = arrangement.restricted_to
         bypassed = []
         if envelope.found_in not in permitted:
             bypassed.append(envelope.found_in)
