@@ -7,15 +7,14 @@ Outcomes are data: the service turns a :class:`Decision` into records and forwar
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from mailbox_rules.envelope import Envelope
-from mailbox_rules.register import Arrangement, Officer, Register
-from mailbox_rules.rules import RULES, DecisionKind, Finding, Rule, RuleContext
-
-LONDON = ZoneInfo("Europe/London")
+from mailbox_rules.register import Arrangement, Officer, PriorContact, Register
+from mailbox_rules.rules import LONDON, RESTRICTIONS, RULES, DecisionKind, RuleContext
 
 __all__ = ["Decision", "DecisionKind", "decide"]
 
@@ -30,6 +29,8 @@ class Decision:
     customer_ref: str | None = None
     route_to: Officer | None = None
     route_reason: str = ""
+    new_issue: bool = False  # not a reply in a known thread
+    needs_content: bool = False  # decided from headers; decide again with the message text
 
     @property
     def forwards(self) -> bool:
@@ -38,7 +39,11 @@ class Decision:
     @property
     def needs_raw_message(self) -> bool:
         """Whether the service must fetch the whole message (evidence, forward or quarantine)."""
-        return self.kind in (DecisionKind.BREACH, DecisionKind.REVIEW) or self.forwards
+        return (
+            self.kind in (DecisionKind.BREACH, DecisionKind.REVIEW)
+            or self.forwards
+            or self.needs_content
+        )
 
 
 def decide(
@@ -46,42 +51,66 @@ def decide(
     register: Register,
     now: datetime,
     *,
-    rules: tuple[Rule, ...] = RULES,
     dmo: Officer | None = None,
     zone: ZoneInfo = LONDON,
+    history: Sequence[PriorContact] = (),
+    content: str | None = None,
+    topics: Mapping[str, Sequence[str]] | None = None,
 ) -> Decision:
     """Decide what to do with ``envelope`` under ``register`` at time ``now`` (UTC-aware).
 
-    Absences are calendar dates in ``zone`` (the organisation's time zone).
+    ``history`` is the customer's earlier contacts (for limits and threads), ``content`` the
+    message's subject and body text once fetched (for subject matters), ``topics`` the
+    configured topic keywords.  Absences, hours and periods are counted in ``zone``.
     """
     arrangement = _arrangement(envelope, register)
-    ctx = RuleContext(envelope=envelope, register=register, now=now, arrangement=arrangement)
-    fired: list[str] = []
-    finding: Finding | None = None
-    for rule in rules:
+    ctx = RuleContext(
+        envelope=envelope,
+        register=register,
+        now=now,
+        arrangement=arrangement,
+        zone=zone,
+        history=history,
+        content=content,
+        topics=topics or {},
+    )
+    for rule in RULES:
         finding = rule.check(ctx)
-        if finding is not None:
-            fired.append(rule.name)
-            break
-    if finding is None:  # the rule list always ends with a catch-all; be explicit anyway
-        return Decision(DecisionKind.IGNORE, (), ("no rule applied",))
-    customer_ref = arrangement.customer_ref if arrangement else None
-    if finding.kind is DecisionKind.REVIEW:
-        # Whose message it is, is exactly what a person must decide: attribute it to nobody.
-        return Decision(finding.kind, tuple(fired), (finding.reason,))
-    if finding.kind in (DecisionKind.IGNORE, DecisionKind.WARNING_CONTACT):
-        return Decision(finding.kind, tuple(fired), (finding.reason,), customer_ref)
-    assert arrangement is not None  # ALLOWED and BREACH come only from arrangement rules
-    today = now.astimezone(zone).date()
-    route_to, route_reason = _route(arrangement, register, today, dmo)
-    if finding.kind is DecisionKind.ALLOWED and (
+        if finding is None:
+            continue
+        if finding.kind is DecisionKind.REVIEW:
+            # Whose message it is, is exactly what a person must decide: attribute it to nobody.
+            return Decision(finding.kind, (rule.name,), (finding.reason,))
+        ref = arrangement.customer_ref if arrangement else None
+        return Decision(finding.kind, (rule.name,), (finding.reason,), ref)
+    assert arrangement is not None  # every gate passed: a customer under a restriction
+    broken = [(rule.name, f) for rule in RESTRICTIONS if (f := rule.check(ctx)) is not None]
+    if broken:
+        kind = DecisionKind.BREACH
+        names = tuple(name for name, _ in broken)
+        reasons = tuple(f.reason for _, f in broken)
+    else:
+        kind = DecisionKind.ALLOWED
+        names = ("permitted-route",)
+        reasons = (f"sent by the permitted route ({envelope.found_in})",)
+    if any(register.is_representative(a) for a in envelope.identities):
+        reasons += ("sent by the customer's agreed representative",)
+    route_to, route_reason = _route(arrangement, register, now.astimezone(zone).date(), dmo)
+    if kind is DecisionKind.ALLOWED and (
         route_to == arrangement.spoc or not _reached_spoc(envelope, arrangement)
     ):
         # Allowed mail is already with whoever the customer may write to.  Only mail that
         # reached the SPOC while they are away is passed on, so that it is not left unread.
         route_to, route_reason = None, ""
     return Decision(
-        finding.kind, tuple(fired), (finding.reason,), customer_ref, route_to, route_reason
+        kind,
+        names,
+        reasons,
+        arrangement.customer_ref,
+        route_to,
+        route_reason,
+        new_issue=ctx.starts_new_issue,
+        needs_content=content is None and bool(arrangement.subject_matters),
     )
 
 

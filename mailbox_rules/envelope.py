@@ -32,10 +32,28 @@ _BOUNCE_LOCALPARTS = frozenset({"mailer-daemon", "postmaster"})
 # with megabytes of hostile headers costs milliseconds, not minutes (the stdlib parser's time
 # grows faster than the header's size).
 _WANTED_FIELDS = frozenset(
-    {"from", "sender", "reply-to", "to", "cc", "delivered-to", "x-original-to", "subject",
-     "date", "message-id", "content-type", "auto-submitted", "x-autoreply", "x-autorespond",
-     "x-auto-reply", "precedence", "return-path"}
-)  # fmt: skip
+    {
+        "from",
+        "sender",
+        "reply-to",
+        "to",
+        "cc",
+        "delivered-to",
+        "x-original-to",
+        "subject",
+        "date",
+        "message-id",
+        "content-type",
+        "auto-submitted",
+        "x-autoreply",
+        "x-autorespond",
+        "x-auto-reply",
+        "precedence",
+        "return-path",
+        "in-reply-to",
+        "references",
+    }
+)
 MAX_FIELD_BYTES = 8192
 MAX_FIELDS_PER_NAME = 10
 _ADDRESS_TOKEN = re.compile(r"[^\s<>()\[\],;:\"']+@[A-Za-z0-9.-]+")
@@ -70,7 +88,11 @@ class Envelope:
     problems: tuple[str, ...] = field(default_factory=tuple)
     unparsed_sender_tokens: tuple[str, ...] = ()
     """Address-like text in From/Sender when they could not be parsed (for review only)."""
+    in_reply_to: tuple[str, ...] = ()
+    references: tuple[str, ...] = ()
 
+    subject_key: str = field(init=False, compare=False)
+    """The subject without Re:/Fwd: prefixes and tags, case-folded: what a thread keeps."""
     identities: tuple[str, ...] = field(init=False, compare=False)
     """The addresses that say who wrote the message: From, then Sender."""
     recipients: frozenset[str] = field(init=False, compare=False)
@@ -81,6 +103,27 @@ class Envelope:
         extra = tuple(a for a in self.sender_addresses if a not in self.from_addresses)
         object.__setattr__(self, "identities", self.from_addresses + extra)
         object.__setattr__(self, "recipients", frozenset(self.to + self.cc + self.delivered_to))
+        object.__setattr__(self, "subject_key", subject_key(self.subject))
+
+    @property
+    def is_reply(self) -> bool:
+        """Whether the message answers an earlier one (threading headers or a Re: subject)."""
+        return bool(self.in_reply_to or self.references) or bool(_REPLY.match(self.subject))
+
+
+_REPLY = re.compile(r"^\s*(re|aw|sv|antw)\s*(\[\d+\])?\s*:", re.IGNORECASE)
+_SUBJECT_PREFIX = re.compile(
+    r"^\s*(?:(?:re|fw|fwd|aw|wg|sv|antw|tr)\s*(?:\[\d+\])?\s*:|\[[^\]]*\])\s*", re.IGNORECASE
+)
+
+
+def subject_key(subject: str) -> str:
+    """``Re: [Ticket 4] FW: Damp`` and ``damp`` are the same thread."""
+    previous = None
+    key = subject
+    while key != previous:
+        previous, key = key, _SUBJECT_PREFIX.sub("", key, count=1)
+    return " ".join(key.casefold().split())
 
 
 def is_addr_spec(value: str) -> bool:
@@ -163,7 +206,13 @@ def parse_envelope(
         automatic=automatic_marker(headers, subject=subject),
         problems=tuple(problems),
         unparsed_sender_tokens=tokens,
+        in_reply_to=_message_ids(headers, "In-Reply-To"),
+        references=_message_ids(headers, "References"),
     )
+
+
+def _message_ids(headers: EmailMessage, name: str) -> tuple[str, ...]:
+    return _unique(re.findall(r"<[^<>\s]+>", _text(headers, name)))
 
 
 def _parse_headers(essential: bytes, policy: Policy) -> Any:

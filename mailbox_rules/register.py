@@ -10,7 +10,9 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
+
+from mailbox_rules.restrictions import ContactHours, Limit
 
 
 class ArrangementStatus(enum.StrEnum):
@@ -55,13 +57,33 @@ class Arrangement:
     status: ArrangementStatus
     start_date: date
     review_date: date
+    representative_emails: frozenset[str] = frozenset()
+    channels: frozenset[str] = frozenset()  # empty: every channel permitted
+    contact_hours: ContactHours | None = None
+    max_contacts: Limit | None = None
+    max_issues: Limit | None = None
+    subject_matters: frozenset[str] = frozenset()  # empty: every topic permitted
+    acknowledge: bool = False
 
     def __post_init__(self) -> None:
         # Compared as lower-case addr-specs everywhere; normalise once, not per message.
         object.__setattr__(
             self, "customer_emails", frozenset(a.lower() for a in self.customer_emails)
         )
+        object.__setattr__(
+            self, "representative_emails", frozenset(a.lower() for a in self.representative_emails)
+        )
         object.__setattr__(self, "restricted_to", frozenset(a.lower() for a in self.restricted_to))
+
+
+@dataclass(frozen=True)
+class PriorContact:
+    """An earlier message from the same customer (breach or not), for limits and threads."""
+
+    received_at: datetime
+    message_id: str
+    subject_key: str
+    new_issue: bool
 
 
 @dataclass(frozen=True)
@@ -79,7 +101,7 @@ class Register:
     def __post_init__(self) -> None:
         by_address: dict[str, Arrangement] = {}
         for arrangement in self.arrangements:
-            for address in arrangement.customer_emails:
+            for address in arrangement.representative_emails | arrangement.customer_emails:
                 by_address[address.lower()] = arrangement
         object.__setattr__(self, "_by_address", by_address)
         absences_of: dict[str, list[Absence]] = {}
@@ -111,6 +133,10 @@ class Register:
             if domain in self.strip_subaddress_domains:
                 found = self._by_address.get(f"{local.split('+', 1)[0]}@{domain}")
         return found
+
+    def is_representative(self, address: str) -> bool:
+        arrangement = self.arrangement_for(address)
+        return arrangement is not None and address.lower() in arrangement.representative_emails
 
     def is_absent(self, officer: Officer, day: date) -> bool:
         return any(a.covers(day) for a in self._absences_of.get(officer.email.lower(), ()))

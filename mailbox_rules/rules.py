@@ -2,9 +2,11 @@
 
 A rule looks at a :class:`RuleContext` and either does not apply (returns ``None``) or
 returns a :class:`Finding`: the decision kind it calls for and a plain-English reason.
-:func:`mailbox_rules.decision.decide` runs :data:`RULES` in order and stops at the first
-finding, so the order below *is* the policy's precedence.  Routing (who gets a forward) is an
-action, kept apart in :mod:`mailbox_rules.decision`.
+:func:`mailbox_rules.decision.decide` runs the gate rules (:data:`RULES`) in order and stops at
+the first finding, so their order *is* the policy's precedence; for a customer under an
+active arrangement it then runs every restriction (:data:`RESTRICTIONS`) and reports all that
+were broken.  Routing (who gets a forward) is an action, kept apart in
+:mod:`mailbox_rules.decision`.
 
 Reasons are shown to SPOC officers in cover notes and to the DMO in listings, so they say what
 happened to the message and never why the arrangement exists.
@@ -13,12 +15,18 @@ happened to the message and never why the arrangement exists.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
+from zoneinfo import ZoneInfo
 
 from mailbox_rules.envelope import Envelope
-from mailbox_rules.register import Arrangement, ArrangementStatus, Register
+from mailbox_rules.register import Arrangement, ArrangementStatus, PriorContact, Register
+from mailbox_rules.restrictions import Limit
+
+LONDON = ZoneInfo("Europe/London")
 
 
 class DecisionKind(enum.StrEnum):
@@ -37,6 +45,37 @@ class RuleContext:
     register: Register
     now: datetime
     arrangement: Arrangement | None
+    zone: ZoneInfo = LONDON
+    history: Sequence[PriorContact] = ()
+    content: str | None = None  # subject and body text, when the message was fetched
+    topics: Mapping[str, Sequence[str]] = field(default_factory=dict)
+
+    @property
+    def local_received(self) -> datetime:
+        return self.envelope.received_at.astimezone(self.zone)
+
+    def in_period(self, limit: Limit) -> list[PriorContact]:
+        """Earlier contacts in the same calendar week or month as this message."""
+        start = limit.period.start(self.local_received)
+        end = self.envelope.received_at
+        return [
+            p
+            for p in self.history
+            if start <= p.received_at.astimezone(self.zone)
+            and p.received_at <= end
+            and p.message_id != self.envelope.message_id
+        ]
+
+    @property
+    def starts_new_issue(self) -> bool:
+        """Not a reply in a known thread: judged by In-Reply-To/References and the subject."""
+        envelope = self.envelope
+        known_ids = {p.message_id for p in self.history}
+        if known_ids & set(envelope.in_reply_to + envelope.references):
+            return False
+        if envelope.subject_key and envelope.subject_key in {p.subject_key for p in self.history}:
+            return False
+        return not envelope.is_reply
 
 
 @dataclass(frozen=True)
@@ -190,17 +229,98 @@ class BypassedSpoc:
         )
 
 
-class PermittedRoute:
-    """Everything else from a customer under an arrangement came by the permitted route."""
+class ChannelNotPermitted:
+    """Email itself may be a channel the customer must not use (e.g. letters only)."""
 
-    name = "permitted-route"
+    name = "channel-not-permitted"
 
     def check(self, ctx: RuleContext) -> Finding | None:
-        if ctx.arrangement is None:
+        channels = ctx.arrangement.channels if ctx.arrangement else frozenset()
+        if not channels or "email" in channels:
             return None
         return Finding(
-            DecisionKind.ALLOWED, f"sent by the permitted route ({ctx.envelope.found_in})"
+            DecisionKind.BREACH,
+            f"email is not a permitted channel (permitted: {', '.join(sorted(channels))})",
         )
+
+
+class OutsideHours:
+    """Contact only at set times (Europe/London)."""
+
+    name = "outside-hours"
+
+    def check(self, ctx: RuleContext) -> Finding | None:
+        hours = ctx.arrangement.contact_hours if ctx.arrangement else None
+        if hours is None or hours.allows(ctx.local_received):
+            return None
+        return Finding(
+            DecisionKind.BREACH,
+            f"received {ctx.local_received:%a %H:%M}, outside the permitted hours ({hours})",
+        )
+
+
+class OverContactLimit:
+    """A limited number of contacts per calendar week or month."""
+
+    name = "over-contact-limit"
+
+    def check(self, ctx: RuleContext) -> Finding | None:
+        limit = ctx.arrangement.max_contacts if ctx.arrangement else None
+        if limit is None:
+            return None
+        number = len(ctx.in_period(limit)) + 1
+        if number <= limit.count:
+            return None
+        return Finding(
+            DecisionKind.BREACH,
+            f"contact {number} this {limit.period.value}, over the limit of {limit}",
+        )
+
+
+class OverIssueLimit:
+    """A limited number of new issues per period; replies in a known thread are not new."""
+
+    name = "over-issue-limit"
+
+    def check(self, ctx: RuleContext) -> Finding | None:
+        limit = ctx.arrangement.max_issues if ctx.arrangement else None
+        if limit is None or not ctx.starts_new_issue:
+            return None
+        number = sum(p.new_issue for p in ctx.in_period(limit)) + 1
+        if number <= limit.count:
+            return None
+        return Finding(
+            DecisionKind.BREACH,
+            f"new issue {number} this {limit.period.value}, over the limit of {limit} issues",
+        )
+
+
+class OutsideSubject:
+    """Contact only about certain subjects, recognised by the configured topic keywords."""
+
+    name = "outside-subject"
+
+    def check(self, ctx: RuleContext) -> Finding | None:
+        permitted = ctx.arrangement.subject_matters if ctx.arrangement else frozenset()
+        if not permitted or ctx.content is None:
+            return None  # unrestricted, or nothing read yet to judge by
+        matched = {
+            topic: words
+            for topic in ctx.topics
+            if (words := _matched_words(ctx.content, ctx.topics[topic]))
+        }
+        if any(topic in matched for topic in permitted):
+            return None
+        mentioned = "; ".join(f"{t}: {', '.join(w)}" for t, w in sorted(matched.items()))
+        return Finding(
+            DecisionKind.BREACH,
+            f"about none of the permitted subjects ({', '.join(sorted(permitted))})"
+            + (f"; it mentions {mentioned}" if mentioned else ""),
+        )
+
+
+def _matched_words(text: str, keywords: Sequence[str]) -> list[str]:
+    return [k for k in keywords if re.search(rf"\b{re.escape(k)}\b", text, re.IGNORECASE)]
 
 
 RULES: tuple[Rule, ...] = (
@@ -211,6 +331,13 @@ RULES: tuple[Rule, ...] = (
     UnknownSender(),
     CeasedArrangement(),
     WarningStage(),
+)
+
+RESTRICTIONS: tuple[Rule, ...] = (
+    ChannelNotPermitted(),
     BypassedSpoc(),
-    PermittedRoute(),
+    OutsideHours(),
+    OverContactLimit(),
+    OverIssueLimit(),
+    OutsideSubject(),
 )
