@@ -203,6 +203,7 @@ def register_import(obj: _Context, file: Path) -> None:
             file,
             staff_addresses=app.staff_addresses,
             staff_domains=app.settings.organisation.staff_domains,
+            topics=app.settings.topics,
         )
     click.echo(f"Imported {file}: {result.created} new, {result.updated} updated.")
 

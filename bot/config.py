@@ -173,6 +173,20 @@ class Settings(_Section):
     mailboxes: Annotated[tuple[Mailbox, ...], Field(min_length=1)]
     watch: Watch = Watch()
     matching: Matching = Matching()
+    topics: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+    """Subject-matter topics: NAME = [keywords]; a message is about a topic if any keyword is
+    in its subject or text (whole words, any case)."""
+
+    @field_validator("topics")
+    @classmethod
+    def _topics(cls, value: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
+        cleaned = {}
+        for name, words in value.items():
+            kept = tuple(w.strip() for w in words if w.strip())
+            if not kept:
+                raise ValueError(f"topic {name!r} has no keywords")
+            cleaned[name.strip().lower()] = kept
+        return cleaned
 
     @model_validator(mode="after")
     def _consistent(self) -> Settings:

@@ -52,6 +52,7 @@ def run_demo(config_file: Path, data_dir: Path, echo: Echo) -> bool:
         data_dir / "register.csv",
         staff_addresses=app.staff_addresses,
         staff_domains=settings.organisation.staff_domains,
+        topics=settings.topics,
     )
     echo(f"spocbot demo: {settings.organisation.name}, on embedded mail servers (127.0.0.1)")
     echo(f"Register: {result.created} arrangements imported from {data_dir / 'register.csv'}.")

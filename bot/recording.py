@@ -8,6 +8,7 @@ same message is decided again and nothing is recorded twice.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import select
@@ -18,7 +19,7 @@ from bot.mail.forward import outgoing_message_id
 from bot.mail.ports import HeaderItem
 from bot.outbox import BREACH_FORWARD, COVER_FORWARD
 from bot.store import models as m
-from mailbox_rules import Decision, DecisionKind, Envelope
+from mailbox_rules import Decision, DecisionKind, Envelope, PriorContact
 
 Row = TypeVar("Row", bound=m.Base)
 
@@ -80,6 +81,8 @@ def record_decision(
             sha256=evidence.sha256,
             body_sha256=evidence.body_sha256,
             size=evidence.size,
+            subject_key=envelope.subject_key[:200],
+            new_issue=decision.new_issue,
         )
         add_once(
             session,
@@ -111,6 +114,8 @@ def record_decision(
             received_at=envelope.received_at,
             reason=reason,
             sha256=sha256,
+            subject_key=envelope.subject_key[:200],
+            new_issue=decision.new_issue,
         )
         if decision.route_to is not None and sha256:
             _enqueue(
@@ -124,6 +129,20 @@ def record_decision(
                 contact_id=contact.id,
             )
     return False
+
+
+def prior_contacts(session: Session, customer_ref: str, since: datetime) -> list[PriorContact]:
+    """Every message from the customer since ``since``: breaches and other contacts alike."""
+    customer_id = select(m.Customer.id).where(m.Customer.ref == customer_ref).scalar_subquery()
+    found: list[PriorContact] = []
+    for model in (m.Breach, m.Contact):
+        rows = session.execute(
+            select(model.received_at, model.message_id, model.subject_key, model.new_issue).where(
+                model.customer_id == customer_id, model.received_at >= since
+            )
+        )
+        found.extend(PriorContact(*row) for row in rows)
+    return sorted(found, key=lambda p: p.received_at)
 
 
 def add_quarantine(

@@ -10,13 +10,21 @@ misspelt column is never silently ignored.
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from mailbox_rules.envelope import is_addr_spec, normalise_address
 from mailbox_rules.register import ArrangementStatus
+from mailbox_rules.restrictions import (
+    ContactHours,
+    Limit,
+    parse_channels,
+    parse_topics,
+    parse_yes_no,
+)
 
 COLUMNS = (
     "customer_ref",
@@ -30,6 +38,14 @@ COLUMNS = (
     "status",
     "start_date",
     "review_date",
+    # Optional restrictions (empty: none).
+    "representative_emails",
+    "channels",
+    "contact_hours",
+    "max_contacts",
+    "max_issues",
+    "subject_matters",
+    "acknowledge",
 )
 REQUIRED = frozenset(
     {
@@ -63,6 +79,13 @@ class RegisterRow:
     status: ArrangementStatus
     start_date: date
     review_date: date
+    representative_emails: tuple[str, ...] = ()
+    channels: tuple[str, ...] = ()
+    contact_hours: ContactHours | None = None
+    max_contacts: Limit | None = None
+    max_issues: Limit | None = None
+    subject_matters: tuple[str, ...] = ()
+    acknowledge: bool = False
 
 
 @dataclass(frozen=True)
@@ -90,6 +113,7 @@ def read_register(
     staff_addresses: Iterable[str] = (),
     staff_domains: Iterable[str] = (),
     existing_owner: dict[str, str] | None = None,
+    topics: Iterable[str] = (),
 ) -> list[RegisterRow]:
     """Read and validate a register file; raise :class:`RegisterFileError` on any problem.
 
@@ -119,6 +143,7 @@ def read_register(
         staff=frozenset(normalise_address(a) for a in staff_addresses),
         staff_domains=frozenset(d.lower() for d in staff_domains),
         existing_owner=existing_owner or {},
+        topics=frozenset(topics),
     )
     rows = []
     for number, values in records:
@@ -170,6 +195,8 @@ def _cell(row: RegisterRow, column: str) -> str:
         return LIST_SEPARATOR.join(value)
     if isinstance(value, date):
         return value.isoformat()
+    if isinstance(value, bool):
+        return "yes" if value else "no"
     return "" if value is None else str(value)
 
 
@@ -229,7 +256,9 @@ class _Validator:
         staff: frozenset[str],
         staff_domains: frozenset[str],
         existing_owner: dict[str, str],
+        topics: frozenset[str] = frozenset(),
     ) -> None:
+        self.topics = topics
         self.name = name
         self.staff = staff
         self.staff_domains = staff_domains
@@ -282,6 +311,13 @@ class _Validator:
                 self.error(number, "restricted_to", f"{address} is the customer's own address")
             else:
                 self.check_staff_address(number, "restricted_to", address)
+        representatives = self.addresses(number, "representative_emails", values)
+        for address in representatives:
+            if address in customer_emails or address in (spoc_email, cover_email):
+                self.error(number, "representative_emails", f"{address} is already on this row")
+            else:
+                self.check_customer_address(number, address, values.get("customer_ref", ""))
+        restrictions = self.restrictions(number, values)
         if len(self.errors) > before:
             return None
         assert spoc_email is not None and status is not None and start and review
@@ -298,7 +334,30 @@ class _Validator:
             status=status,
             start_date=start,
             review_date=review,
+            representative_emails=representatives,
+            **restrictions,
         )
+
+    def restrictions(self, number: int, values: dict[str, str]) -> dict[str, Any]:
+        """The optional restriction columns, parsed; each bad one is an error naming it."""
+        parsers: dict[str, Callable[[str], Any]] = {
+            "channels": lambda text: tuple(sorted(parse_channels(text))),
+            "contact_hours": ContactHours.parse,
+            "max_contacts": Limit.parse,
+            "max_issues": Limit.parse,
+            "subject_matters": lambda text: tuple(sorted(parse_topics(text, self.topics))),
+            "acknowledge": parse_yes_no,
+        }
+        parsed: dict[str, Any] = {}
+        for column, parse in parsers.items():
+            text = values.get(column, "")
+            if not text and column != "acknowledge":
+                continue
+            try:
+                parsed[column] = parse(text)
+            except ValueError as exc:
+                self.error(number, column, str(exc))
+        return parsed
 
     def address(self, number: int, column: str, values: dict[str, str]) -> str | None:
         raw = values.get(column, "")

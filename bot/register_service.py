@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, selectinload, sessionmaker
 from bot.register_file import RegisterRow, read_register, write_register
 from bot.store import models as m
 from mailbox_rules import register as core
+from mailbox_rules.restrictions import ContactHours, Limit
 
 
 class RegisterError(Exception):
@@ -32,6 +33,7 @@ def import_register(
     *,
     staff_addresses: Iterable[str],
     staff_domains: Iterable[str],
+    topics: Iterable[str] = (),
 ) -> ImportResult:
     """Validate the whole file, then apply it in one transaction (all or nothing)."""
     with factory.begin() as session:
@@ -41,12 +43,17 @@ def import_register(
                 select(m.CustomerEmail.address, m.Customer.ref).join(m.Customer)
             )
         }
+        for ref, representatives in session.execute(
+            select(m.Customer.ref, m.Arrangement.representative_emails).join(m.Arrangement)
+        ):
+            owners.update({address: ref for address in _split(representatives)})
         officer_emails = set(session.scalars(select(m.Officer.email)))
         rows = read_register(
             path,
             staff_addresses=set(staff_addresses) | officer_emails,
             staff_domains=staff_domains,
             existing_owner=owners,
+            topics=topics,
         )
         created = updated = 0
         for row in rows:
@@ -100,6 +107,13 @@ def _apply_row(session: Session, row: RegisterRow) -> bool:
     arrangement.status = row.status.value
     arrangement.start_date = row.start_date
     arrangement.review_date = row.review_date
+    arrangement.representative_emails = ";".join(row.representative_emails)
+    arrangement.channels = ";".join(row.channels)
+    arrangement.contact_hours = str(row.contact_hours or "")
+    arrangement.max_contacts = str(row.max_contacts or "")
+    arrangement.max_issues = str(row.max_issues or "")
+    arrangement.subject_matters = ";".join(row.subject_matters)
+    arrangement.acknowledge = row.acknowledge
     arrangement.permitted.clear()
     session.flush()
     arrangement.permitted.extend(m.PermittedAddress(address=a) for a in row.restricted_to)
@@ -136,9 +150,20 @@ def register_rows(session: Session) -> list[RegisterRow]:
                 status=core.ArrangementStatus(a.status),
                 start_date=a.start_date,
                 review_date=a.review_date,
+                representative_emails=_split(a.representative_emails),
+                channels=_split(a.channels),
+                contact_hours=ContactHours.parse(a.contact_hours) if a.contact_hours else None,
+                max_contacts=Limit.parse(a.max_contacts) if a.max_contacts else None,
+                max_issues=Limit.parse(a.max_issues) if a.max_issues else None,
+                subject_matters=_split(a.subject_matters),
+                acknowledge=a.acknowledge,
             )
         )
     return rows
+
+
+def _split(text: str) -> tuple[str, ...]:
+    return tuple(part for part in text.split(";") if part)
 
 
 def export_register(factory: sessionmaker[Session], path: Path) -> int:
@@ -210,6 +235,13 @@ def snapshot(
                 status=row.status,
                 start_date=row.start_date,
                 review_date=row.review_date,
+                representative_emails=frozenset(row.representative_emails),
+                channels=frozenset(row.channels),
+                contact_hours=row.contact_hours,
+                max_contacts=row.max_contacts,
+                max_issues=row.max_issues,
+                subject_matters=frozenset(row.subject_matters),
+                acknowledge=row.acknowledge,
             )
         )
     absences = [

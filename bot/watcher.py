@@ -19,7 +19,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -31,13 +31,32 @@ from bot.crashpoints import crash_point
 from bot.evidence import Evidence, EvidenceError, EvidenceStore
 from bot.mail.ports import HeaderItem, MailAuthError, MailServerError, MailStore
 from bot.outbox import DeliveryReport, OutboxSender
-from bot.recording import add_quarantine, advance_cursor, record_decision, record_processed
+from bot.recording import (
+    add_quarantine,
+    advance_cursor,
+    prior_contacts,
+    record_decision,
+    record_processed,
+)
 from bot.register_service import snapshot
 from bot.store import models as m
-from mailbox_rules import Decision, DecisionKind, Envelope, Register, decide, parse_envelope
+from mailbox_rules import (
+    Decision,
+    DecisionKind,
+    Envelope,
+    PriorContact,
+    Register,
+    arrangement_of,
+    decide,
+    message_text,
+    parse_envelope,
+)
 from mailbox_rules.register import Officer
 
 log = logging.getLogger(__name__)
+
+# Far enough back to hold the current calendar month and the current week.
+HISTORY_WINDOW = timedelta(days=40)
 
 # Failures of our own storage: they say nothing about the message being handled, so the
 # message must never be quarantined for them (it is retried on the next pass instead).
@@ -252,7 +271,9 @@ class Watcher:
             envelope = parse_envelope(
                 item.header, found_in=mailbox, folder=folder, received_at=item.received_at
             )
-            decision = decide(envelope, register, self._clock(), dmo=self._dmo, zone=self._zone)
+            now = self._clock()
+            history = self._history(envelope, register, now)
+            decision = self._decide(envelope, register, now, history, None)
             if decision.kind is DecisionKind.IGNORE:
                 ignored.entries.append((envelope, decision, item))
                 report.decisions[decision.kind.value] += 1
@@ -267,6 +288,8 @@ class Watcher:
                     report.raw_fetched += 1
                     evidence = self._evidence.keep(raw)
                     crash_point("after-evidence-write")
+                    if decision.needs_content:  # e.g. subject matters: judged on the text
+                        decision = self._decide(envelope, register, now, history, message_text(raw))
             with self._factory.begin() as session:
                 new_breach = record_decision(
                     session,
@@ -299,6 +322,33 @@ class Watcher:
             f" customer {decision.customer_ref}" if decision.customer_ref else "",
         )
         return decision.kind is not DecisionKind.IGNORE
+
+    def _decide(
+        self,
+        envelope: Envelope,
+        register: Register,
+        now: datetime,
+        history: Sequence[PriorContact],
+        content: str | None,
+    ) -> Decision:
+        return decide(
+            envelope,
+            register,
+            now,
+            dmo=self._dmo,
+            zone=self._zone,
+            history=history,
+            content=content,
+            topics=self._settings.topics,
+        )
+
+    def _history(self, envelope: Envelope, register: Register, now: datetime) -> list[PriorContact]:
+        """The customer's earlier contacts, when one of their limits needs counting."""
+        arrangement = arrangement_of(envelope, register)
+        if arrangement is None or not (arrangement.max_contacts or arrangement.max_issues):
+            return []
+        with self._factory() as session:
+            return prior_contacts(session, arrangement.customer_ref, now - HISTORY_WINDOW)
 
     def _quarantine(
         self,

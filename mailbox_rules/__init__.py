@@ -14,9 +14,17 @@ Layout:
 * :mod:`mailbox_rules.decision` – the :class:`Decision` value and :func:`decide`.
 """
 
-from mailbox_rules.decision import Decision, DecisionKind, decide
+from mailbox_rules.content import message_text
+from mailbox_rules.decision import Decision, DecisionKind, arrangement_of, decide
 from mailbox_rules.envelope import Envelope, EnvelopeError, parse_envelope
-from mailbox_rules.register import Absence, Arrangement, ArrangementStatus, Officer, Register
+from mailbox_rules.register import (
+    Absence,
+    Arrangement,
+    ArrangementStatus,
+    Officer,
+    PriorContact,
+    Register,
+)
 
 __all__ = [
     "Absence",
@@ -27,7 +35,10 @@ __all__ = [
     "Envelope",
     "EnvelopeError",
     "Officer",
+    "PriorContact",
     "Register",
+    "arrangement_of",
     "decide",
+    "message_text",
     "parse_envelope",
 ]

@@ -16,7 +16,7 @@ from mailbox_rules.envelope import Envelope
 from mailbox_rules.register import Arrangement, Officer, PriorContact, Register
 from mailbox_rules.rules import LONDON, RESTRICTIONS, RULES, DecisionKind, RuleContext
 
-__all__ = ["Decision", "DecisionKind", "decide"]
+__all__ = ["Decision", "DecisionKind", "arrangement_of", "decide"]
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,7 @@ def decide(
     message's subject and body text once fetched (for subject matters), ``topics`` the
     configured topic keywords.  Absences, hours and periods are counted in ``zone``.
     """
-    arrangement = _arrangement(envelope, register)
+    arrangement = arrangement_of(envelope, register)
     ctx = RuleContext(
         envelope=envelope,
         register=register,
@@ -114,7 +114,8 @@ def decide(
     )
 
 
-def _arrangement(envelope: Envelope, register: Register) -> Arrangement | None:
+def arrangement_of(envelope: Envelope, register: Register) -> Arrangement | None:
+    """The arrangement of the customer (or representative) who wrote ``envelope``, if any."""
     for address in envelope.identities:
         arrangement = register.arrangement_for(address)
         if arrangement is not None:

@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Date,
     DateTime,
     ForeignKey,
@@ -108,6 +109,14 @@ class Arrangement(Base):
     status: Mapped[str] = mapped_column(String(32))
     start_date: Mapped[date] = mapped_column(Date)
     review_date: Mapped[date] = mapped_column(Date)
+    # Optional restrictions, stored as written in the register ("" = none); parsed on load.
+    representative_emails: Mapped[str] = mapped_column(Text, default="")
+    channels: Mapped[str] = mapped_column(String(64), default="")
+    contact_hours: Mapped[str] = mapped_column(String(200), default="")
+    max_contacts: Mapped[str] = mapped_column(String(32), default="")
+    max_issues: Mapped[str] = mapped_column(String(32), default="")
+    subject_matters: Mapped[str] = mapped_column(String(200), default="")
+    acknowledge: Mapped[bool] = mapped_column(Boolean, default=False)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     customer: Mapped[Customer] = relationship(back_populates="arrangement")
@@ -191,6 +200,8 @@ class Breach(Base):
     rules: Mapped[str] = mapped_column(String(200))
     sha256: Mapped[str] = mapped_column(String(64))
     body_sha256: Mapped[str | None] = mapped_column(String(64))
+    subject_key: Mapped[str] = mapped_column(String(200), default="")
+    new_issue: Mapped[bool] = mapped_column(Boolean, default=False)
     size: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -226,6 +237,8 @@ class Contact(Base):
     received_at: Mapped[datetime] = mapped_column(UTCDateTime)
     reason: Mapped[str] = mapped_column(Text)
     sha256: Mapped[str | None] = mapped_column(String(64))
+    subject_key: Mapped[str] = mapped_column(String(200), default="")
+    new_issue: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     customer: Mapped[Customer] = relationship()
