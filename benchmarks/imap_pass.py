@@ -1,8 +1,10 @@
 """Benchmark: one watcher pass over 10,000 messages in 4 mailboxes on the real Dovecot server.
 
 Seeds 10,000 messages (IMAP APPEND) over four watched mailboxes, 1% of them from registered
-customers — a quarter of those to the customer's SPOC (allowed, no fetch needed) and the rest
-to other mailboxes (breaches: fetched in full, stored, forwarded).  Then runs:
+customers — a quarter of those to the customer's SPOC (allowed) and the rest to other
+mailboxes (breaches: stored and forwarded).  Every message from a customer under an
+arrangement needs action — it is read in full to screen it for emergencies — and no other
+message is fetched in full.  Then runs:
 
 * pass 1 — everything new;
 * pass 2 — only the forwards that pass 1 delivered into the SPOC's inbox are new;
@@ -56,7 +58,7 @@ def main() -> None:
         if n % 100 == 0:
             target = mailboxes[(n // 100) % len(mailboxes)]
             sender = customers[(n // 100) % CUSTOMERS]
-            need_action += target != org.spoc
+            need_action += 1  # screened for emergency words, breach or not
         else:
             sender = f"member{n}@public.example"
         clients[target].append("INBOX", message(sender, target, subject=f"Enquiry {n}"))

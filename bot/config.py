@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from mailbox_rules.emergency import DEFAULT_EMERGENCY_PHRASES
 from mailbox_rules.envelope import is_addr_spec, normalise_address
 
 DEFAULT_CONFIG = "spocbot.toml"
@@ -164,6 +165,18 @@ class Matching(_Section):
         return tuple(d.strip().lower().lstrip("@") for d in value)
 
 
+class Emergency(_Section):
+    forward_to: str | None = None
+    name: str = "Emergency route"
+    phrases: tuple[str, ...] | None = None  # None: the built-in list
+
+    _addr = field_validator("forward_to")(lambda v: None if v is None else _address(v))
+
+    @property
+    def phrase_list(self) -> tuple[str, ...]:
+        return DEFAULT_EMERGENCY_PHRASES if self.phrases is None else self.phrases
+
+
 class Settings(_Section):
     organisation: Organisation
     storage: Storage
@@ -173,6 +186,7 @@ class Settings(_Section):
     mailboxes: Annotated[tuple[Mailbox, ...], Field(min_length=1)]
     watch: Watch = Watch()
     matching: Matching = Matching()
+    emergency: Emergency = Emergency()
     topics: dict[str, tuple[str, ...]] = Field(default_factory=dict)
     """Subject-matter topics: NAME = [keywords]; a message is about a topic if any keyword is
     in its subject or text (whole words, any case)."""

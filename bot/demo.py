@@ -144,6 +144,14 @@ def _outcome(session: Any, path: Path) -> tuple[str, str]:
     ).first()
     if quarantined is not None:
         return "quarantined", f"quarantined: {quarantined.reason}"
+    emergency = session.scalars(
+        select(m.Outbox).where(
+            m.Outbox.original_message_id == message_id, m.Outbox.kind.like("emergency-%")
+        )
+    ).all()
+    if emergency:
+        names = " and ".join(f"{o.recipient_name} [{o.status}]" for o in emergency)
+        return "emergency", f"emergency: sent at once, marked high importance, to {names}"
     breach = session.scalars(select(m.Breach).where(m.Breach.message_id == message_id)).first()
     if breach is not None:
         forward = session.scalars(select(m.Outbox).where(m.Outbox.breach_id == breach.id)).first()

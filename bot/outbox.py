@@ -47,6 +47,7 @@ log = logging.getLogger(__name__)
 
 PENDING, SENDING, SENT, FAILED = "pending", "sending", "sent", "failed"
 BREACH_FORWARD, COVER_FORWARD = "breach-forward", "cover-forward"
+EMERGENCY_FORWARD, EMERGENCY_ROUTE = "emergency-forward", "emergency-route"
 
 
 class OutboxError(Exception):
@@ -256,6 +257,7 @@ class OutboxSender:
                 reference=f"breach {row.breach_id}"
                 if row.breach_id
                 else f"contact {row.contact_id}",
+                importance_high=row.kind in (EMERGENCY_FORWARD, EMERGENCY_ROUTE),
             )
             return build_forward(headers, note, raw, eight_bit_ok=eight_bit), row.recipient_email
 

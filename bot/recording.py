@@ -8,6 +8,7 @@ same message is decided again and nothing is recorded twice.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -17,7 +18,7 @@ from sqlalchemy.orm import Session
 from bot.evidence import Evidence
 from bot.mail.forward import outgoing_message_id
 from bot.mail.ports import HeaderItem
-from bot.outbox import BREACH_FORWARD, COVER_FORWARD
+from bot.outbox import BREACH_FORWARD, COVER_FORWARD, EMERGENCY_FORWARD, EMERGENCY_ROUTE
 from bot.store import models as m
 from mailbox_rules import Decision, DecisionKind, Envelope, PriorContact
 
@@ -67,7 +68,7 @@ def record_decision(
             evidence,
         )
         return False
-    if decision.kind is DecisionKind.BREACH:
+    if decision.breached:
         assert decision.customer_ref and evidence is not None
         customer = _customer(session, decision.customer_ref)
         key = _breach_key(session, customer.id, envelope.message_id, evidence.body_sha256)
@@ -90,7 +91,17 @@ def record_decision(
             {"breach_id": breach.id, "mailbox": envelope.found_in, "folder": envelope.folder},
             uid=item.uid,
         )
-        if decision.route_to is not None:
+        if decision.kind is DecisionKind.EMERGENCY:
+            _enqueue_emergency(
+                session,
+                customer,
+                decision,
+                breach.message_id,
+                breach.sha256,
+                domain,
+                breach_id=breach.id,
+            )
+        elif decision.route_to is not None:
             _enqueue(
                 session,
                 BREACH_FORWARD,
@@ -102,14 +113,22 @@ def record_decision(
                 breach_id=breach.id,
             )
         return is_new
-    if decision.kind in (DecisionKind.ALLOWED, DecisionKind.WARNING_CONTACT):
+    if decision.kind in (
+        DecisionKind.ALLOWED,
+        DecisionKind.WARNING_CONTACT,
+        DecisionKind.EMERGENCY,
+    ):
         assert decision.customer_ref
         customer = _customer(session, decision.customer_ref)
         contact, _ = add_once(
             session,
             m.Contact,
             {"customer_id": customer.id, "message_id": envelope.message_id},
-            kind="allowed" if decision.kind is DecisionKind.ALLOWED else "warning",
+            kind={
+                DecisionKind.ALLOWED: "allowed",
+                DecisionKind.WARNING_CONTACT: "warning",
+                DecisionKind.EMERGENCY: "emergency",
+            }[decision.kind],
             mailbox=envelope.found_in,
             received_at=envelope.received_at,
             reason=reason,
@@ -117,7 +136,17 @@ def record_decision(
             subject_key=envelope.subject_key[:200],
             new_issue=decision.new_issue,
         )
-        if decision.route_to is not None and sha256:
+        if decision.kind is DecisionKind.EMERGENCY and sha256:
+            _enqueue_emergency(
+                session,
+                customer,
+                decision,
+                envelope.message_id,
+                sha256,
+                domain,
+                contact_id=contact.id,
+            )
+        elif decision.route_to is not None and sha256:
             _enqueue(
                 session,
                 COVER_FORWARD,
@@ -208,6 +237,30 @@ def _breach_key(session: Session, customer_id: int, message_id: str, body_sha256
     if holder is None or holder == body_sha256:
         return message_id
     return f"{message_id}#body-{body_sha256[:16]}"
+
+
+def _enqueue_emergency(
+    session: Session,
+    customer: m.Customer,
+    decision: Decision,
+    message_key: str,
+    sha256: str,
+    domain: str,
+    *,
+    breach_id: int | None = None,
+    contact_id: int | None = None,
+) -> None:
+    """An emergency goes to the officer and, separately, to the emergency route."""
+    links = {"breach_id": breach_id, "contact_id": contact_id}
+    if decision.route_to is not None:
+        _enqueue(
+            session, EMERGENCY_FORWARD, customer, decision, message_key, sha256, domain, **links
+        )
+    if decision.emergency_route is not None:
+        routed = replace(
+            decision, route_to=decision.emergency_route, route_reason="to the emergency route"
+        )
+        _enqueue(session, EMERGENCY_ROUTE, customer, routed, message_key, sha256, domain, **links)
 
 
 def _enqueue(

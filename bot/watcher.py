@@ -118,6 +118,10 @@ class Watcher:
         self._clock = clock
         self._dmo = Officer("the Data Management Officer", settings.organisation.dmo_email)
         self._zone = ZoneInfo(settings.organisation.timezone)
+        emergency = settings.emergency
+        self._emergency_route = (
+            Officer(emergency.name, emergency.forward_to) if emergency.forward_to else None
+        )
 
     # -- one pass ------------------------------------------------------------------------------
 
@@ -340,6 +344,8 @@ class Watcher:
             history=history,
             content=content,
             topics=self._settings.topics,
+            emergency_phrases=self._settings.emergency.phrase_list,
+            emergency_route=self._emergency_route,
         )
 
     def _history(self, envelope: Envelope, register: Register, now: datetime) -> list[PriorContact]:

@@ -14,7 +14,14 @@ from zoneinfo import ZoneInfo
 
 from mailbox_rules.envelope import Envelope
 from mailbox_rules.register import Arrangement, Officer, PriorContact, Register
-from mailbox_rules.rules import LONDON, RESTRICTIONS, RULES, DecisionKind, RuleContext
+from mailbox_rules.rules import (
+    LONDON,
+    RESTRICTIONS,
+    RULES,
+    DecisionKind,
+    RuleContext,
+    emergency_phrases_in,
+)
 
 __all__ = ["Decision", "DecisionKind", "arrangement_of", "decide"]
 
@@ -31,6 +38,14 @@ class Decision:
     route_reason: str = ""
     new_issue: bool = False  # not a reply in a known thread
     needs_content: bool = False  # decided from headers; decide again with the message text
+    emergency_route: Officer | None = None  # also forwarded here (emergencies)
+
+    @property
+    def breached(self) -> bool:
+        """A restriction was broken (an emergency may also be a breach)."""
+        return self.kind is DecisionKind.BREACH or (
+            self.kind is DecisionKind.EMERGENCY and len(self.rules) > 1
+        )
 
     @property
     def forwards(self) -> bool:
@@ -40,7 +55,7 @@ class Decision:
     def needs_raw_message(self) -> bool:
         """Whether the service must fetch the whole message (evidence, forward or quarantine)."""
         return (
-            self.kind in (DecisionKind.BREACH, DecisionKind.REVIEW)
+            self.kind in (DecisionKind.BREACH, DecisionKind.REVIEW, DecisionKind.EMERGENCY)
             or self.forwards
             or self.needs_content
         )
@@ -56,12 +71,16 @@ def decide(
     history: Sequence[PriorContact] = (),
     content: str | None = None,
     topics: Mapping[str, Sequence[str]] | None = None,
+    emergency_phrases: Sequence[str] = (),
+    emergency_route: Officer | None = None,
 ) -> Decision:
     """Decide what to do with ``envelope`` under ``register`` at time ``now`` (UTC-aware).
 
     ``history`` is the customer's earlier contacts (for limits and threads), ``content`` the
     message's subject and body text once fetched (for subject matters), ``topics`` the
     configured topic keywords.  Absences, hours and periods are counted in ``zone``.
+    A message whose text holds one of ``emergency_phrases`` is an emergency: it goes to the
+    SPOC (or cover) and to ``emergency_route`` whatever else is true of it.
     """
     arrangement = arrangement_of(envelope, register)
     ctx = RuleContext(
@@ -73,6 +92,7 @@ def decide(
         history=history,
         content=content,
         topics=topics or {},
+        emergency_phrases=emergency_phrases,
     )
     for rule in RULES:
         finding = rule.check(ctx)
@@ -96,6 +116,21 @@ def decide(
     if any(register.is_representative(a) for a in envelope.identities):
         reasons += ("sent by the customer's agreed representative",)
     route_to, route_reason = _route(arrangement, register, now.astimezone(zone).date(), dmo)
+    phrases = tuple(emergency_phrases_in(ctx))
+    if phrases:
+        # Never held: forwarded at once to the officer *and* the emergency route, with any
+        # restriction it also broke still recorded beside it.
+        broken_names = tuple(name for name, _ in broken)
+        return Decision(
+            DecisionKind.EMERGENCY,
+            ("emergency", *broken_names),
+            (f"emergency or safeguarding words: {', '.join(phrases)}", *reasons[: len(broken)]),
+            arrangement.customer_ref,
+            route_to,
+            route_reason,
+            new_issue=ctx.starts_new_issue,
+            emergency_route=emergency_route,
+        )
     if kind is DecisionKind.ALLOWED and (
         route_to == arrangement.spoc or not _reached_spoc(envelope, arrangement)
     ):
@@ -110,7 +145,7 @@ def decide(
         route_to,
         route_reason,
         new_issue=ctx.starts_new_issue,
-        needs_content=content is None and bool(arrangement.subject_matters),
+        needs_content=content is None and bool(arrangement.subject_matters or emergency_phrases),
     )
 
 

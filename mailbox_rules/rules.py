@@ -37,6 +37,8 @@ class DecisionKind(enum.StrEnum):
     WARNING_CONTACT = "warning_contact"  # warning stage: record as evidence, no forward
     BREACH = "breach"  # a restriction was broken: record, keep evidence, forward
     REVIEW = "review"  # cannot be decided safely by machine: quarantine for a person
+    EMERGENCY = "emergency"  # emergency or safeguarding words: forward at once, also to the
+    # emergency route; never held by caps or hours
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,7 @@ class RuleContext:
     history: Sequence[PriorContact] = ()
     content: str | None = None  # subject and body text, when the message was fetched
     topics: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    emergency_phrases: Sequence[str] = ()
 
     @property
     def local_received(self) -> datetime:
@@ -320,7 +323,20 @@ class OutsideSubject:
 
 
 def _matched_words(text: str, keywords: Sequence[str]) -> list[str]:
-    return [k for k in keywords if re.search(rf"\b{re.escape(k)}\b", text, re.IGNORECASE)]
+    """Keywords found in ``text`` as whole words, ignoring case and how words are spaced."""
+    found = []
+    for keyword in keywords:
+        pattern = r"\s+".join(re.escape(word) for word in keyword.split())
+        if re.search(rf"\b{pattern}\b", text, re.IGNORECASE):
+            found.append(keyword)
+    return found
+
+
+def emergency_phrases_in(ctx: RuleContext) -> list[str]:
+    """Emergency and safeguarding phrases in the message text (none until it is read)."""
+    if ctx.content is None:
+        return []
+    return _matched_words(ctx.content, ctx.emergency_phrases)
 
 
 RULES: tuple[Rule, ...] = (

@@ -9,6 +9,7 @@ from pydantic import BaseModel
 
 from bot.config import (
     Backend,
+    Emergency,
     Imap,
     Mailbox,
     Matching,
@@ -40,6 +41,7 @@ def test_example_configuration_mentions_every_key() -> None:
         "mailboxes": Mailbox,
         "watch": Watch,
         "matching": Matching,
+        "emergency": Emergency,
     }
     missing = [
         f"{name}.{key}"

@@ -263,3 +263,51 @@ def test_parsers_round_trip_and_refuse_nonsense() -> None:
         parse_channels("fax")
     with pytest.raises(ValueError, match="unknown topic"):
         parse_topics("gardening", TOPICS)
+
+
+def test_emergency_words_make_an_emergency_routed_to_spoc_and_emergency_route() -> None:
+    route = Officer("Contact centre", "emergencies@homes.example")
+    register = Register.build([replace(BASE, max_contacts=Limit.parse("1/week"))])
+
+    decision = decide(
+        envelope(),
+        register,
+        THURSDAY_10AM,
+        history=(prior(1),),
+        content="There is a strong smell of gas in the hallway",
+        emergency_phrases=["smell of gas", "flood"],
+        emergency_route=route,
+    )
+
+    assert (DecisionKind.EMERGENCY, ("emergency", "over-contact-limit"), SPOC, route) == (
+        decision.kind,
+        decision.rules,
+        decision.route_to,
+        decision.emergency_route,
+    )
+    assert "emergency or safeguarding words: smell of gas" == decision.reasons[0]
+    assert decision.breached  # the cap was still broken, and is still recorded
+
+
+def test_emergency_by_the_permitted_route_is_not_a_breach_but_still_forwarded() -> None:
+    decision = decide(
+        envelope(),
+        Register.build([BASE]),
+        THURSDAY_10AM,
+        content="Water pouring through ceiling",
+        emergency_phrases=["water pouring"],
+    )
+
+    assert (DecisionKind.EMERGENCY, False, SPOC) == (
+        decision.kind,
+        decision.breached,
+        decision.route_to,
+    )
+
+
+def test_without_the_text_an_emergency_cannot_be_seen_so_the_text_is_asked_for() -> None:
+    decision = decide(
+        envelope(), Register.build([BASE]), THURSDAY_10AM, emergency_phrases=["flood"]
+    )
+
+    assert (DecisionKind.ALLOWED, True) == (decision.kind, decision.needs_content)

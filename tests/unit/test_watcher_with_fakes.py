@@ -24,6 +24,7 @@ from bot.register_service import import_register
 from bot.store import models as m
 from bot.testing import FakeMailStore, FakeSender
 from bot.watcher import Watcher
+from mailbox_rules import Officer
 
 NOW = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
 CONFIG = """
@@ -417,3 +418,30 @@ def test_bot_mailbox_outage_still_scans_but_sends_nothing(h: Harness) -> None:
     assert 1 == report.new_breaches
     assert [] == h.sender.sent
     assert report.errors[0].startswith("cannot check the bot mailbox, so nothing is sent")
+
+
+def test_emergency_goes_to_spoc_and_emergency_route_marked_high_importance(
+    h: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    emergency = h.app.settings.emergency.model_copy(update={"forward_to": "cc@homes.example"})
+    monkeypatch.setattr(
+        h.watcher, "_settings", h.app.settings.model_copy(update={"emergency": emergency})
+    )
+    monkeypatch.setattr(
+        h.watcher, "_emergency_route", Officer("Contact centre", "cc@homes.example")
+    )
+    h.spoc.deliver(
+        customer_message()
+        .replace(b"To: info@", b"To: spoc@")
+        .replace(b"Please fix the boiler.", b"I can smell gas in the kitchen.")
+    )
+
+    report = h.watcher.run_pass()
+
+    assert {"emergency": 1} == dict(report.decisions)
+    assert [
+        ("spoc@homes.example", "bot@homes.example"),
+        ("cc@homes.example", "bot@homes.example"),
+    ] == [s.recipients for s in h.sender.sent]
+    assert all(b"Importance: high" in s.message for s in h.sender.sent)
+    assert all(b"[POSSIBLE EMERGENCY]" in s.message for s in h.sender.sent)
