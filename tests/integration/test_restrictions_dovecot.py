@@ -53,3 +53,25 @@ def test_message_about_another_subject_is_judged_on_its_text(org: Org) -> None:
         "about none of the permitted subjects (repairs); it mentions noise: loud"
         == (breach["reason"])
     )
+
+
+def test_emergency_reaches_spoc_and_emergency_route_at_once(org: Org) -> None:
+    route = f"emergencies-{org.tag}@test.example"
+    org.config.write_text(
+        org.config.read_text() + f'\n[emergency]\nforward_to = "{route}"\nname = "Contact centre"\n'
+    )
+    restrict(org, max_contacts="1/month")
+    deliver_and_wait(message(org.customer, org.spoc, subject="Earlier"), [org.spoc])
+    org.spocbot("watch", "--once")
+    raw = message(org.customer, org.info, subject="Help", body="I can smell gas in the hallway.")
+    deliver_and_wait(raw, [org.info])
+
+    report = json.loads(org.spocbot("watch", "--once", "--json").stdout)
+
+    assert {"emergency": 1} == report["decisions"]
+    for address in (org.spoc, route):
+        forwards = [m for m in wait_for_count(address, 1) if b"[POSSIBLE EMERGENCY]" in m]
+        assert 1 == len(forwards), address
+        assert b"Importance: high" in forwards[0]
+    [breach] = json.loads(org.spocbot("breaches", "list", "--json").stdout)
+    assert ["emergency", "bypassed-spoc", "over-contact-limit"] == breach["rules"]
