@@ -64,7 +64,7 @@ def build_app(config_file: Path, *, migrate: bool = True) -> App:
         engine = make_engine(settings.storage.database_url)
         if migrate:
             upgrade(engine)
-    except (ArgumentError, NoSuchModuleError, ModuleNotFoundError) as exc:
+    except (ArgumentError, NoSuchModuleError, ModuleNotFoundError, ValueError) as exc:
         raise ConfigError(f"storage.database_url: cannot use this database URL: {exc}") from None
     except OperationalError as exc:
         raise ConfigError(f"storage.database_url: cannot open the database: {exc.orig}") from None

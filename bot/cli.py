@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 
 import click
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 
 from bot import reports
 from bot.bootstrap import App, build_app, build_watcher, mail_connections
@@ -78,6 +79,10 @@ def _errors() -> Iterator[None]:
         raise SystemExit(1) from None
     except _DOMAIN_ERRORS as exc:
         raise click.ClickException(str(exc)) from None
+    except DBAPIError as exc:  # the driver's message only: the SQL parameters hold personal data
+        raise click.ClickException(
+            f"database error: {exc.orig} (another command may be holding the database; try again)"
+        ) from None
 
 
 def _iso_date(_ctx: click.Context, _param: click.Parameter, value: str | None) -> date | None:
@@ -342,8 +347,8 @@ def watch(obj: _Context, once: bool, as_json: bool) -> None:
                     click.echo(json.dumps(report.as_dict(), indent=2))
                 else:
                     _print_pass(report)
-                if not report.ok:
-                    raise SystemExit(1)
+                if not report.ok or report.attention:
+                    raise SystemExit(1)  # a failed forward needs a person: make monitoring see it
                 return
             # The daemon reports its passes and forwards (INFO) without -v; -v adds decisions.
             level = min(logging.INFO, logging.getLogger().level)

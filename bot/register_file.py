@@ -60,6 +60,7 @@ REQUIRED = frozenset(
     }
 )
 LIST_SEPARATOR = ";"
+MAX_ADDRESSES = 20
 MAX_LENGTH = {"customer_ref": 64, "customer_name": 200, "spoc_name": 200, "cover_name": 200}
 
 
@@ -283,6 +284,8 @@ class _Validator:
             elif len(text) > limit:
                 self.error(number, column, f"longer than {limit} characters")
         customer_emails = self.addresses(number, "customer_emails", values)
+        if len(customer_emails) > MAX_ADDRESSES:
+            self.error(number, "customer_emails", f"more than {MAX_ADDRESSES} addresses")
         spoc_email = self.address(number, "spoc_email", values)
         cover_name, cover_email = values.get("cover_name") or None, None
         if values.get("cover_email"):
@@ -413,6 +416,8 @@ class _Validator:
 
     def check_staff_address(self, number: int, column: str, address: str) -> None:
         """Officers and permitted addresses are the organisation's, never a customer's."""
+        if not address.isascii():
+            self.error(number, column, f"{address} has non-ASCII characters; use its ASCII form")
         owner = self.existing_owner.get(address)
         if owner:
             self.error(number, column, f"{address} is the address of customer {owner}")
@@ -445,6 +450,13 @@ class _Validator:
                         f"{address} is also given for {other[0]} on row {other[1]}",
                     )
                 seen_address.setdefault(address, (row.customer_ref, row.row))
+            for address in row.restricted_to:
+                if address in seen_address and seen_address[address][0] != row.customer_ref:
+                    self.error(
+                        row.row,
+                        "restricted_to",
+                        f"{address} is an address of customer {seen_address[address][0]}",
+                    )
             officers = [("spoc", row.spoc_email, row.spoc_name)]
             if row.cover_email and row.cover_name:
                 officers.append(("cover", row.cover_email, row.cover_name))

@@ -56,7 +56,17 @@ _WANTED_FIELDS = frozenset(
 )
 MAX_FIELD_BYTES = 8192
 MAX_FIELDS_PER_NAME = 10
+# Author fields are parsed by the slowest part of the stdlib (its time grows with the square
+# of a field's length) and a real one is short: cap them harder.
+MAX_AUTHOR_BYTES = 1024
+MAX_AUTHOR_FIELDS = 3
+_AUTHOR_FIELDS = ("from", "sender")
+# Other address fields only matter for spotting a watched mailbox among the recipients.
+MAX_ADDRESS_BYTES = 2048
+MAX_ADDRESS_FIELDS = 3
+_ADDRESS_FIELDS = ("to", "cc", "reply-to", "delivered-to", "x-original-to")
 _ADDRESS_TOKEN = re.compile(r"[^\s<>()\[\],;:\"']+@[A-Za-z0-9.-]+")
+_ADDRESS_TOKEN_BYTES = re.compile(rb"[^\s<>()\[\],;:\"'=?]+@[A-Za-z0-9.-]+")
 _REPORT_TYPES = (
     "message/delivery-status",
     "message/disposition-notification",
@@ -164,9 +174,10 @@ def parse_envelope(
     if received_at.tzinfo is None:
         raise EnvelopeError("received_at must be timezone-aware")
     problems: list[str] = []
-    essential, counts = _essential_fields(header_bytes, problems)
-    raw = _parse_headers(essential, email.policy.compat32)
-    headers = _parse_headers(essential, email.policy.default)
+    fields = _essential_fields(header_bytes, problems)
+    counts = fields.counts
+    raw = _parse_headers(fields.essential, email.policy.compat32)
+    headers = _parse_headers(fields.essential, email.policy.default)
 
     from_addresses = _addresses(headers, raw, "From", problems)
     sender_addresses = _addresses(headers, raw, "Sender", problems)
@@ -179,12 +190,19 @@ def parse_envelope(
     elif not from_addresses:
         problems.append("From field has no usable address")
     tokens: tuple[str, ...] = ()
-    if not from_addresses and not sender_addresses:
+    if fields.author_cut:
+        problems.append("sender fields too long or too many to read in full")
+    if fields.author_cut or (not from_addresses and not sender_addresses):
         tokens = _unique(
-            t.lower().rstrip(".")
-            for name in ("From", "Sender")
-            for value in _raw_all(raw, name)
-            for t in _ADDRESS_TOKEN.findall(value)
+            (
+                *fields.author_tokens,
+                *(
+                    t.lower().rstrip(".")
+                    for name in ("From", "Sender")
+                    for value in _raw_all(raw, name)
+                    for t in _ADDRESS_TOKEN.findall(value)
+                ),
+            )
         )
 
     message_id = _message_id(headers, raw)
@@ -225,36 +243,72 @@ def _parse_headers(essential: bytes, policy: Policy) -> Any:
     return HeaderParser(policy=policy).parsestr(text)
 
 
-def _essential_fields(header_bytes: bytes, problems: list[str]) -> tuple[bytes, Counter[str]]:
-    """The header fields the core reads, each capped in size and number; and their counts."""
+def _count_limit(name: str) -> int:
+    if name in _AUTHOR_FIELDS:
+        return MAX_AUTHOR_FIELDS
+    return MAX_ADDRESS_FIELDS if name in _ADDRESS_FIELDS else MAX_FIELDS_PER_NAME
+
+
+def _byte_limit(name: str) -> int:
+    if name in _AUTHOR_FIELDS:
+        return MAX_AUTHOR_BYTES
+    return MAX_ADDRESS_BYTES if name in _ADDRESS_FIELDS else MAX_FIELD_BYTES
+
+
+@dataclass
+class _Fields:
+    essential: bytes
+    counts: Counter[str]
+    author_cut: bool  # a From/Sender field was too long or too many to read in full
+    author_tokens: tuple[str, ...]  # address-like text anywhere in every From/Sender field
+
+
+def _essential_fields(header_bytes: bytes, problems: list[str]) -> _Fields:
+    """The header fields the core reads, each capped in size and number, names made canonical
+    (``From :`` is ``From:``); their counts; and what capping may have hidden."""
     fields: list[tuple[str, list[bytes]]] = []
     for line in re.split(rb"\r?\n", header_bytes):
-        if not line.strip():
+        if not line:
             if fields:
-                break  # the blank line that ends the header block
+                break  # the empty line that ends the header block
             continue
         if line[:1] in (b" ", b"\t") and fields:
-            fields[-1][1].append(line)
+            fields[-1][1].append(line)  # a continuation (even of spaces only) as mail servers do
             continue
-        name = line.split(b":", 1)[0].strip().lower().decode("ascii", "replace")
-        fields.append((name, [line]))
+        name_bytes, colon, rest = line.partition(b":")
+        name = name_bytes.strip().lower().decode("ascii", "replace")
+        fields.append((name, [name_bytes.strip() + colon + rest]))
     counts: Counter[str] = Counter()
     kept: list[bytes] = []
+    author_cut = False
+    author_text: list[bytes] = []
     for name, lines in fields:
         if name not in _WANTED_FIELDS:
             continue
         counts[name] += 1
-        if counts[name] > MAX_FIELDS_PER_NAME:
-            continue
+        author = name in _AUTHOR_FIELDS
         value = b"\r\n".join(lines)
-        if len(value) > MAX_FIELD_BYTES:
-            problems.append(f"{name} field over {MAX_FIELD_BYTES} bytes; the rest was not read")
-            value = value[:MAX_FIELD_BYTES]
+        if author:
+            author_text.append(value)
+        if counts[name] > _count_limit(name):
+            author_cut |= author
+            continue
+        limit = _byte_limit(name)
+        if len(value) > limit:
+            problems.append(f"{name} field over {limit} bytes; the rest was not read")
+            author_cut |= author
+            value = value[:limit]
         kept.append(value)
     for name, count in counts.items():
-        if count > MAX_FIELDS_PER_NAME:
-            problems.append(f"{count} {name} fields; only the first {MAX_FIELDS_PER_NAME} read")
-    return b"\r\n".join(kept) + b"\r\n\r\n", counts
+        limit = _count_limit(name)
+        if count > limit:
+            problems.append(f"{count} {name} fields; only the first {limit} read")
+    tokens = _unique(
+        t.decode("ascii", "replace").lower().rstrip(".")
+        for value in author_text
+        for t in _ADDRESS_TOKEN_BYTES.findall(value)
+    )
+    return _Fields(b"\r\n".join(kept) + b"\r\n\r\n", counts, author_cut, tokens)
 
 
 def automatic_marker(headers: EmailMessage, *, subject: str | None = None) -> str | None:

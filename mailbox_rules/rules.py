@@ -160,12 +160,21 @@ class AmbiguousSender:
             p
             for p in ctx.envelope.problems
             if p in ("several From fields", "several addresses in From")
+            or p == "sender fields too long or too many to read in full"
         ]
-        if not ambiguous or ctx.arrangement is None:
+        if not ambiguous:
+            return None
+        refs = {ctx.arrangement.customer_ref} if ctx.arrangement else set()
+        refs |= {
+            a.customer_ref
+            for token in ctx.envelope.unparsed_sender_tokens
+            if (a := ctx.register.arrangement_for(token)) is not None
+        }
+        if not refs:
             return None
         return Finding(
             DecisionKind.REVIEW,
-            f"{ambiguous[0]}, one of them customer {ctx.arrangement.customer_ref}'s: "
+            f"{ambiguous[0]}, involving customer {', '.join(sorted(refs))}: "
             "whose message it is must be decided by a person",
         )
 

@@ -6,6 +6,7 @@ The message bytes are sent as they are.  4xx replies and network failures become
 
 from __future__ import annotations
 
+import contextlib
 import smtplib
 import ssl
 from collections.abc import Sequence
@@ -81,16 +82,19 @@ class SmtpSender:
                 if code not in (250, 251):
                     refused[recipient] = code
             if refused:
-                smtp.rset()
+                with contextlib.suppress(OSError, smtplib.SMTPException):
+                    smtp.rset()  # the refusal is what matters; a failed reset changes nothing
                 raise _by_codes(refused)
             try:
-                smtp.data(message)
-            except smtplib.SMTPDataError as exc:  # the server answered: refused, not sent
+                code, _ = smtp.data(message)
+            except smtplib.SMTPDataError as exc:  # DATA itself refused: nothing was sent
                 raise _by_code(exc.smtp_code, "message") from exc
             except (OSError, smtplib.SMTPServerDisconnected) as exc:
                 raise DeliveryUncertain(
                     f"connection lost while sending the message: {type(exc).__name__}"
                 ) from exc
+            if code != 250:  # data() returns the server's verdict on the message, not raises
+                raise _by_code(code, "message")
         except smtplib.SMTPResponseException as exc:
             raise _by_code(exc.smtp_code, "command") from exc
         except (OSError, smtplib.SMTPException) as exc:

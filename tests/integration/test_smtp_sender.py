@@ -24,6 +24,7 @@ class Handler:
     def __init__(self) -> None:
         self.refuse: dict[str, str] = {}
         self.drop_after_data = False
+        self.data_reply = "250 queued"
         self.received: list[tuple[str, list[str]]] = []
 
     async def handle_RCPT(
@@ -39,7 +40,7 @@ class Handler:
         if self.drop_after_data:
             server.transport.close()
             return "250 never seen"
-        return "250 queued"
+        return self.data_reply
 
 
 @pytest.fixture
@@ -95,3 +96,17 @@ def test_connection_lost_after_data_is_uncertain(smtp: tuple[Handler, SmtpSender
     with pytest.raises(DeliveryUncertain):
         sender.send("bot@homes.example", ["spoc@homes.example"], MESSAGE)
     assert 1 == len(handler.received)
+
+
+@pytest.mark.parametrize(
+    ("reply", "error"),
+    [("451 4.3.0 try later", MailServerError), ("554 5.6.0 rejected", DeliveryRejected)],
+)
+def test_refusal_of_the_message_after_data_is_not_success(
+    smtp: tuple[Handler, SmtpSender], reply: str, error: type[Exception]
+) -> None:
+    handler, sender = smtp
+    handler.data_reply = reply
+
+    with pytest.raises(error):
+        sender.send("bot@homes.example", ["spoc@homes.example"], MESSAGE)

@@ -146,3 +146,49 @@ def test_subaddress_is_stripped_only_for_configured_domains() -> None:
         register.arrangement_for("casey+housing@mail.example"),
         REGISTER.arrangement_for("casey+housing@mail.example"),
     )
+
+
+def test_customer_hidden_in_eleventh_from_field_goes_to_review() -> None:
+    strangers = "".join(f"From: p{i}@else.example\r\n" for i in range(10))
+    raw = f"{strangers}From: {CUSTOMER}\r\nTo: {INFO}\r\n\r\n".encode()
+
+    assert (DecisionKind.REVIEW, ("ambiguous-sender",)) == decide_headers(raw)[:2]
+
+
+def test_customer_after_a_kilobyte_of_from_addresses_goes_to_review() -> None:
+    padding = ", ".join(f"p{i}@else.example" for i in range(80))
+    raw = f"From: {padding}, {CUSTOMER}\r\nTo: {INFO}\r\n\r\n".encode()
+
+    kind, rules, reason = decide_headers(raw)
+
+    assert (DecisionKind.REVIEW, ("ambiguous-sender",)) == (kind, rules)
+    assert "involving customer C-1" in reason
+
+
+def test_space_before_colon_still_names_the_from_field() -> None:
+    raw = f"From : {CUSTOMER}\r\nSender: other@else.example\r\nTo: {INFO}\r\n\r\n".encode()
+
+    envelope = parse_envelope(raw, found_in=INFO, received_at=NOW)
+
+    assert (CUSTOMER,) == envelope.from_addresses
+
+
+def test_a_line_of_spaces_does_not_end_the_headers() -> None:
+    raw = f"From: other@else.example\r\n   \r\nFrom: {CUSTOMER}\r\nTo: {INFO}\r\n\r\n".encode()
+
+    assert DecisionKind.REVIEW == decide_headers(raw)[0]
+
+
+def test_quadratic_backslash_headers_in_every_address_field_stay_fast() -> None:
+    value = "a" + "\\\\" * 4000 + "@x.example"
+    raw = (
+        "".join(
+            f"{name}: {value}\r\n" * 10 for name in ("From", "Sender", "To", "Cc", "Reply-To")
+        ).encode()
+        + b"\r\n"
+    )
+
+    started = time.perf_counter()
+    parse_envelope(raw, found_in=INFO, received_at=NOW)
+
+    assert time.perf_counter() - started < 3  # was about a minute before the caps
