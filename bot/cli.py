@@ -503,12 +503,13 @@ def forwards_list(obj: _Context, as_json: bool) -> None:
 
 @forwards_group.command("retry")
 @click.argument("forward_id", metavar="ID", type=int)
+@click.option("--to", "to", metavar="EMAIL", help="Send it to this officer instead.")
 @click.pass_obj
-def forwards_retry(obj: _Context, forward_id: int) -> None:
+def forwards_retry(obj: _Context, forward_id: int, to: str | None) -> None:
     """Queue a failed forward (see `forwards list`) to be sent again by the watcher."""
     with _errors():
-        retry_failed(obj.app.factory, forward_id)
-    click.echo(f"Forward {forward_id} will be sent on the watcher's next pass.")
+        recipient = retry_failed(obj.app.factory, forward_id, to)
+    click.echo(f"Forward {forward_id} will be sent to {recipient} on the watcher's next pass.")
 
 
 # -- demo --------------------------------------------------------------------------------

@@ -298,16 +298,26 @@ class OutboxSender:
         }
 
 
-def retry_failed(factory: sessionmaker[Session], row_id: int) -> None:
-    """Put a failed forward back in the queue (after its cause has been fixed)."""
+def retry_failed(factory: sessionmaker[Session], row_id: int, to: str | None = None) -> str:
+    """Put a failed forward back in the queue (after its cause has been fixed), optionally to
+    another officer in the register (when the cause was the recipient).  Returns who gets it."""
     with factory.begin() as session:
         row = session.get(m.Outbox, row_id)
         if row is None:
             raise OutboxError(f"no forward with id {row_id} (see `spocbot forwards list`)")
         if row.status != FAILED:
             raise OutboxError(f"forward {row_id} is {row.status}, not failed; nothing to retry")
+        if to is not None:
+            officer = session.scalars(
+                select(m.Officer).where(m.Officer.email == to.strip().lower())
+            ).first()
+            if officer is None:
+                raise OutboxError(f"{to} is not an officer in the register")
+            row.recipient_name, row.recipient_email = officer.name, officer.email
+            row.route_reason = f"{row.route_reason}; re-sent to {officer.name} by an operator"
         row.status = PENDING
         row.next_attempt_at = None
+        return f"{row.recipient_name} <{row.recipient_email}>"
 
 
 def _ordinal(n: int) -> str:

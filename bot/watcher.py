@@ -271,6 +271,19 @@ class Watcher:
     ) -> bool:
         """Decide and record one message; True if it was acted on (and so is tagged)."""
         where = f"{mailbox}/{folder} UID {item.uid}"
+        if item.error is not None:
+            log.error("%s: the server would not return it; quarantined", where)
+            self._flush(ignored)
+            self._quarantine(
+                store,
+                mailbox,
+                folder,
+                uidvalidity,
+                item,
+                RuntimeError(f"the mail server would not return it: {item.error}"),
+                report,
+            )
+            return False
         try:
             envelope = parse_envelope(
                 item.header, found_in=mailbox, folder=folder, received_at=item.received_at

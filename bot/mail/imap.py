@@ -121,23 +121,34 @@ class ImapMailbox:
         uids = sorted(u for u in uids if u > last_uid)  # "n:*" always matches the last message
         for start in range(0, len(uids), batch):
             chunk = uids[start : start + batch]
-            client = self._ensure(folder)
-            data = self._call(
-                "UID FETCH",
-                client.fetch,
-                chunk,
-                ["BODY.PEEK[HEADER]", "INTERNALDATE", "RFC822.SIZE"],
-            )
-            for uid in chunk:
-                item = data.get(uid)
-                if item is None:  # expunged between SEARCH and FETCH
-                    continue
-                yield HeaderItem(
-                    uid=uid,
-                    header=item.get(b"BODY[HEADER]") or b"",
-                    received_at=_aware(item.get(b"INTERNALDATE")),
-                    size=int(item.get(b"RFC822.SIZE") or 0),
-                )
+            try:
+                data = self._fetch_headers(folder, chunk)
+            except MailServerError as exc:
+                if not _server_refused(exc):
+                    raise
+                # The server refused the batch (e.g. one unreadable message file): fetch one by
+                # one so that a single bad message cannot block the folder for ever.
+                yield from self._headers_one_by_one(folder, chunk)
+                continue
+            yield from _items(chunk, data)
+
+    def _fetch_headers(self, folder: str, uids: list[int]) -> dict[int, Any]:
+        client = self._ensure(folder)
+        data: dict[int, Any] = self._call(
+            "UID FETCH", client.fetch, uids, ["BODY.PEEK[HEADER]", "INTERNALDATE", "RFC822.SIZE"]
+        )
+        return data
+
+    def _headers_one_by_one(self, folder: str, uids: list[int]) -> Iterator[HeaderItem]:
+        for uid in uids:
+            try:
+                data = self._fetch_headers(folder, [uid])
+            except MailServerError as exc:
+                if not _server_refused(exc):
+                    raise
+                yield HeaderItem(uid, b"", datetime.now(UTC), 0, error=str(exc))
+                continue
+            yield from _items([uid], data)
 
     def fetch_raw(self, folder: str, uid: int) -> bytes:
         client = self._ensure(folder)
@@ -163,6 +174,27 @@ class ImapMailbox:
         client = self._ensure(folder)
         found = self._call("UID SEARCH", client.search, ["HEADER", "Message-ID", message_id])
         return bool(found)
+
+
+def _items(uids: list[int], data: dict[int, Any]) -> Iterator[HeaderItem]:
+    for uid in uids:
+        item = data.get(uid)
+        if item is None:  # expunged between SEARCH and FETCH
+            continue
+        yield HeaderItem(
+            uid=uid,
+            header=item.get(b"BODY[HEADER]") or b"",
+            received_at=_aware(item.get(b"INTERNALDATE")),
+            size=int(item.get(b"RFC822.SIZE") or 0),
+        )
+
+
+def _server_refused(exc: MailServerError) -> bool:
+    """The server answered with an error (NO, BAD, or BYE after an internal error) rather than
+    the network failing.  Dovecot ends the session after failing to read a message file, so
+    an abort counts too: the next fetch reconnects, and if the server is really unreachable
+    that reconnection raises and stops the folder as an outage."""
+    return isinstance(exc.__cause__, IMAPClientError)
 
 
 def _aware(value: Any) -> datetime:

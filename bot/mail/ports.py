@@ -58,6 +58,7 @@ class HeaderItem:
     header: bytes
     received_at: datetime
     size: int
+    error: str | None = None  # the server would not give this message's headers
 
 
 class MailStore(Protocol):

@@ -4,11 +4,24 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import time
 from email import message_from_bytes
 from email.policy import default as default_policy
+from pathlib import Path
+
+import pytest
 
 from bot.mail.forward import attached_original
-from tests.mailtest import Org, deliver_and_wait, inbox, message, wait_for_count
+from tests.mailtest import (
+    Org,
+    deliver_and_wait,
+    imap,
+    inbox,
+    message,
+    smtp_send,
+    wait_for_count,
+)
 
 
 def watch_once(org: Org) -> dict[str, object]:
@@ -145,3 +158,30 @@ def test_missing_folder_is_reported_and_other_folders_still_watched(org: Org) ->
     assert 1 == result.returncode
     assert 1 == report["new_breaches"]
     assert [f"{org.info}/No such folder"] == [e.split(": ")[0] for e in report["errors"]]
+
+
+def test_message_the_server_cannot_read_is_quarantined_and_folder_goes_on(org: Org) -> None:
+    deliver_and_wait(message("someone@elsewhere.example", org.info), [org.info])
+    maildir = Path(os.environ.get("SPOCBOT_TEST_STATE", "/var/tmp/spocbot-test"))
+    files = list((maildir / "mail" / "test.example" / org.info.split("@")[0]).rglob("Maildir/*/*"))
+    if not files or os.geteuid() != 0:
+        pytest.skip("needs root and the test servers' maildir to make a message unreadable")
+    for path in files:
+        path.chmod(0)
+    smtp_send(message(org.customer, org.info), [org.info])
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:  # count by SEARCH: fetching would hit the bad file
+        client = imap(org.info)
+        client.select_folder("INBOX", readonly=True)
+        count = len(client.search(["ALL"]))
+        client.logout()
+        if count == 2:
+            break
+        time.sleep(0.2)
+
+    result = org.spocbot("watch", "--once", "--json", check=False)
+
+    report = json.loads(result.stdout)
+    assert (1, 1) == (report["quarantined"], report["new_breaches"])
+    [entry] = json.loads(org.spocbot("quarantine", "list", "--json").stdout)
+    assert "the mail server would not return it" in entry["reason"]

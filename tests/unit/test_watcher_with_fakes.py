@@ -19,7 +19,7 @@ from bot import reports
 from bot.bootstrap import App, build_app
 from bot.evidence import EvidenceError
 from bot.mail.ports import DeliveryRejected, DeliveryUncertain, MailServerError
-from bot.outbox import OutboxSender, SenderIdentity, retry_failed
+from bot.outbox import OutboxError, OutboxSender, SenderIdentity, retry_failed
 from bot.register_service import import_register
 from bot.store import models as m
 from bot.testing import FakeMailStore, FakeSender
@@ -445,3 +445,19 @@ def test_emergency_goes_to_spoc_and_emergency_route_marked_high_importance(
     ] == [s.recipients for s in h.sender.sent]
     assert all(b"Importance: high" in s.message for s in h.sender.sent)
     assert all(b"[POSSIBLE EMERGENCY]" in s.message for s in h.sender.sent)
+
+
+def test_failed_forward_can_be_retried_to_another_officer(h: Harness) -> None:
+    h.info.deliver(customer_message())
+    h.sender.fail_with = DeliveryRejected("550 no such user")
+    h.watcher.run_pass()
+    h.sender.fail_with = None
+
+    with pytest.raises(OutboxError, match="not an officer"):
+        retry_failed(h.app.factory, 1, "stranger@else.example")
+    assert "Chris Cover <cover@homes.example>" == retry_failed(
+        h.app.factory, 1, "cover@homes.example"
+    )
+    h.watcher.run_pass()
+
+    assert [("cover@homes.example", "bot@homes.example")] == [s.recipients for s in h.sender.sent]
