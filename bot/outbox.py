@@ -3,7 +3,8 @@
 The mechanism (also in the README):
 
 1. The watcher writes the breach (or contact) and an ``outbox`` row in **one transaction**.
-   The row's ``outgoing_message_id`` is derived from what is forwarded, so it never changes.
+   The row's ``outgoing_message_id`` is chosen then (at random, so nobody can plant it in the
+   bot's mailbox) and never changes.
 2. :meth:`OutboxSender.deliver` renders the forward, marks the row ``sending`` and commits,
    submits it over SMTP to the officer **and the bot's own mailbox** in one transaction, then
    marks it ``sent``.

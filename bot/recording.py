@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.evidence import Evidence
-from bot.mail.forward import outgoing_message_id
+from bot.mail.forward import new_outgoing_message_id
 from bot.mail.ports import HeaderItem
 from bot.outbox import BREACH_FORWARD, COVER_FORWARD, EMERGENCY_FORWARD, EMERGENCY_ROUTE
 from bot.store import models as m
@@ -279,16 +279,10 @@ def _enqueue(
     add_once(
         session,
         m.Outbox,
-        {
-            "outgoing_message_id": outgoing_message_id(
-                kind, f"{customer.ref}\n{message_key}", domain
-            )
-        },
-        kind=kind,
-        customer_id=customer.id,
+        {"kind": kind, "customer_id": customer.id, "original_message_id": message_key},
+        outgoing_message_id=new_outgoing_message_id(kind, domain),
         breach_id=breach_id,
         contact_id=contact_id,
-        original_message_id=message_key,
         original_sha256=sha256,
         recipient_name=decision.route_to.name,
         recipient_email=decision.route_to.email,

@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
+import secrets
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
@@ -49,10 +50,14 @@ def can_attach_as_message(raw: bytes, eight_bit_ok: bool) -> bool:
     return eight_bit_ok or not any(b > 127 for b in raw)
 
 
-def outgoing_message_id(kind: str, key: str, domain: str) -> str:
-    """A Message-ID that is the same every time the same thing is sent (exactly-once check)."""
-    digest = hashlib.sha256(f"{kind}\n{key}".encode()).hexdigest()[:40]
-    return f"<spocbot.{kind}.{digest}@{domain}>"
+def new_outgoing_message_id(kind: str, domain: str) -> str:
+    """A fresh, unguessable Message-ID for something to be sent.
+
+    It is chosen once, when the intent to send is recorded, and reused on every attempt; it is
+    how a send interrupted by a crash is found again in the bot's mailbox.  Being random, it
+    cannot be planted there in advance by someone who writes to the bot's address.
+    """
+    return f"<spocbot.{kind}.{secrets.token_hex(20)}@{domain}>"
 
 
 def build_forward(

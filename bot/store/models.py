@@ -247,12 +247,14 @@ class Contact(Base):
 class Outbox(Base):
     """A message the bot must send exactly once (see README, "Exactly once").
 
-    The row is written in the same transaction as the breach or contact that calls for it;
-    ``outgoing_message_id`` is derived from what is being forwarded, so it is the same on every
-    attempt and is how a send that happened before a crash is found again.
+    The row is written in the same transaction as the breach or contact that calls for it, at
+    most one per (kind, customer, original message); ``outgoing_message_id`` is chosen then, at
+    random, and is the same on every attempt: it is how a send that happened before a crash is
+    found again.
     """
 
     __tablename__ = "outbox"
+    __table_args__ = (UniqueConstraint("kind", "customer_id", "original_message_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(String(32))
