@@ -47,6 +47,7 @@ from bot.templating import Templates
 log = logging.getLogger(__name__)
 
 PENDING, SENDING, SENT, FAILED = "pending", "sending", "sent", "failed"
+SUPERSEDED = "superseded"  # not sent: another forward of the same message covers it
 BREACH_FORWARD, COVER_FORWARD = "breach-forward", "cover-forward"
 EMERGENCY_FORWARD, EMERGENCY_ROUTE = "emergency-forward", "emergency-route"
 
@@ -143,6 +144,8 @@ class OutboxSender:
             return
         eight_bit = self._sender.supports_8bit()
         for row_id in due:
+            if self._superseded(row_id):
+                continue
             try:
                 message, recipient = self._render(row_id, eight_bit)
             except (SQLAlchemyError, OSError):
@@ -186,6 +189,27 @@ class OutboxSender:
             crash_point("after-mark-sent")
             report.sent += 1
             log.info("forward %d sent (%s)", row_id, _redact(recipient))
+
+    def _superseded(self, row_id: int) -> bool:
+        """A cover notice ("not a breach") for a message that turned out to be a breach too
+        (e.g. Bcc'd to another mailbox) is not sent: the breach forward says it all."""
+        with self._factory.begin() as session:
+            row = session.get_one(m.Outbox, row_id)
+            if row.kind != COVER_FORWARD:
+                return False
+            breach_sent = session.scalar(
+                select(m.Outbox.id).where(
+                    m.Outbox.kind.in_((BREACH_FORWARD, EMERGENCY_FORWARD)),
+                    m.Outbox.customer_id == row.customer_id,
+                    m.Outbox.original_message_id == row.original_message_id,
+                    m.Outbox.recipient_email == row.recipient_email,
+                )
+            )
+            if breach_sent is None:
+                return False
+            row.status = SUPERSEDED
+            row.last_error = f"superseded by forward {breach_sent} of the same message"
+            return True
 
     def _claim(self, row_id: int) -> int | None:
         """Atomically move a row from pending to sending; its attempt count, or None."""

@@ -461,3 +461,19 @@ def test_failed_forward_can_be_retried_to_another_officer(h: Harness) -> None:
     h.watcher.run_pass()
 
     assert [("cover@homes.example", "bot@homes.example")] == [s.recipients for s in h.sender.sent]
+
+
+def test_bcc_to_absent_spoc_and_info_gives_cover_officer_one_notice_not_two(h: Harness) -> None:
+    with h.app.factory.begin() as session:
+        spoc = session.scalars(
+            select(m.Officer).where(m.Officer.email == "spoc@homes.example")
+        ).one()
+        session.add(m.OfficerAbsence(officer=spoc, starts_on=NOW.date(), ends_on=NOW.date()))
+    raw = customer_message().replace(b"To: info@homes.example", b"To: councillor@else.example")
+    h.spoc.deliver(raw)  # Bcc copy in the SPOC's own inbox: permitted, SPOC away -> cover notice
+    h.info.deliver(raw)  # Bcc copy in info: a breach -> breach forward to the cover officer
+
+    h.watcher.run_pass()
+
+    assert [("cover@homes.example", "bot@homes.example")] == [s.recipients for s in h.sender.sent]
+    assert {"sent", "superseded"} == {r.status for r in h.outbox_rows()}
