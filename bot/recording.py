@@ -71,7 +71,9 @@ def record_decision(
     if decision.breached:
         assert decision.customer_ref and evidence is not None
         customer = _customer(session, decision.customer_ref)
-        key = _breach_key(session, customer.id, envelope.message_id, evidence.body_sha256)
+        key = _message_key(
+            session, m.Breach, customer.id, envelope.message_id, evidence.body_sha256
+        )
         breach, is_new = add_once(
             session,
             m.Breach,
@@ -120,10 +122,13 @@ def record_decision(
     ):
         assert decision.customer_ref
         customer = _customer(session, decision.customer_ref)
+        body = evidence.body_sha256 if evidence else None
+        key = _message_key(session, m.Contact, customer.id, envelope.message_id, body)
         contact, _ = add_once(
             session,
             m.Contact,
-            {"customer_id": customer.id, "message_id": envelope.message_id},
+            {"customer_id": customer.id, "message_id": key},
+            body_sha256=body,
             kind={
                 DecisionKind.ALLOWED: "allowed",
                 DecisionKind.WARNING_CONTACT: "warning",
@@ -141,7 +146,7 @@ def record_decision(
                 session,
                 customer,
                 decision,
-                envelope.message_id,
+                key,
                 sha256,
                 domain,
                 contact_id=contact.id,
@@ -152,7 +157,7 @@ def record_decision(
                 COVER_FORWARD,
                 customer,
                 decision,
-                envelope.message_id,
+                key,
                 sha256,
                 domain,
                 contact_id=contact.id,
@@ -227,14 +232,20 @@ def _customer(session: Session, ref: str) -> m.Customer:
     return session.scalars(select(m.Customer).where(m.Customer.ref == ref)).one()
 
 
-def _breach_key(session: Session, customer_id: int, message_id: str, body_sha256: str) -> str:
+def _message_key(
+    session: Session,
+    model: type[m.Breach] | type[m.Contact],
+    customer_id: int,
+    message_id: str,
+    body_sha256: str | None,
+) -> str:
     """The Message-ID, unless a different message (another body) already holds it."""
     holder = session.scalars(
-        select(m.Breach.body_sha256).where(
-            m.Breach.customer_id == customer_id, m.Breach.message_id == message_id
+        select(model.body_sha256).where(
+            model.customer_id == customer_id, model.message_id == message_id
         )
     ).first()
-    if holder is None or holder == body_sha256:
+    if holder is None or body_sha256 is None or holder == body_sha256:
         return message_id
     return f"{message_id}#body-{body_sha256[:16]}"
 

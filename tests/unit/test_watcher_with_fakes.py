@@ -477,3 +477,16 @@ def test_bcc_to_absent_spoc_and_info_gives_cover_officer_one_notice_not_two(h: H
 
     assert [("cover@homes.example", "bot@homes.example")] == [s.recipients for s in h.sender.sent]
     assert {"sent", "superseded"} == {r.status for r in h.outbox_rows()}
+
+
+def test_different_permitted_messages_reusing_a_message_id_are_separate_contacts(
+    h: Harness,
+) -> None:
+    first = customer_message(1).replace(b"To: info@", b"To: spoc@")
+    h.spoc.deliver(first)
+    h.spoc.deliver(first.replace(b"Please fix the boiler.", b"Another matter entirely."))
+
+    h.watcher.run_pass()
+
+    with h.app.factory() as session:
+        assert 2 == len(reports.contacts(session))
