@@ -170,6 +170,8 @@ def build_watcher(app: App, connections: MailConnections) -> Watcher:
             organisation=settings.organisation.name,
             bot_address=settings.organisation.bot_address,
             timezone=settings.organisation.timezone,
+            emergency_name=settings.emergency.name,
+            emergency_address=settings.emergency.forward_to,
         ),
         confirm_seconds=settings.watch.confirm_seconds,
         retry_initial_seconds=settings.watch.retry_initial_seconds,

@@ -100,8 +100,10 @@ def _print_table(
     if not rows:
         click.echo(empty)
         return
-    cells = [[_cell(_local(row.get(c), zone) if c.endswith("_at") else row.get(c)) for c in columns]
-             for row in rows]  # fmt: skip
+    cells = [
+        [_cell(_local(row.get(c), zone) if c.endswith("_at") else row.get(c)) for c in columns]
+        for row in rows
+    ]
     widths = [max(len(c), *(len(r[i]) for r in cells)) for i, c in enumerate(columns)]
     click.echo("  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip())
     for row in cells:

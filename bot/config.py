@@ -177,6 +177,10 @@ class Emergency(_Section):
         return DEFAULT_EMERGENCY_PHRASES if self.phrases is None else self.phrases
 
 
+class Acknowledge(_Section):
+    min_hours_between: float = Field(default=24, ge=0)
+
+
 class Settings(_Section):
     organisation: Organisation
     storage: Storage
@@ -187,6 +191,7 @@ class Settings(_Section):
     watch: Watch = Watch()
     matching: Matching = Matching()
     emergency: Emergency = Emergency()
+    acknowledge: Acknowledge = Acknowledge()
     topics: dict[str, tuple[str, ...]] = Field(default_factory=dict)
     """Subject-matter topics: NAME = [keywords]; a message is about a topic if any keyword is
     in its subject or text (whole words, any case)."""

@@ -33,7 +33,12 @@ from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from bot.crashpoints import crash_point
 from bot.evidence import EvidenceStore
-from bot.mail.forward import OutgoingHeaders, build_forward, can_attach_as_message
+from bot.mail.forward import (
+    OutgoingHeaders,
+    build_acknowledgement,
+    build_forward,
+    can_attach_as_message,
+)
 from bot.mail.ports import (
     DeliveryRejected,
     DeliveryUncertain,
@@ -50,6 +55,7 @@ PENDING, SENDING, SENT, FAILED = "pending", "sending", "sent", "failed"
 SUPERSEDED = "superseded"  # not sent: another forward of the same message covers it
 BREACH_FORWARD, COVER_FORWARD = "breach-forward", "cover-forward"
 EMERGENCY_FORWARD, EMERGENCY_ROUTE = "emergency-forward", "emergency-route"
+ACKNOWLEDGEMENT = "acknowledgement"  # to the customer; route_reason names their officer
 
 
 class OutboxError(Exception):
@@ -71,6 +77,8 @@ class SenderIdentity:
     organisation: str
     bot_address: str
     timezone: str
+    emergency_name: str = ""
+    emergency_address: str | None = None
 
 
 class OutboxSender:
@@ -251,6 +259,9 @@ class OutboxSender:
 
     def _render(self, row_id: int, eight_bit: bool) -> tuple[bytes, str]:
         with self._factory() as session:
+            row = session.get_one(m.Outbox, row_id)
+            if row.kind == ACKNOWLEDGEMENT:
+                return self._render_acknowledgement(session, row), row.recipient_email
             row = session.scalars(
                 select(m.Outbox)
                 .where(m.Outbox.id == row_id)
@@ -285,6 +296,32 @@ class OutboxSender:
                 importance_high=row.kind in (EMERGENCY_FORWARD, EMERGENCY_ROUTE),
             )
             return build_forward(headers, note, raw, eight_bit_ok=eight_bit), row.recipient_email
+
+    def _render_acknowledgement(self, session: Session, row: m.Outbox) -> bytes:
+        zone = ZoneInfo(self._identity.timezone)
+        arrangement = row.customer.arrangement
+        text = self._templates.render(
+            "acknowledgement.txt.j2",
+            customer_name=row.customer.name,
+            received_at=row.created_at.astimezone(zone).strftime("%-d %B %Y at %H:%M"),
+            officer_name=row.route_reason,
+            cease_and_desist=arrangement is not None and arrangement.status == "cease_and_desist",
+            organisation=self._identity.organisation,
+            emergency_name=self._identity.emergency_name,
+            emergency_address=self._identity.emergency_address,
+        )
+        headers = OutgoingHeaders(
+            from_name=self._identity.organisation,
+            from_address=self._identity.bot_address,
+            to_name=row.recipient_name,
+            to_address=row.recipient_email,
+            subject=f"We have received your message ({self._identity.organisation})",
+            message_id=row.outgoing_message_id,
+            date=row.created_at,
+            kind=row.kind,
+            reference="",
+        )
+        return build_acknowledgement(headers, text, row.original_message_id)
 
     def _context(self, session: Session, row: m.Outbox) -> dict[str, object]:
         zone = ZoneInfo(self._identity.timezone)

@@ -9,7 +9,7 @@ same message is decided again and nothing is recorded twice.
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy import select
@@ -18,7 +18,13 @@ from sqlalchemy.orm import Session
 from bot.evidence import Evidence
 from bot.mail.forward import new_outgoing_message_id
 from bot.mail.ports import HeaderItem
-from bot.outbox import BREACH_FORWARD, COVER_FORWARD, EMERGENCY_FORWARD, EMERGENCY_ROUTE
+from bot.outbox import (
+    ACKNOWLEDGEMENT,
+    BREACH_FORWARD,
+    COVER_FORWARD,
+    EMERGENCY_FORWARD,
+    EMERGENCY_ROUTE,
+)
 from bot.store import models as m
 from mailbox_rules import Decision, DecisionKind, Envelope, PriorContact
 
@@ -177,6 +183,51 @@ def prior_contacts(session: Session, customer_ref: str, since: datetime) -> list
         )
         found.extend(PriorContact(*row) for row in rows)
     return sorted(found, key=lambda p: p.received_at)
+
+
+def record_acknowledgement(
+    session: Session,
+    envelope: Envelope,
+    decision: Decision,
+    evidence: Evidence | None,
+    bot_address: str,
+    *,
+    now: datetime,
+    min_hours_between: float,
+) -> bool:
+    """Queue an automatic acknowledgement (RFC 3834) if the decision asks for one and the
+    customer has had none in the last ``min_hours_between`` hours; True if queued."""
+    if decision.acknowledge_to is None or decision.customer_ref is None:
+        return False
+    if decision.kind not in (DecisionKind.ALLOWED, DecisionKind.BREACH, DecisionKind.EMERGENCY):
+        return False
+    customer = _customer(session, decision.customer_ref)
+    recent = session.scalar(
+        select(m.Outbox.id).where(
+            m.Outbox.kind == ACKNOWLEDGEMENT,
+            m.Outbox.customer_id == customer.id,
+            m.Outbox.created_at > now - timedelta(hours=min_hours_between),
+        )
+    )
+    if recent is not None:
+        return False
+    officer = decision.contact_officer
+    _, added = add_once(
+        session,
+        m.Outbox,
+        {
+            "kind": ACKNOWLEDGEMENT,
+            "customer_id": customer.id,
+            "original_message_id": envelope.message_id,
+        },
+        outgoing_message_id=new_outgoing_message_id(ACKNOWLEDGEMENT, bot_address.rsplit("@")[1]),
+        original_sha256=evidence.sha256 if evidence else "",
+        recipient_name=customer.name,
+        recipient_email=decision.acknowledge_to,
+        route_reason=officer.name if officer else "",
+        created_at=now,
+    )
+    return added
 
 
 def add_quarantine(

@@ -35,6 +35,7 @@ from bot.recording import (
     add_quarantine,
     advance_cursor,
     prior_contacts,
+    record_acknowledgement,
     record_decision,
     record_processed,
 )
@@ -316,6 +317,15 @@ class Watcher:
                     uidvalidity,
                     evidence,
                     self._settings.organisation.bot_address,
+                )
+                record_acknowledgement(
+                    session,
+                    envelope,
+                    decision,
+                    evidence,
+                    self._settings.organisation.bot_address,
+                    now=now,
+                    min_hours_between=self._settings.acknowledge.min_hours_between,
                 )
                 record_processed(session, envelope, decision, item.uid, uidvalidity)
                 advance_cursor(session, mailbox, folder, item.uid)

@@ -7,6 +7,7 @@ Outcomes are data: the service turns a :class:`Decision` into records and forwar
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -39,6 +40,8 @@ class Decision:
     new_issue: bool = False  # not a reply in a known thread
     needs_content: bool = False  # decided from headers; decide again with the message text
     emergency_route: Officer | None = None  # also forwarded here (emergencies)
+    acknowledge_to: str | None = None  # send the sender an automatic acknowledgement
+    contact_officer: Officer | None = None  # who deals with it: the SPOC, or cover while away
 
     @property
     def breached(self) -> bool:
@@ -117,6 +120,8 @@ def decide(
         reasons += ("sent by the customer's agreed representative",)
     route_to, route_reason = _route(arrangement, register, now.astimezone(zone).date(), dmo)
     phrases = tuple(emergency_phrases_in(ctx))
+    acknowledge_to = _acknowledge_to(envelope, arrangement)
+    contact_officer = _contact_officer(arrangement, route_to)
     if phrases:
         # Never held: forwarded at once to the officer *and* the emergency route, with any
         # restriction it also broke still recorded beside it.
@@ -130,6 +135,8 @@ def decide(
             route_reason,
             new_issue=ctx.starts_new_issue,
             emergency_route=emergency_route,
+            acknowledge_to=acknowledge_to,
+            contact_officer=contact_officer,
         )
     if kind is DecisionKind.ALLOWED and (
         route_to == arrangement.spoc or not _reached_spoc(envelope, arrangement)
@@ -146,6 +153,8 @@ def decide(
         route_reason,
         new_issue=ctx.starts_new_issue,
         needs_content=content is None and bool(arrangement.subject_matters or emergency_phrases),
+        acknowledge_to=acknowledge_to,
+        contact_officer=contact_officer,
     )
 
 
@@ -156,6 +165,28 @@ def arrangement_of(envelope: Envelope, register: Register) -> Arrangement | None
         if arrangement is not None:
             return arrangement
     return None
+
+
+_NO_REPLY = re.compile(r"^(no-?reply|do-?not-?reply|donotreply|mailer-daemon|postmaster)\b")
+
+
+def _acknowledge_to(envelope: Envelope, arrangement: Arrangement) -> str | None:
+    """RFC 3834: acknowledge only a registered address, never bulk mail or a no-reply address
+    (delivery reports and auto-replies never get this far)."""
+    if not arrangement.acknowledge or envelope.bulk:
+        return None
+    registered = arrangement.customer_emails | arrangement.representative_emails
+    for address in envelope.from_addresses:
+        if address in registered and not _NO_REPLY.match(address):
+            return address
+    return None
+
+
+def _contact_officer(arrangement: Arrangement, route_to: Officer | None) -> Officer:
+    """Whom the customer should expect to hear from: the SPOC, or the cover officer."""
+    if route_to is not None and route_to == arrangement.cover:
+        return route_to
+    return arrangement.spoc
 
 
 def _reached_spoc(envelope: Envelope, arrangement: Arrangement) -> bool:

@@ -52,6 +52,7 @@ _WANTED_FIELDS = frozenset(
         "return-path",
         "in-reply-to",
         "references",
+        "list-id",
     }
 )
 MAX_FIELD_BYTES = 8192
@@ -100,6 +101,7 @@ class Envelope:
     """Address-like text in From/Sender when they could not be parsed (for review only)."""
     in_reply_to: tuple[str, ...] = ()
     references: tuple[str, ...] = ()
+    bulk: bool = False  # mailing-list or bulk mail (Precedence: bulk/list/junk, List-Id)
 
     subject_key: str = field(init=False, compare=False)
     """The subject without Re:/Fwd: prefixes and tags, case-folded: what a thread keeps."""
@@ -226,6 +228,8 @@ def parse_envelope(
         unparsed_sender_tokens=tokens,
         in_reply_to=_message_ids(headers, "In-Reply-To"),
         references=_message_ids(headers, "References"),
+        bulk=_text(headers, "Precedence").strip().lower() in ("bulk", "list", "junk")
+        or bool(_text(headers, "List-Id")),
     )
 
 

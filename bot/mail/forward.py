@@ -147,3 +147,24 @@ def _boundary(raw: bytes, seed: str) -> str:
         if candidate.encode() not in raw:
             return candidate
         counter += 1
+
+
+def build_acknowledgement(headers: OutgoingHeaders, text: str, in_reply_to: str) -> bytes:
+    """An automatic acknowledgement to a customer (RFC 3834: ``Auto-Submitted: auto-replied``).
+
+    It answers the customer's message (In-Reply-To) but copies nothing else from it.
+    """
+    message = EmailMessage(policy=SMTP)
+    message["From"] = formataddr((headers.from_name, headers.from_address))
+    message["To"] = formataddr((headers.to_name, headers.to_address))
+    message["Subject"] = headers.subject
+    message["Date"] = format_datetime(headers.date)
+    message["Message-ID"] = headers.message_id
+    if re.fullmatch(r"<[^<>\s]+>", in_reply_to):
+        message["In-Reply-To"] = in_reply_to
+        message["References"] = in_reply_to
+    message["Auto-Submitted"] = "auto-replied"
+    message["X-Auto-Response-Suppress"] = "All"
+    message["X-Spocbot-Kind"] = headers.kind
+    message.set_content(text, subtype="plain", charset="utf-8", cte="quoted-printable")
+    return message.as_bytes()

@@ -8,6 +8,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from bot.config import (
+    Acknowledge,
     Backend,
     Emergency,
     Imap,
@@ -42,6 +43,7 @@ def test_example_configuration_mentions_every_key() -> None:
         "watch": Watch,
         "matching": Matching,
         "emergency": Emergency,
+        "acknowledge": Acknowledge,
     }
     missing = [
         f"{name}.{key}"

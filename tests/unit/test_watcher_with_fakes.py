@@ -490,3 +490,34 @@ def test_different_permitted_messages_reusing_a_message_id_are_separate_contacts
 
     with h.app.factory() as session:
         assert 2 == len(reports.contacts(session))
+
+
+def enable_acknowledgements(h: Harness) -> None:
+    with h.app.factory.begin() as session:
+        session.scalars(select(m.Arrangement)).one().acknowledge = True
+
+
+def test_acknowledgement_goes_to_the_customer_once_per_day(h: Harness) -> None:
+    enable_acknowledgements(h)
+    h.info.deliver(customer_message(1))
+    h.info.deliver(customer_message(2))
+
+    h.watcher.run_pass()
+
+    acks = [s for s in h.sender.sent if b"X-Spocbot-Kind: acknowledgement" in s.message]
+    assert [("casey@mail.example", "bot@homes.example")] == [a.recipients for a in acks]
+    assert b"Auto-Submitted: auto-replied" in acks[0].message
+    assert b"In-Reply-To: <m1@mail.example>" in acks[0].message
+    assert b"Sam Spoc will deal with it" in acks[0].message.replace(b"=\r\n", b"")
+
+
+def test_no_acknowledgement_to_bulk_or_no_reply_mail(h: Harness) -> None:
+    enable_acknowledgements(h)
+    with h.app.factory.begin() as session:
+        session.add(m.CustomerEmail(customer_id=1, address="noreply@mail.example"))
+    h.info.deliver(customer_message(1, extra="Precedence: bulk\r\n"))
+    h.info.deliver(customer_message(2, sender="noreply@mail.example"))
+
+    h.watcher.run_pass()
+
+    assert [] == [s for s in h.sender.sent if b"X-Spocbot-Kind: acknowledgement" in s.message]
