@@ -75,3 +75,20 @@ def test_emergency_reaches_spoc_and_emergency_route_at_once(org: Org) -> None:
         assert b"Importance: high" in forwards[0]
     [breach] = json.loads(org.spocbot("breaches", "list", "--json").stdout)
     assert ["emergency", "bypassed-spoc", "over-contact-limit"] == breach["rules"]
+
+
+def test_acknowledgement_reaches_the_customer_and_none_answers_an_auto_reply(org: Org) -> None:
+    restrict(org, acknowledge="yes")
+    auto_reply = message(org.customer, org.spoc, subject="Automatic reply: away").replace(
+        b"MIME-Version", b"Auto-Submitted: auto-replied\r\nMIME-Version"
+    )
+    deliver_and_wait(auto_reply, [org.spoc])
+    org.spocbot("watch", "--once")
+    assert [] == wait_for_count(org.customer, 1, timeout=2)
+    deliver_and_wait(message(org.customer, org.spoc, subject="Leak"), [org.spoc])
+
+    org.spocbot("watch", "--once")
+
+    [ack] = wait_for_count(org.customer, 1)
+    assert b"Auto-Submitted: auto-replied" in ack
+    assert b"Sam Spoc will deal with it" in ack.replace(b"=\r\n", b"")
