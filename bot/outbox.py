@@ -55,6 +55,7 @@ PENDING, SENDING, SENT, FAILED = "pending", "sending", "sent", "failed"
 SUPERSEDED = "superseded"  # not sent: another forward of the same message covers it
 BREACH_FORWARD, COVER_FORWARD = "breach-forward", "cover-forward"
 EMERGENCY_FORWARD, EMERGENCY_ROUTE = "emergency-forward", "emergency-route"
+SCREENING_FORWARD = "screening-forward"  # cease and desist: every message is screened
 ACKNOWLEDGEMENT = "acknowledgement"  # to the customer; route_reason names their officer
 
 
@@ -203,7 +204,7 @@ class OutboxSender:
         (e.g. Bcc'd to another mailbox) is not sent: the breach forward says it all."""
         with self._factory.begin() as session:
             row = session.get_one(m.Outbox, row_id)
-            if row.kind != COVER_FORWARD:
+            if row.kind not in (COVER_FORWARD, SCREENING_FORWARD):
                 return False
             breach_sent = session.scalar(
                 select(m.Outbox.id).where(
@@ -335,13 +336,17 @@ class OutboxSender:
                 )
             )
             breach_number = f"#{row.breach.id} ({_ordinal(number or 1)} for this customer)"
+            new_issue, rules = row.breach.new_issue, row.breach.rules.split(",")
         else:
             assert row.contact is not None
             mailboxes = [row.contact.mailbox]
             received = row.contact.received_at
             reason = row.contact.reason
             breach_number = ""
+            new_issue, rules = row.contact.new_issue, []
         arrangement = row.customer.arrangement
+        cease_and_desist = arrangement is not None and arrangement.status == "cease_and_desist"
+        over_limit = bool({"over-contact-limit", "over-issue-limit"} & set(rules))
         spoc_name = arrangement.spoc.name if arrangement is not None else "the SPOC"
         permitted = {p.address for p in arrangement.permitted} if arrangement is not None else set()
         bypassed = [mb for mb in mailboxes if mb not in permitted] or mailboxes
@@ -357,6 +362,8 @@ class OutboxSender:
             "route_reason": row.route_reason,
             "breach_number": breach_number,
             "spoc_name": spoc_name,
+            # Filed mail must still be screened for new issues (the ombudsman's guidance).
+            "screen_new_issue": new_issue and (cease_and_desist or over_limit),
         }
 
 

@@ -24,6 +24,7 @@ from bot.outbox import (
     COVER_FORWARD,
     EMERGENCY_FORWARD,
     EMERGENCY_ROUTE,
+    SCREENING_FORWARD,
 )
 from bot.store import models as m
 from mailbox_rules import Decision, DecisionKind, Envelope, PriorContact
@@ -160,7 +161,9 @@ def record_decision(
         elif decision.route_to is not None and sha256:
             _enqueue(
                 session,
-                COVER_FORWARD,
+                SCREENING_FORWARD
+                if decision.route_reason.startswith("cease and desist")
+                else COVER_FORWARD,
                 customer,
                 decision,
                 key,

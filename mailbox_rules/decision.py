@@ -14,7 +14,13 @@ from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from mailbox_rules.envelope import Envelope
-from mailbox_rules.register import Arrangement, Officer, PriorContact, Register
+from mailbox_rules.register import (
+    Arrangement,
+    ArrangementStatus,
+    Officer,
+    PriorContact,
+    Register,
+)
 from mailbox_rules.rules import (
     LONDON,
     RESTRICTIONS,
@@ -138,7 +144,11 @@ def decide(
             acknowledge_to=acknowledge_to,
             contact_officer=contact_officer,
         )
-    if kind is DecisionKind.ALLOWED and (
+    screening = arrangement.status is ArrangementStatus.CEASE_AND_DESIST
+    if kind is DecisionKind.ALLOWED and screening:
+        # Cease and desist (policy §5.3): every message is passed on to be screened.
+        route_reason = f"cease and desist: every message is screened; {route_reason}"
+    elif kind is DecisionKind.ALLOWED and (
         route_to == arrangement.spoc or not _reached_spoc(envelope, arrangement)
     ):
         # Allowed mail is already with whoever the customer may write to.  Only mail that

@@ -224,8 +224,8 @@ CASES = {
     "cease-and-desist-bypass-is-breach": Case(
         envelope(CARL, HOUSING), BREACH, BYPASSED, "NV-1006", AMELIA
     ),
-    "cease-and-desist-to-spoc-is-allowed": Case(
-        envelope(CARL, AMELIA.email), ALLOWED, PERMITTED, "NV-1006"
+    "cease-and-desist-to-spoc-is-allowed-and-passed-on-for-screening": Case(
+        envelope(CARL, AMELIA.email), ALLOWED, PERMITTED, "NV-1006", AMELIA
     ),
     # -- automatic messages -------------------------------------------------------------------
     "auto-reply-from-customer-address-ignored": Case(

@@ -521,3 +521,18 @@ def test_no_acknowledgement_to_bulk_or_no_reply_mail(h: Harness) -> None:
     h.watcher.run_pass()
 
     assert [] == [s for s in h.sender.sent if b"X-Spocbot-Kind: acknowledgement" in s.message]
+
+
+def test_cease_and_desist_mail_is_screened_and_new_issues_flagged(h: Harness) -> None:
+    with h.app.factory.begin() as session:
+        session.scalars(select(m.Arrangement)).one().status = "cease_and_desist"
+    h.spoc.deliver(customer_message(1).replace(b"To: info@", b"To: spoc@"))
+
+    h.watcher.run_pass()
+
+    [forward] = h.sender.sent
+    text = forward.message.replace(b"=\r\n", b"")
+    assert b"[SPOC screening] C-1 Casey Customer: new issue, please screen" in text
+    assert (
+        b"NEW ISSUE =E2=80=94 please screen" in text or "NEW ISSUE — please screen".encode() in text
+    )
