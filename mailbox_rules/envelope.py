@@ -102,6 +102,8 @@ class Envelope:
     in_reply_to: tuple[str, ...] = ()
     references: tuple[str, ...] = ()
     bulk: bool = False  # mailing-list or bulk mail (Precedence: bulk/list/junk, List-Id)
+    display_name_addresses: tuple[str, ...] = ()
+    """Addresses written in From display names (never identity; a lookalike goes to review)."""
 
     subject_key: str = field(init=False, compare=False)
     """The subject without Re:/Fwd: prefixes and tags, case-folded: what a thread keeps."""
@@ -230,6 +232,17 @@ def parse_envelope(
         references=_message_ids(headers, "References"),
         bulk=_text(headers, "Precedence").strip().lower() in ("bulk", "list", "junk")
         or bool(_text(headers, "List-Id")),
+        display_name_addresses=_display_name_addresses(headers),
+    )
+
+
+def _display_name_addresses(headers: EmailMessage) -> tuple[str, ...]:
+    try:
+        names = [a.display_name for v in headers.get_all("From") or [] for a in v.addresses]
+    except Exception:  # unreadable From: other rules deal with it
+        return ()
+    return _unique(
+        normalise_address(t) for name in names for t in _ADDRESS_TOKEN.findall(name or "")
     )
 
 

@@ -179,6 +179,31 @@ class AmbiguousSender:
         )
 
 
+class DisplayNameLookalike:
+    """A stranger whose display name is a registered customer's address: impersonation or a
+    customer writing from a new address.  Never a match, never silently ignored."""
+
+    name = "display-name-lookalike"
+
+    def check(self, ctx: RuleContext) -> Finding | None:
+        if ctx.arrangement is not None:
+            return None
+        refs = sorted(
+            {
+                a.customer_ref
+                for address in ctx.envelope.display_name_addresses
+                if (a := ctx.register.arrangement_for(address)) is not None
+            }
+        )
+        if not refs:
+            return None
+        return Finding(
+            DecisionKind.REVIEW,
+            f"the sender's display name is the address of customer {', '.join(refs)}, "
+            "but the message came from another address",
+        )
+
+
 class UnknownSender:
     """Senders not in the register are outside the policy."""
 
@@ -353,6 +378,7 @@ RULES: tuple[Rule, ...] = (
     UnreadableSender(),
     SeveralCustomers(),
     AmbiguousSender(),
+    DisplayNameLookalike(),
     UnknownSender(),
     CeasedArrangement(),
     WarningStage(),

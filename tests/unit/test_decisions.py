@@ -480,8 +480,8 @@ def test_route_reason_says_who_and_why(case_id: str, expected: str) -> None:
     assert expected == run(CASES[case_id]).route_reason
 
 
-def test_display_name_that_copies_a_customer_address_is_not_used() -> None:
-    """Only the addr-spec identifies the sender, however much the display name looks like one."""
+def test_display_name_that_copies_a_customer_address_is_review_not_a_match() -> None:
+    """Only the addr-spec identifies the sender; a lookalike display name goes to a person."""
     headers = (
         f'From: "{MARGARET}" <m3rg4ret@freemail.example>\r\n'
         f"To: {HOUSING}\r\nSubject: update my bank details\r\n\r\n"
@@ -490,7 +490,7 @@ def test_display_name_that_copies_a_customer_address_is_not_used() -> None:
 
     decision = decide(parsed, register(), NOW, dmo=DMO)
 
-    assert (IGNORE, ("unknown-sender",), None) == (
+    assert (REVIEW, ("display-name-lookalike",), None) == (
         decision.kind,
         decision.rules,
         decision.customer_ref,
