@@ -25,12 +25,15 @@ import click
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
-from bot import reports
+from bot import reports, review_service
+from bot.audit import current_operator
+from bot.audit import events as audit_events
 from bot.bootstrap import App, build_app, build_watcher, mail_connections
 from bot.config import ConfigError, config_path
 from bot.evidence import EvidenceError
 from bot.mail.ports import MailError
 from bot.outbox import OutboxError, retry_failed
+from bot.policy import Policy
 from bot.register_file import RegisterFileError
 from bot.register_service import (
     RegisterError,
@@ -51,6 +54,7 @@ _DOMAIN_ERRORS = (
     EvidenceError,
     OutboxError,
     reports.UnknownCustomer,
+    review_service.ReviewError,
 )
 
 
@@ -213,6 +217,11 @@ def register_import(obj: _Context, file: Path) -> None:
             topics=app.settings.topics,
         )
     click.echo(f"Imported {file}: {result.created} new, {result.updated} updated.")
+    for ref, address in result.kept_from_review:
+        click.echo(
+            f"  kept {address} for {ref}: confirmed from the review queue but not in the file "
+            "(add it to the file to keep it there too)"
+        )
 
 
 @register.command("export")
@@ -384,7 +393,8 @@ def _print_pass(report: PassReport) -> None:
     click.echo(
         f"Checked {d['folders_checked']} folder(s): {d['headers_fetched']} new message(s), "
         f"{d['full_messages_fetched']} fetched in full, {d['new_breaches']} new breach(es), "
-        f"{d['quarantined']} quarantined; forwards sent {d['forwards_sent']}, "
+        f"{d['to_review']} for review, {d['quarantined']} quarantined; "
+        f"forwards sent {d['forwards_sent']}, "
         f"deferred {d['forwards_deferred']}, failed {d['forwards_failed']}."
     )
     for error in d["errors"]:  # type: ignore[attr-defined]
@@ -404,7 +414,13 @@ class _PassLogger:
         summary = report.as_dict()
         busy = any(
             summary[k]
-            for k in ("headers_fetched", "forwards_sent", "forwards_recovered", "quarantined")
+            for k in (
+                "headers_fetched",
+                "forwards_sent",
+                "forwards_recovered",
+                "quarantined",
+                "to_review",
+            )
         )
         level = logging.WARNING if not report.ok else logging.INFO if busy else logging.DEBUG
         log.log(level, "pass: %s", json.dumps(summary))
@@ -512,6 +528,120 @@ def forwards_retry(obj: _Context, forward_id: int, to: str | None) -> None:
     with _errors():
         recipient = retry_failed(obj.app.factory, forward_id, to)
     click.echo(f"Forward {forward_id} will be sent to {recipient} on the watcher's next pass.")
+
+
+# -- review queue -------------------------------------------------------------------------
+
+_OPERATOR = click.option(
+    "--operator", metavar="NAME", help="Who is acting, for the audit log (default: OS user)."
+)
+_NOTE = click.option("--note", metavar="TEXT", help="Why, for the record.")
+
+
+@main.group()
+def review() -> None:
+    """Messages whose sender a person must identify (possible matches and unclear senders)."""
+
+
+@review.command("list")
+@click.option("--all", "show_all", is_flag=True, help="Include confirmed and dismissed items.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def review_list(obj: _Context, show_all: bool, as_json: bool) -> None:
+    """List the review queue: who the message may be from, and why it is here."""
+    with _errors(), obj.app.factory() as session:
+        rows = reports.review_items(session, None if show_all else "open")
+    columns = ["id", "received_at", "mailbox", "sender", "candidates", "reason"]
+    if show_all:
+        columns[4:4] = ["status", "customer_ref", "decided_by"]
+    _emit(obj, rows, as_json, columns, "Nothing to review.")
+
+
+@review.command("confirm")
+@click.argument("item_id", metavar="ID", type=int)
+@click.option("--customer", metavar="REF", help="Whose message it is (needed when unclear).")
+@click.option(
+    "--no-add-address",
+    is_flag=True,
+    help="Process the message as the customer's without adding the sender's address.",
+)
+@_NOTE
+@_OPERATOR
+@click.pass_obj
+def review_confirm(
+    obj: _Context,
+    item_id: int,
+    customer: str | None,
+    no_add_address: bool,
+    note: str | None,
+    operator: str | None,
+) -> None:
+    """Confirm whose message it is: add the sender's address and process it as theirs."""
+    app = obj.app
+    with _errors():
+        result = review_service.confirm(
+            app.factory,
+            Policy(app.settings),
+            app.evidence,
+            item_id,
+            operator=current_operator(operator),
+            now=app.clock(),
+            bot_address=app.settings.organisation.bot_address,
+            customer_ref=customer,
+            add_address=not no_add_address,
+            note=note,
+        )
+    click.echo(f"Review item {item_id} confirmed as customer {result.customer_ref}.")
+    click.echo(f"  {result.address_note}.")
+    for sighting, decision in result.decisions:
+        click.echo(f"  #{sighting}: {decision.kind.value} — {'; '.join(decision.reasons)}")
+    if result.forwards_queued:
+        click.echo("  The forward will be sent on the watcher's next pass.")
+
+
+@review.command("dismiss")
+@click.argument("item_id", metavar="ID", type=int)
+@_NOTE
+@_OPERATOR
+@click.pass_obj
+def review_dismiss(obj: _Context, item_id: int, note: str | None, operator: str | None) -> None:
+    """Record that the message is not a registered customer's; nothing is sent."""
+    app = obj.app
+    with _errors():
+        closed = review_service.dismiss(
+            app.factory,
+            app.evidence,
+            item_id,
+            operator=current_operator(operator),
+            now=app.clock(),
+            note=note,
+        )
+    also = (
+        f" (with {', '.join(f'#{i}' for i in closed[1:])}, the same message)" if closed[1:] else ""
+    )
+    click.echo(f"Review item {item_id} dismissed{also}.")
+
+
+@main.group(name="audit")
+def audit_group() -> None:
+    """What people did: imports, review answers and other changes."""
+
+
+@audit_group.command("list")
+@click.option("--customer", metavar="REF", help="Only this customer.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def audit_list(obj: _Context, customer: str | None, as_json: bool) -> None:
+    """List the audit log, oldest first."""
+    with _errors(), obj.app.factory() as session:
+        rows = audit_events(session, customer)
+    _emit(
+        obj,
+        rows,
+        as_json,
+        ["id", "recorded_at", "operator", "action", "record", "customer_ref", "details"],
+        "The audit log is empty.",
+    )
 
 
 # -- demo --------------------------------------------------------------------------------

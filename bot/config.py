@@ -158,6 +158,8 @@ class Watch(_Section):
 
 class Matching(_Section):
     strip_subaddress_domains: tuple[str, ...] = ()
+    possible_matches: bool = True  # look in unknown senders' mail for customers' refs and names
+    scan_bytes: int = Field(default=256 * 1024, ge=1024)  # how much of such a message to read
 
     @field_validator("strip_subaddress_domains")
     @classmethod

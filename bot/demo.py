@@ -24,9 +24,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
-from bot import reports
-from bot.bootstrap import build_app, build_watcher, mail_connections
+from bot import reports, review_service
+from bot.bootstrap import App, build_app, build_watcher, mail_connections
 from bot.config import BackendKind, ConfigError, load_settings
+from bot.policy import Policy
 from bot.register_service import add_absence, import_register
 from bot.store import models as m
 
@@ -80,6 +81,12 @@ def run_demo(config_file: Path, data_dir: Path, echo: Echo) -> bool:
         watcher = build_watcher(app, connections)
         first = watcher.run_pass().as_dict()
         second = watcher.run_pass().as_dict()
+        confirmed = [
+            _confirm_as_the_dmo(app, data_dir / d["file"], d["confirm_as"])
+            for d in deliveries
+            if "confirm_as" in d
+        ]
+        third = watcher.run_pass().as_dict()
         inboxes = _forwards_received(connections.stores, settings.mailboxes)
 
     copies = sum(len(d["to"]) for d in deliveries)
@@ -87,17 +94,25 @@ def run_demo(config_file: Path, data_dir: Path, echo: Echo) -> bool:
         f"Pass 1: {first['headers_fetched']} messages read (headers only; {len(deliveries)} demo "
         f"messages, {copies} copies, as some reached several mailboxes), "
         f"{first['full_messages_fetched']} fetched in full, {first['new_breaches']} breaches, "
-        f"{first['quarantined']} quarantined, {first['forwards_sent']} forwards sent."
+        f"{first['to_review']} for review, {first['quarantined']} quarantined, "
+        f"{first['forwards_sent']} forwards sent."
     )
     echo(
         f"Pass 2: {second['headers_fetched']} new messages (the forwards that just reached "
         f"officers' inboxes), {second['new_breaches']} breaches, {second['forwards_sent']} "
-        "forwards sent: nothing is handled twice.\n"
+        "forwards sent: nothing is handled twice."
+    )
+    for line in confirmed:
+        echo(line)
+    echo(
+        f"Pass 3: {third['forwards_sent']} forward(s) sent for what the DMO confirmed, "
+        f"{third['new_breaches']} new breaches found by the watcher itself.\n"
     )
     with app.factory() as session:
         outcomes = [_outcome(session, data_dir / d["file"]) for d in deliveries]
         breach_rows = reports.breaches(session)
         quarantine_rows = reports.quarantine(session)
+        review_rows = reports.review_items(session)
         contact_rows = reports.contacts(session)
     all_ok = True
     echo("Each demo message, what it shows, and what spocbot did:")
@@ -114,10 +129,12 @@ def run_demo(config_file: Path, data_dir: Path, echo: Echo) -> bool:
             echo(f"  {address}: {subject}")
     echo(
         f"\nEvidence: {len(breach_rows)} breaches, {len(contact_rows)} contacts, "
-        f"{len(quarantine_rows)} quarantined (raw messages under {settings.storage.evidence_dir})."
+        f"{len(review_rows)} waiting for review, {len(quarantine_rows)} quarantined "
+        f"(raw messages under {settings.storage.evidence_dir})."
     )
     echo("Look around with, for example:")
     echo(f"  .venv/bin/spocbot --config {config_file} breaches list")
+    echo(f"  .venv/bin/spocbot --config {config_file} review list")
     echo(f"  .venv/bin/spocbot --config {config_file} quarantine list --json")
     echo("All cases behaved as expected." if all_ok else "SOME CASES DID NOT BEHAVE AS EXPECTED.")
     return all_ok
@@ -136,9 +153,48 @@ def _message_id(path: Path) -> str:
     return str(headers.get("Message-ID", "")).strip()
 
 
+def _confirm_as_the_dmo(app: App, path: Path, customer_ref: str) -> str:
+    """Answer a review item the way the DMO would with ``spocbot review confirm``."""
+    message_id = _message_id(path)
+    with app.factory() as session:
+        item_id = session.scalar(
+            select(m.ReviewItem.id).where(
+                m.ReviewItem.message_id == message_id, m.ReviewItem.status == "open"
+            )
+        )
+    if item_id is None:
+        return f"Review queue: {path.name} was not waiting for review."
+    result = review_service.confirm(
+        app.factory,
+        Policy(app.settings),
+        app.evidence,
+        item_id,
+        operator="demo (as the DMO)",
+        now=app.clock(),
+        bot_address=app.settings.organisation.bot_address,
+        customer_ref=customer_ref,
+    )
+    return (
+        f"Review queue: item {item_id} confirmed as {customer_ref} "
+        f"(`spocbot review confirm {item_id}`); {result.address_note}."
+    )
+
+
 def _outcome(session: Any, path: Path) -> tuple[str, str]:
     """Classify what happened to one demo message, in the terms deliveries.toml uses."""
     message_id = _message_id(path)
+    review = session.scalars(
+        select(m.ReviewItem).where(m.ReviewItem.message_id == message_id)
+    ).first()
+    if review is not None and review.status != "confirmed":
+        return "review", f"waiting for review ({review.status}): {review.reason}"
+    if review is not None:
+        kind, detail = _outcome_of_processing(session, message_id)
+        return kind, f"confirmed from the review queue by {review.decided_by}; then {detail}"
+    return _outcome_of_processing(session, message_id)
+
+
+def _outcome_of_processing(session: Any, message_id: str) -> tuple[str, str]:
     quarantined = session.scalars(
         select(m.Quarantine).where(m.Quarantine.message_id == message_id)
     ).first()

@@ -17,7 +17,6 @@ from sqlalchemy.orm import Session
 
 from bot.evidence import Evidence
 from bot.mail.forward import new_outgoing_message_id
-from bot.mail.ports import HeaderItem
 from bot.outbox import (
     ACKNOWLEDGEMENT,
     BREACH_FORWARD,
@@ -30,6 +29,9 @@ from bot.store import models as m
 from mailbox_rules import Decision, DecisionKind, Envelope, PriorContact
 
 Row = TypeVar("Row", bound=m.Base)
+
+# Far enough back to hold the current calendar month and the current week.
+HISTORY_WINDOW = timedelta(days=40)
 
 
 def add_once(
@@ -51,7 +53,7 @@ def record_decision(
     session: Session,
     envelope: Envelope,
     decision: Decision,
-    item: HeaderItem,
+    uid: int,
     uidvalidity: int,
     evidence: Evidence | None,
     bot_address: str,
@@ -63,13 +65,16 @@ def record_decision(
     domain = bot_address.rsplit("@", 1)[1]
     reason = "; ".join(decision.reasons)
     sha256 = evidence.sha256 if evidence else None
+    if decision.kind is DecisionKind.REVIEW and "message-too-large" not in decision.rules:
+        add_review_item(session, envelope, decision, uid, uidvalidity, evidence)
+        return False
     if decision.kind is DecisionKind.REVIEW:
         add_quarantine(
             session,
             envelope.found_in,
             envelope.folder,
             uidvalidity,
-            item.uid,
+            uid,
             envelope.message_id,
             reason,
             evidence,
@@ -98,7 +103,7 @@ def record_decision(
             session,
             m.BreachSighting,
             {"breach_id": breach.id, "mailbox": envelope.found_in, "folder": envelope.folder},
-            uid=item.uid,
+            uid=uid,
         )
         if decision.kind is DecisionKind.EMERGENCY:
             _enqueue_emergency(
@@ -249,6 +254,35 @@ def add_quarantine(
         {"mailbox": mailbox, "folder": folder, "uidvalidity": uidvalidity, "uid": uid},
         message_id=message_id,
         reason=reason,
+        sha256=evidence.sha256 if evidence else None,
+        size=evidence.size if evidence else None,
+    )
+
+
+def add_review_item(
+    session: Session,
+    envelope: Envelope,
+    decision: Decision,
+    uid: int,
+    uidvalidity: int,
+    evidence: Evidence | None,
+) -> None:
+    """Put a message whose sender a person must identify in the review queue."""
+    add_once(
+        session,
+        m.ReviewItem,
+        {
+            "mailbox": envelope.found_in,
+            "folder": envelope.folder,
+            "uidvalidity": uidvalidity,
+            "uid": uid,
+        },
+        message_id=envelope.message_id,
+        received_at=envelope.received_at,
+        sender=envelope.identities[0] if envelope.identities else None,
+        rules=",".join(decision.rules)[:200],
+        reason="; ".join(decision.reasons),
+        candidates=";".join(decision.candidates),
         sha256=evidence.sha256 if evidence else None,
         size=evidence.size if evidence else None,
     )

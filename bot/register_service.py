@@ -25,6 +25,9 @@ class RegisterError(Exception):
 class ImportResult:
     created: int
     updated: int
+    kept_from_review: tuple[tuple[str, str], ...] = ()
+    """(customer_ref, address): addresses confirmed from the review queue that the file lacks,
+    kept so that re-importing an older spreadsheet does not undo the DMO's answer."""
 
 
 def import_register(
@@ -56,11 +59,13 @@ def import_register(
             topics=topics,
         )
         created = updated = 0
+        kept: list[tuple[str, str]] = []
         for row in rows:
-            is_new = _apply_row(session, row)
+            is_new, kept_here = _apply_row(session, row)
             created += is_new
             updated += not is_new
-    return ImportResult(created=created, updated=updated)
+            kept.extend((row.customer_ref, address) for address in kept_here)
+    return ImportResult(created=created, updated=updated, kept_from_review=tuple(kept))
 
 
 def _officer(session: Session, name: str, email: str) -> m.Officer:
@@ -74,7 +79,8 @@ def _officer(session: Session, name: str, email: str) -> m.Officer:
     return officer
 
 
-def _apply_row(session: Session, row: RegisterRow) -> bool:
+def _apply_row(session: Session, row: RegisterRow) -> tuple[bool, list[str]]:
+    """Create or update one customer; whether new, and the review-confirmed addresses kept."""
     customer = session.scalar(
         select(m.Customer)
         .where(m.Customer.ref == row.customer_ref)
@@ -86,8 +92,13 @@ def _apply_row(session: Session, row: RegisterRow) -> bool:
         session.add(customer)
     customer.name = row.customer_name
     wanted = list(row.customer_emails)
+    kept = []
     for email in list(customer.emails):
-        if email.address not in wanted:
+        if email.address in wanted:
+            email.source = "register"  # now in the DMO's own file
+        elif email.source == "review":
+            kept.append(email.address)
+        else:
             customer.emails.remove(email)
     have = {e.address for e in customer.emails}
     session.flush()
@@ -118,7 +129,7 @@ def _apply_row(session: Session, row: RegisterRow) -> bool:
     session.flush()
     arrangement.permitted.extend(m.PermittedAddress(address=a) for a in row.restricted_to)
     session.flush()
-    return is_new
+    return is_new, kept
 
 
 def register_rows(session: Session) -> list[RegisterRow]:
@@ -218,6 +229,8 @@ def snapshot(
     session: Session,
     watched_mailboxes: Iterable[str],
     strip_subaddress_domains: Iterable[str] = (),
+    staff_domains: Iterable[str] = (),
+    find_possible_matches: bool = True,
 ) -> core.Register:
     """The register as the decision core sees it."""
     arrangements = []
@@ -247,4 +260,11 @@ def snapshot(
     absences = [
         core.Absence(a.officer.email, a.starts_on, a.ends_on) for a in list_absences(session)
     ]
-    return core.Register.build(arrangements, absences, watched_mailboxes, strip_subaddress_domains)
+    return core.Register.build(
+        arrangements,
+        absences,
+        watched_mailboxes,
+        strip_subaddress_domains,
+        staff_domains,
+        find_possible_matches,
+    )

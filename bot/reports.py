@@ -100,6 +100,34 @@ def quarantine(session: Session) -> list[dict[str, Any]]:
     ]
 
 
+def review_items(session: Session, status: str | None = "open") -> list[dict[str, Any]]:
+    """The review queue (``status`` None: every item, decided ones too), oldest first."""
+    query = select(m.ReviewItem).order_by(m.ReviewItem.id)
+    if status is not None:
+        query = query.where(m.ReviewItem.status == status)
+    return [
+        {
+            "id": r.id,
+            "received_at": r.received_at.isoformat(),
+            "mailbox": r.mailbox,
+            "folder": r.folder,
+            "uid": r.uid,
+            "sender": r.sender,
+            "message_id": r.message_id,
+            "rules": r.rules,
+            "reason": r.reason,
+            "candidates": [c for c in r.candidates.split(";") if c],
+            "sha256": r.sha256,
+            "status": r.status,
+            "customer_ref": r.customer_ref,
+            "decided_by": r.decided_by,
+            "decided_at": r.decided_at.isoformat() if r.decided_at else None,
+            "note": r.note,
+        }
+        for r in session.scalars(query)
+    ]
+
+
 def forwards(session: Session) -> list[dict[str, Any]]:
     rows = session.scalars(
         select(m.Outbox).options(selectinload(m.Outbox.customer)).order_by(m.Outbox.id)

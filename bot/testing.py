@@ -33,6 +33,7 @@ class FakeMailStore:
         self.selects = 0
         self.header_fetches = 0
         self.raw_fetches = 0
+        self.partial_fetches = 0
 
     # -- test helpers ---------------------------------------------------------------------------
 
@@ -85,6 +86,11 @@ class FakeMailStore:
         self._check()
         self.raw_fetches += 1
         return self.folders[folder][uid].raw
+
+    def fetch_start(self, folder: str, uid: int, max_bytes: int) -> bytes:
+        self._check()
+        self.partial_fetches += 1
+        return self.folders[folder][uid].raw[:max_bytes]
 
     def tag(self, folder: str, uids: Sequence[int], keyword: str, seen: bool) -> None:
         self._check()

@@ -19,8 +19,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
@@ -31,7 +30,9 @@ from bot.crashpoints import crash_point
 from bot.evidence import Evidence, EvidenceError, EvidenceStore
 from bot.mail.ports import HeaderItem, MailAuthError, MailServerError, MailStore
 from bot.outbox import DeliveryReport, OutboxSender
+from bot.policy import Policy
 from bot.recording import (
+    HISTORY_WINDOW,
     add_quarantine,
     advance_cursor,
     prior_contacts,
@@ -39,7 +40,6 @@ from bot.recording import (
     record_decision,
     record_processed,
 )
-from bot.register_service import snapshot
 from bot.store import models as m
 from mailbox_rules import (
     Decision,
@@ -48,16 +48,11 @@ from mailbox_rules import (
     PriorContact,
     Register,
     arrangement_of,
-    decide,
     message_text,
     parse_envelope,
 )
-from mailbox_rules.register import Officer
 
 log = logging.getLogger(__name__)
-
-# Far enough back to hold the current calendar month and the current week.
-HISTORY_WINDOW = timedelta(days=40)
 
 # Failures of our own storage: they say nothing about the message being handled, so the
 # message must never be quarantined for them (it is retried on the next pass instead).
@@ -72,9 +67,11 @@ class PassReport:
     folders_checked: int = 0
     headers_fetched: int = 0
     raw_fetched: int = 0
+    text_scanned: int = 0  # unknown senders' messages read for a customer's ref or name
     decisions: Counter[str] = field(default_factory=Counter)
     new_breaches: int = 0
     quarantined: int = 0
+    to_review: int = 0
     errors: list[str] = field(default_factory=list)
     attention: list[str] = field(default_factory=list)  # e.g. failed forwards awaiting a person
     delivery: DeliveryReport = field(default_factory=DeliveryReport)
@@ -88,9 +85,11 @@ class PassReport:
             "folders_checked": self.folders_checked,
             "headers_fetched": self.headers_fetched,
             "full_messages_fetched": self.raw_fetched,
+            "texts_scanned": self.text_scanned,
             "decisions": dict(self.decisions),
             "new_breaches": self.new_breaches,
             "quarantined": self.quarantined,
+            "to_review": self.to_review,
             "forwards_sent": self.delivery.sent,
             "forwards_recovered": self.delivery.recovered,
             "forwards_deferred": self.delivery.deferred,
@@ -117,12 +116,7 @@ class Watcher:
         self._outbox = outbox
         self._evidence = evidence
         self._clock = clock
-        self._dmo = Officer("the Data Management Officer", settings.organisation.dmo_email)
-        self._zone = ZoneInfo(settings.organisation.timezone)
-        emergency = settings.emergency
-        self._emergency_route = (
-            Officer(emergency.name, emergency.forward_to) if emergency.forward_to else None
-        )
+        self._policy = Policy(settings)
 
     # -- one pass ------------------------------------------------------------------------------
 
@@ -157,11 +151,7 @@ class Watcher:
 
     def _scan_all(self, report: PassReport) -> None:
         with self._factory() as session:
-            register = snapshot(
-                session,
-                [mb.address for mb in self._settings.watched],
-                self._settings.matching.strip_subaddress_domains,
-            )
+            register = self._policy.register(session)
         for mailbox in self._settings.watched:
             store = self._stores[mailbox.address]
             for folder in mailbox.folders:
@@ -292,6 +282,11 @@ class Watcher:
             now = self._clock()
             history = self._history(envelope, register, now)
             decision = self._decide(envelope, register, now, history, None)
+            if decision.kind is DecisionKind.IGNORE and decision.needs_content:
+                # An unknown sender: read the start of the text for a customer's ref or name.
+                start = store.fetch_start(folder, item.uid, self._settings.matching.scan_bytes)
+                report.text_scanned += 1
+                decision = self._decide(envelope, register, now, history, message_text(start))
             if decision.kind is DecisionKind.IGNORE:
                 ignored.entries.append((envelope, decision, item))
                 report.decisions[decision.kind.value] += 1
@@ -313,7 +308,7 @@ class Watcher:
                     session,
                     envelope,
                     decision,
-                    item,
+                    item.uid,
                     uidvalidity,
                     evidence,
                     self._settings.organisation.bot_address,
@@ -340,7 +335,10 @@ class Watcher:
         report.decisions[decision.kind.value] += 1
         report.new_breaches += new_breach
         if decision.kind is DecisionKind.REVIEW:
-            report.quarantined += 1
+            if "message-too-large" in decision.rules:
+                report.quarantined += 1
+            else:
+                report.to_review += 1
         log.debug(
             "%s: %s (%s)%s",
             where,
@@ -358,18 +356,7 @@ class Watcher:
         history: Sequence[PriorContact],
         content: str | None,
     ) -> Decision:
-        return decide(
-            envelope,
-            register,
-            now,
-            dmo=self._dmo,
-            zone=self._zone,
-            history=history,
-            content=content,
-            topics=self._settings.topics,
-            emergency_phrases=self._settings.emergency.phrase_list,
-            emergency_route=self._emergency_route,
-        )
+        return self._policy.decide(envelope, register, now, history, content)
 
     def _history(self, envelope: Envelope, register: Register, now: datetime) -> list[PriorContact]:
         """The customer's earlier contacts, when one of their limits needs counting."""

@@ -17,14 +17,18 @@ MAX_TEXT = 200_000
 
 
 def message_text(raw: bytes) -> str:
-    """Subject and body text of ``raw``; attachments and enclosed messages are skipped."""
+    """Subject and body text of ``raw``; attachments and enclosed messages are skipped.
+
+    The subject is the first line (line breaks in it become spaces); see :func:`body_of`.
+    """
     try:
         message = BytesParser(policy=email.policy.default).parsebytes(raw)
     except Exception:  # the parser is lenient, but hostile input can still upset it
-        return raw.decode("utf-8", "replace")[:MAX_TEXT]
-    pieces: list[str] = []
+        return "\n" + raw.decode("utf-8", "replace")[:MAX_TEXT]  # no subject line read
+    subject = ""
     with contextlib.suppress(Exception):  # an undecodable subject: the body may say enough
-        pieces.append(str(message.get("Subject", "")))
+        subject = " ".join(str(message.get("Subject", "")).splitlines())
+    pieces = [subject]
     size = 0
     for part in _text_parts(message):
         try:
@@ -40,6 +44,11 @@ def message_text(raw: bytes) -> str:
         if size > MAX_TEXT:
             break
     return "\n".join(pieces)[:MAX_TEXT]
+
+
+def body_of(text: str) -> str:
+    """The body part of a :func:`message_text` result (everything after the subject line)."""
+    return text.partition("\n")[2]
 
 
 def _text_parts(message: EmailMessage) -> list[EmailMessage]:

@@ -22,12 +22,14 @@ from mailbox_rules.register import (
     Register,
 )
 from mailbox_rules.rules import (
+    IDENTITY_RULES,
     LONDON,
     RESTRICTIONS,
     RULES,
     DecisionKind,
     RuleContext,
     emergency_phrases_in,
+    may_be_from_a_customer,
 )
 
 __all__ = ["Decision", "DecisionKind", "arrangement_of", "decide"]
@@ -48,6 +50,7 @@ class Decision:
     emergency_route: Officer | None = None  # also forwarded here (emergencies)
     acknowledge_to: str | None = None  # send the sender an automatic acknowledgement
     contact_officer: Officer | None = None  # who deals with it: the SPOC, or cover while away
+    candidates: tuple[str, ...] = ()  # review: customers the message may belong to
 
     @property
     def breached(self) -> bool:
@@ -62,11 +65,15 @@ class Decision:
 
     @property
     def needs_raw_message(self) -> bool:
-        """Whether the service must fetch the whole message (evidence, forward or quarantine)."""
+        """Whether the service must fetch the whole message (evidence, forward or quarantine).
+
+        An ignored message that ``needs_content`` (an unknown sender's, read for a customer's
+        reference or name) needs only the start of its text, and nothing is kept of it.
+        """
         return (
             self.kind in (DecisionKind.BREACH, DecisionKind.REVIEW, DecisionKind.EMERGENCY)
             or self.forwards
-            or self.needs_content
+            or (self.needs_content and self.kind is not DecisionKind.IGNORE)
         )
 
 
@@ -82,6 +89,7 @@ def decide(
     topics: Mapping[str, Sequence[str]] | None = None,
     emergency_phrases: Sequence[str] = (),
     emergency_route: Officer | None = None,
+    confirmed_customer: str | None = None,
 ) -> Decision:
     """Decide what to do with ``envelope`` under ``register`` at time ``now`` (UTC-aware).
 
@@ -90,8 +98,16 @@ def decide(
     configured topic keywords.  Absences, hours and periods are counted in ``zone``.
     A message whose text holds one of ``emergency_phrases`` is an emergency: it goes to the
     SPOC (or cover) and to ``emergency_route`` whatever else is true of it.
+
+    ``confirmed_customer`` is a person's answer from the review queue: the message is that
+    customer's, whatever its sender addresses say, so the gates about identity are skipped.
     """
-    arrangement = arrangement_of(envelope, register)
+    if confirmed_customer is not None:
+        arrangement = register.by_ref(confirmed_customer)
+        if arrangement is None:
+            raise ValueError(f"no arrangement for customer {confirmed_customer}")
+    else:
+        arrangement = arrangement_of(envelope, register)
     ctx = RuleContext(
         envelope=envelope,
         register=register,
@@ -104,14 +120,24 @@ def decide(
         emergency_phrases=emergency_phrases,
     )
     for rule in RULES:
+        if confirmed_customer is not None and rule.name in IDENTITY_RULES:
+            continue
         finding = rule.check(ctx)
         if finding is None:
             continue
         if finding.kind is DecisionKind.REVIEW:
             # Whose message it is, is exactly what a person must decide: attribute it to nobody.
-            return Decision(finding.kind, (rule.name,), (finding.reason,))
+            return Decision(
+                finding.kind, (rule.name,), (finding.reason,), candidates=finding.candidates
+            )
         ref = arrangement.customer_ref if arrangement else None
-        return Decision(finding.kind, (rule.name,), (finding.reason,), ref)
+        # An unknown sender's text may still name a customer (possible-match): read it first.
+        scan = (
+            rule.name == "unknown-sender"
+            and content is None
+            and may_be_from_a_customer(envelope, register)
+        )
+        return Decision(finding.kind, (rule.name,), (finding.reason,), ref, needs_content=scan)
     assert arrangement is not None  # every gate passed: a customer under a restriction
     broken = [(rule.name, f) for rule in RESTRICTIONS if (f := rule.check(ctx)) is not None]
     if broken:

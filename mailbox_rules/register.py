@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
+from mailbox_rules.possible_match import PossibleMatchIndex
 from mailbox_rules.restrictions import ContactHours, Limit
 
 
@@ -95,7 +96,14 @@ class Register:
     watched_mailboxes: frozenset[str] = frozenset()
     strip_subaddress_domains: frozenset[str] = frozenset()
     """Domains where ``name+tag@`` is the same mailbox as ``name@`` (configured, not assumed)."""
+    staff_domains: frozenset[str] = frozenset()
+    """The organisation's own mail domains: staff mail is never a possible customer match."""
+    find_possible_matches: bool = True
+    """Look in unknown senders' mail for registered customers' references and names."""
     _by_address: dict[str, Arrangement] = field(init=False, repr=False, compare=False)
+    _by_ref: dict[str, Arrangement] = field(init=False, repr=False, compare=False)
+    _staff: frozenset[str] = field(init=False, repr=False, compare=False)
+    possible_matches: PossibleMatchIndex = field(init=False, repr=False, compare=False)
     _absences_of: dict[str, tuple[Absence, ...]] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -104,6 +112,20 @@ class Register:
             for address in arrangement.representative_emails | arrangement.customer_emails:
                 by_address[address.lower()] = arrangement
         object.__setattr__(self, "_by_address", by_address)
+        object.__setattr__(self, "_by_ref", {a.customer_ref: a for a in self.arrangements})
+        staff = set(self.watched_mailboxes)
+        for arrangement in self.arrangements:
+            staff.add(arrangement.spoc.email.lower())
+            if arrangement.cover is not None:
+                staff.add(arrangement.cover.email.lower())
+        object.__setattr__(self, "_staff", frozenset(staff))
+        in_force = (
+            (a.customer_ref, a.customer_name)
+            for a in self.arrangements
+            if a.status is not ArrangementStatus.CEASED
+        )
+        index = PossibleMatchIndex(in_force if self.find_possible_matches else ())
+        object.__setattr__(self, "possible_matches", index)
         absences_of: dict[str, list[Absence]] = {}
         for absence in self.absences:
             absences_of.setdefault(absence.officer_email.lower(), []).append(absence)
@@ -116,13 +138,25 @@ class Register:
         absences: Iterable[Absence] = (),
         watched_mailboxes: Iterable[str] = (),
         strip_subaddress_domains: Iterable[str] = (),
+        staff_domains: Iterable[str] = (),
+        find_possible_matches: bool = True,
     ) -> Register:
         return cls(
             arrangements=tuple(arrangements),
             absences=tuple(absences),
             watched_mailboxes=frozenset(a.lower() for a in watched_mailboxes),
             strip_subaddress_domains=frozenset(d.lower() for d in strip_subaddress_domains),
+            staff_domains=frozenset(d.lower() for d in staff_domains),
+            find_possible_matches=find_possible_matches,
         )
+
+    def by_ref(self, customer_ref: str) -> Arrangement | None:
+        return self._by_ref.get(customer_ref)
+
+    def is_staff(self, address: str) -> bool:
+        """An officer, a watched mailbox or an address in one of the organisation's domains."""
+        address = address.lower()
+        return address in self._staff or address.rpartition("@")[2] in self.staff_domains
 
     def arrangement_for(self, address: str) -> Arrangement | None:
         """The arrangement whose customer owns ``address`` (case-insensitive addr-spec)."""

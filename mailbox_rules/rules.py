@@ -22,6 +22,7 @@ from datetime import datetime
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
+from mailbox_rules.content import body_of
 from mailbox_rules.envelope import Envelope
 from mailbox_rules.register import Arrangement, ArrangementStatus, PriorContact, Register
 from mailbox_rules.restrictions import Limit
@@ -85,6 +86,7 @@ class RuleContext:
 class Finding:
     kind: DecisionKind
     reason: str
+    candidates: tuple[str, ...] = ()  # review: the customers the message may belong to
 
 
 class Rule(Protocol):
@@ -123,7 +125,9 @@ class UnreadableSender:
             }
         )
         mention = f"; it mentions the address of customer {', '.join(refs)}" if refs else ""
-        return Finding(DecisionKind.REVIEW, f"sender cannot be identified: {problems}{mention}")
+        return Finding(
+            DecisionKind.REVIEW, f"sender cannot be identified: {problems}{mention}", tuple(refs)
+        )
 
 
 class SeveralCustomers:
@@ -143,6 +147,7 @@ class SeveralCustomers:
             DecisionKind.REVIEW,
             f"sender addresses belong to {len(refs)} different customers "
             f"({', '.join(sorted(refs))})",
+            tuple(sorted(refs)),
         )
 
 
@@ -176,6 +181,7 @@ class AmbiguousSender:
             DecisionKind.REVIEW,
             f"{ambiguous[0]}, involving customer {', '.join(sorted(refs))}: "
             "whose message it is must be decided by a person",
+            tuple(sorted(refs)),
         )
 
 
@@ -201,7 +207,44 @@ class DisplayNameLookalike:
             DecisionKind.REVIEW,
             f"the sender's display name is the address of customer {', '.join(refs)}, "
             "but the message came from another address",
+            tuple(refs),
         )
+
+
+class PossibleMatch:
+    """An unknown address whose mail names a registered customer: perhaps the customer
+    writing from a new address.  A person decides (``spocbot review``); never a match."""
+
+    name = "possible-match"
+
+    def check(self, ctx: RuleContext) -> Finding | None:
+        if ctx.arrangement is not None or not may_be_from_a_customer(ctx.envelope, ctx.register):
+            return None
+        index = ctx.register.possible_matches
+        subject = ctx.envelope.subject
+        if ctx.content is None:
+            matches = index.in_subject(subject)
+        else:
+            matches = index.in_message(subject, body_of(ctx.content))
+        if not matches:
+            return None
+        return Finding(
+            DecisionKind.REVIEW,
+            "an unknown address may be a registered customer's: "
+            + "; ".join(f"{m.customer_ref} ({m.why})" for m in matches),
+            tuple(m.customer_ref for m in matches),
+        )
+
+
+def may_be_from_a_customer(envelope: Envelope, register: Register) -> bool:
+    """Whether an unknown sender's mail is worth searching for a customer's reference or name:
+    not staff, not bulk mail, and there is someone to look for."""
+    return (
+        bool(register.possible_matches)
+        and bool(envelope.identities)
+        and not envelope.bulk
+        and not any(register.is_staff(a) for a in envelope.identities)
+    )
 
 
 class UnknownSender:
@@ -379,10 +422,23 @@ RULES: tuple[Rule, ...] = (
     SeveralCustomers(),
     AmbiguousSender(),
     DisplayNameLookalike(),
+    PossibleMatch(),
     UnknownSender(),
     CeasedArrangement(),
     WarningStage(),
 )
+
+IDENTITY_RULES = frozenset(
+    {
+        "unreadable-sender",
+        "several-customers",
+        "ambiguous-sender",
+        "display-name-lookalike",
+        "possible-match",
+        "unknown-sender",
+    }
+)
+"""The gates that decide *whose* message it is: skipped once a person has confirmed that."""
 
 RESTRICTIONS: tuple[Rule, ...] = (
     ChannelNotPermitted(),

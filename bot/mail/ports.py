@@ -78,6 +78,10 @@ class MailStore(Protocol):
         """The whole message, byte-for-byte, without marking it read."""
         ...
 
+    def fetch_start(self, folder: str, uid: int, max_bytes: int) -> bytes:
+        """The first ``max_bytes`` of the message (for reading its text, not for evidence)."""
+        ...
+
     def tag(self, folder: str, uids: Sequence[int], keyword: str, seen: bool) -> None:
         """Add ``keyword`` (and \\Seen if ``seen``) to messages; a no-op if unsupported."""
         ...

@@ -85,6 +85,9 @@ class CustomerEmail(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
     address: Mapped[str] = mapped_column(String(320), unique=True)
+    # "register" (from an imported file) or "review" (confirmed from the review queue: kept
+    # when a file without it is imported, until the DMO adds it to their file or removes it)
+    source: Mapped[str] = mapped_column(String(20), default="register")
 
     customer: Mapped[Customer] = relationship(back_populates="emails")
 
@@ -296,3 +299,48 @@ class Quarantine(Base):
     sha256: Mapped[str | None] = mapped_column(String(64))
     size: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ReviewItem(Base):
+    """A message whose sender a person must identify: one row per sighting, like quarantine.
+
+    ``status`` is ``open`` until the DMO confirms whose it is (``confirmed``, then processed
+    as that customer's) or dismisses it (``dismissed``).
+    """
+
+    __tablename__ = "review_items"
+    __table_args__ = (UniqueConstraint("mailbox", "folder", "uidvalidity", "uid"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    mailbox: Mapped[str] = mapped_column(String(320))
+    folder: Mapped[str] = mapped_column(String(200))
+    uidvalidity: Mapped[int] = mapped_column(BigInteger)
+    uid: Mapped[int] = mapped_column(BigInteger)
+    message_id: Mapped[str] = mapped_column(String(998))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    sender: Mapped[str | None] = mapped_column(String(320))  # first From/Sender addr-spec
+    rules: Mapped[str] = mapped_column(String(200))
+    reason: Mapped[str] = mapped_column(Text)
+    candidates: Mapped[str] = mapped_column(Text, default="")  # ;-separated customer refs
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    size: Mapped[int | None] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(20), default="open")
+    customer_ref: Mapped[str | None] = mapped_column(String(64))  # confirmed as
+    decided_by: Mapped[str | None] = mapped_column(String(200))
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    note: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class AuditEvent(Base):
+    """Append-only record of what a person did: who, what, when, to which record."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    operator: Mapped[str] = mapped_column(String(200))
+    action: Mapped[str] = mapped_column(String(100))
+    record: Mapped[str] = mapped_column(String(200))  # e.g. "review_item:12"
+    customer_ref: Mapped[str | None] = mapped_column(String(64))
+    details: Mapped[str] = mapped_column(Text, default="")

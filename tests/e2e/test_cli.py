@@ -233,7 +233,7 @@ def test_demo_runs_every_case_as_expected_and_leaves_state(tmp_path: Path) -> No
         check=True,
     )
     rows = json.loads(listed.stdout)
-    assert 6 == len(rows)
+    assert 7 == len(rows)  # one of them confirmed from the review queue by the demo
     assert {
         "id",
         "customer_ref",
@@ -244,6 +244,26 @@ def test_demo_runs_every_case_as_expected_and_leaves_state(tmp_path: Path) -> No
         "forwarded_to",
         "sha256",
     } <= set(rows[0])
+
+    def listing(*args: str) -> list[dict[str, object]]:
+        done = subprocess.run(
+            [sys.executable, "-m", "bot.cli", "--config", str(config), *args, "--json"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=REPO,
+            check=True,
+        )
+        return json.loads(done.stdout)  # type: ignore[no-any-return]
+
+    waiting = listing("review", "list")
+    assert ["display-name-lookalike", "unreadable-sender", "possible-match"] == [
+        r["rules"] for r in waiting
+    ]
+    [confirmed] = [r for r in listing("review", "list", "--all") if r["status"] == "confirmed"]
+    assert ("NV-1002", "demo (as the DMO)") == (confirmed["customer_ref"], confirmed["decided_by"])
+    [event] = listing("audit", "list")
+    assert ("review.confirm", "NV-1002") == (event["action"], event["customer_ref"])
 
 
 def test_listing_an_unknown_customer_says_so(cli: tuple[CliRunner, Path]) -> None:

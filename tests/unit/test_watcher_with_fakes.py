@@ -20,11 +20,11 @@ from bot.bootstrap import App, build_app
 from bot.evidence import EvidenceError
 from bot.mail.ports import DeliveryRejected, DeliveryUncertain, MailServerError
 from bot.outbox import OutboxError, OutboxSender, SenderIdentity, retry_failed
+from bot.policy import Policy
 from bot.register_service import import_register
 from bot.store import models as m
 from bot.testing import FakeMailStore, FakeSender
 from bot.watcher import Watcher
-from mailbox_rules import Officer
 
 NOW = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
 CONFIG = """
@@ -188,13 +188,14 @@ def test_message_that_breaks_processing_is_quarantined_and_pass_goes_on(
     assert 1 == report.new_breaches
 
 
-def test_unidentifiable_sender_is_quarantined_with_raw_message(h: Harness) -> None:
+def test_unidentifiable_sender_goes_to_review_with_raw_message(h: Harness) -> None:
     h.info.deliver(b"From: Casey\r\nSubject: hi\r\nMessage-ID: <x@y>\r\n\r\nbody\r\n")
 
-    h.watcher.run_pass()
+    report = h.watcher.run_pass()
 
+    assert (1, 0) == (report.to_review, report.quarantined)
     with h.app.factory() as session:
-        [entry] = reports.quarantine(session)
+        [entry] = reports.review_items(session)
     assert entry["reason"].startswith("sender cannot be identified")
     assert h.app.evidence.get(entry["sha256"]).startswith(b"From: Casey")
 
@@ -423,13 +424,12 @@ def test_bot_mailbox_outage_still_scans_but_sends_nothing(h: Harness) -> None:
 def test_emergency_goes_to_spoc_and_emergency_route_marked_high_importance(
     h: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    emergency = h.app.settings.emergency.model_copy(update={"forward_to": "cc@homes.example"})
-    monkeypatch.setattr(
-        h.watcher, "_settings", h.app.settings.model_copy(update={"emergency": emergency})
+    emergency = h.app.settings.emergency.model_copy(
+        update={"forward_to": "cc@homes.example", "name": "Contact centre"}
     )
-    monkeypatch.setattr(
-        h.watcher, "_emergency_route", Officer("Contact centre", "cc@homes.example")
-    )
+    settings = h.app.settings.model_copy(update={"emergency": emergency})
+    monkeypatch.setattr(h.watcher, "_settings", settings)
+    monkeypatch.setattr(h.watcher, "_policy", Policy(settings))
     h.spoc.deliver(
         customer_message()
         .replace(b"To: info@", b"To: spoc@")
