@@ -38,6 +38,8 @@ class Policy:
             settings.matching.strip_subaddress_domains,
             settings.organisation.staff_domains,
             settings.matching.possible_matches,
+            {mb.address for mb in settings.mailboxes}
+            | {settings.organisation.dmo_email, settings.organisation.bot_address},
         )
 
     def decide(

@@ -231,6 +231,7 @@ def snapshot(
     strip_subaddress_domains: Iterable[str] = (),
     staff_domains: Iterable[str] = (),
     find_possible_matches: bool = True,
+    staff_addresses: Iterable[str] = (),
 ) -> core.Register:
     """The register as the decision core sees it."""
     arrangements = []
@@ -267,4 +268,5 @@ def snapshot(
         strip_subaddress_domains,
         staff_domains,
         find_possible_matches,
+        staff_addresses,
     )

@@ -349,8 +349,9 @@ def automatic_marker(headers: EmailMessage, *, subject: str | None = None) -> st
         if headers.get(name) is not None:
             return f"{name} header present"
     precedence = _text(headers, "Precedence").strip().lower()
-    if precedence == "auto_reply":
-        return "Precedence: auto_reply"
+    if precedence in ("auto_reply", "bulk", "junk", "list"):
+        # Vacation responders set bulk or junk (RFC 3834 section 3.1.8 names the practice).
+        return f"Precedence: {precedence}"
     if _text(headers, "Return-Path").strip() == "<>":
         return "null return path (Return-Path: <>)"
     sender = _first_addr_spec([_text(headers, "From")])

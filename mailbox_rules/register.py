@@ -99,6 +99,8 @@ class Register:
     staff_domains: frozenset[str] = frozenset()
     """The organisation's own mail domains: staff mail is never a possible customer match."""
     find_possible_matches: bool = True
+    staff_addresses: frozenset[str] = frozenset()
+    """The organisation's own addresses besides officers and watched mailboxes (DMO, bot)."""
     """Look in unknown senders' mail for registered customers' references and names."""
     _by_address: dict[str, Arrangement] = field(init=False, repr=False, compare=False)
     _by_ref: dict[str, Arrangement] = field(init=False, repr=False, compare=False)
@@ -113,7 +115,7 @@ class Register:
                 by_address[address.lower()] = arrangement
         object.__setattr__(self, "_by_address", by_address)
         object.__setattr__(self, "_by_ref", {a.customer_ref: a for a in self.arrangements})
-        staff = set(self.watched_mailboxes)
+        staff = set(self.watched_mailboxes) | {a.lower() for a in self.staff_addresses}
         for arrangement in self.arrangements:
             staff.add(arrangement.spoc.email.lower())
             if arrangement.cover is not None:
@@ -140,6 +142,7 @@ class Register:
         strip_subaddress_domains: Iterable[str] = (),
         staff_domains: Iterable[str] = (),
         find_possible_matches: bool = True,
+        staff_addresses: Iterable[str] = (),
     ) -> Register:
         return cls(
             arrangements=tuple(arrangements),
@@ -148,6 +151,7 @@ class Register:
             strip_subaddress_domains=frozenset(d.lower() for d in strip_subaddress_domains),
             staff_domains=frozenset(d.lower() for d in staff_domains),
             find_possible_matches=find_possible_matches,
+            staff_addresses=frozenset(a.lower() for a in staff_addresses),
         )
 
     def by_ref(self, customer_ref: str) -> Arrangement | None:
