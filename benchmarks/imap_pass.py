@@ -2,9 +2,12 @@
 
 Seeds 10,000 messages (IMAP APPEND) over four watched mailboxes, 1% of them from registered
 customers — a quarter of those to the customer's SPOC (allowed) and the rest to other
-mailboxes (breaches: stored and forwarded).  Every message from a customer under an
-arrangement needs action — it is read in full to screen it for emergencies — and no other
-message is fetched in full.  Then runs:
+mailboxes (breaches: stored and forwarded), and 0.1% from strangers who sign with a
+customer's name (possible matches: kept for review).  Every message from a customer under an
+arrangement needs action — it is read in full to screen it for emergencies — and so does each
+possible match; no other message is fetched in full.  Every stranger's message is read in part
+(the first ``[matching] scan_bytes``) to look for possible matches; set
+``BENCH_POSSIBLE_MATCHES=0`` to measure the pass without that.  Then runs:
 
 * pass 1 — everything new;
 * pass 2 — only the forwards that pass 1 delivered into the SPOC's inbox are new;
@@ -31,6 +34,7 @@ from bot.register_service import import_register
 from tests.mailtest import PASSWORD, imap, make_org, message, require_servers
 
 TOTAL = int(os.environ.get("BENCH_MESSAGES", "10000"))
+POSSIBLE_MATCHES = os.environ.get("BENCH_POSSIBLE_MATCHES", "1") != "0"
 CUSTOMERS = 10
 
 
@@ -47,10 +51,12 @@ def main() -> None:
             f"{org.cover},,active,2026-01-01,2027-01-01"
         )
     (root / "register.csv").write_text("\n".join(lines) + "\n")
+    if not POSSIBLE_MATCHES:
+        org.config.write_text(org.config.read_text() + "\n[matching]\npossible_matches = false\n")
 
     mailboxes = [org.info, org.spoc, org.staff, org.cover]
     from_customers = TOTAL // 100
-    need_action = 0
+    need_action = signed = 0
     seed_started = time.monotonic()
     clients = {address: imap(address) for address in mailboxes}
     for n in range(TOTAL):
@@ -61,7 +67,12 @@ def main() -> None:
             need_action += 1  # screened for emergency words, breach or not
         else:
             sender = f"member{n}@public.example"
-        clients[target].append("INBOX", message(sender, target, subject=f"Enquiry {n}"))
+        body = ""
+        if n % 1000 == 500:  # a stranger signing with a customer's name: a possible match
+            body = f"Please call me back.\r\n\r\nRegards,\r\nBench Customer {n % CUSTOMERS}"
+            signed += 1
+            need_action += POSSIBLE_MATCHES
+        clients[target].append("INBOX", message(sender, target, subject=f"Enquiry {n}", body=body))
     for client in clients.values():
         client.logout()
     seed_seconds = time.monotonic() - seed_started
@@ -83,6 +94,8 @@ def main() -> None:
                     "seconds": round(seconds, 3),
                     "messages_per_second": round(report["headers_fetched"] / seconds, 1),  # type: ignore[operator]
                     "full_body_fetches": report["full_messages_fetched"],
+                    "texts_scanned": report["texts_scanned"],
+                    "to_review": report["to_review"],
                     "breaches": report["new_breaches"],
                     "forwards_sent": report["forwards_sent"],
                     "errors": report["errors"],
@@ -93,6 +106,8 @@ def main() -> None:
         "messages_seeded": TOTAL,
         "mailboxes": len(mailboxes),
         "from_registered_customers": from_customers,
+        "possible_matches_on": POSSIBLE_MATCHES,
+        "signed_by_strangers_with_a_customers_name": signed,
         "needing_action": need_action,
         "seed_seconds": round(seed_seconds, 1),
         "pass_1_everything_new": passes[0],
