@@ -87,10 +87,11 @@ class FakeMailStore:
         self.raw_fetches += 1
         return self.folders[folder][uid].raw
 
-    def fetch_start(self, folder: str, uid: int, max_bytes: int) -> bytes:
+    def fetch_starts(self, folder: str, uids: Sequence[int], max_bytes: int) -> dict[int, bytes]:
         self._check()
         self.partial_fetches += 1
-        return self.folders[folder][uid].raw[:max_bytes]
+        messages = self.folders[folder]
+        return {uid: messages[uid].raw[:max_bytes] for uid in uids if uid in messages}
 
     def tag(self, folder: str, uids: Sequence[int], keyword: str, seen: bool) -> None:
         self._check()

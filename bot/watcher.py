@@ -17,7 +17,7 @@ import logging
 import random
 import threading
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -180,26 +180,30 @@ class Watcher:
             return  # nothing new: one SELECT, no fetch
         to_tag: list[int] = []
         ignored = _IgnoredBatch(mailbox.address, folder, state.uidvalidity)
+        headers = store.headers_after(folder, last_uid, self._settings.watch.header_batch)
         try:
-            for item in store.headers_after(folder, last_uid, self._settings.watch.header_batch):
-                report.headers_fetched += 1
-                acted = self._handle(
-                    store,
-                    mailbox.address,
-                    folder,
-                    state.uidvalidity,
-                    item,
-                    register,
-                    report,
-                    ignored,
-                )
-                if acted:
-                    to_tag.append(item.uid)
-                if len(to_tag) >= 100:
-                    self._tag(store, folder, to_tag)
-                    to_tag = []
-                if len(ignored) >= self._settings.watch.header_batch:
-                    self._flush(ignored)
+            for chunk in _chunks(headers, TEXT_CHUNK):
+                prepared = self._prepare(store, mailbox.address, folder, chunk, register, report)
+                for item in chunk:
+                    report.headers_fetched += 1
+                    acted = self._handle(
+                        store,
+                        mailbox.address,
+                        folder,
+                        state.uidvalidity,
+                        item,
+                        register,
+                        report,
+                        ignored,
+                        prepared.get(item.uid),
+                    )
+                    if acted:
+                        to_tag.append(item.uid)
+                    if len(to_tag) >= 100:
+                        self._tag(store, folder, to_tag)
+                        to_tag = []
+                    if len(ignored) >= self._settings.watch.header_batch:
+                        self._flush(ignored)
         finally:
             self._flush(ignored)
         self._tag(store, folder, to_tag)
@@ -249,6 +253,49 @@ class Watcher:
                 cursor.last_uid = 0
             return cursor.last_uid
 
+    def _prepare(
+        self,
+        store: MailStore,
+        mailbox: str,
+        folder: str,
+        chunk: Sequence[HeaderItem],
+        register: Register,
+        report: PassReport,
+    ) -> dict[int, _Prepared]:
+        """Decide a run of messages from their headers, and read in one request the start of
+        every unknown sender's message that must be searched for a possible match.
+
+        A message that fails here is left out and decided again (and quarantined if it fails
+        again) by :meth:`_handle`; a failure to read the texts is the server's, and stops the
+        folder for this pass before anything in the run is recorded.
+        """
+        prepared: dict[int, _Prepared] = {}
+        for item in chunk:
+            if item.error is not None:
+                continue
+            try:
+                prepared[item.uid] = self._first_look(mailbox, folder, item, register)
+            except Exception:
+                continue
+        wanted = [uid for uid, p in prepared.items() if p.wants_text]
+        if wanted:
+            texts = store.fetch_starts(folder, wanted, self._settings.matching.scan_bytes)
+            report.text_scanned += len(texts)
+            for uid in wanted:
+                prepared[uid].text = texts.get(uid)
+        return prepared
+
+    def _first_look(
+        self, mailbox: str, folder: str, item: HeaderItem, register: Register
+    ) -> _Prepared:
+        envelope = parse_envelope(
+            item.header, found_in=mailbox, folder=folder, received_at=item.received_at
+        )
+        now = self._clock()
+        history = self._history(envelope, register, now)
+        decision = self._decide(envelope, register, now, history, None)
+        return _Prepared(envelope, now, history, decision)
+
     def _handle(
         self,
         store: MailStore,
@@ -259,6 +306,7 @@ class Watcher:
         register: Register,
         report: PassReport,
         ignored: _IgnoredBatch,
+        prepared: _Prepared | None = None,
     ) -> bool:
         """Decide and record one message; True if it was acted on (and so is tagged)."""
         where = f"{mailbox}/{folder} UID {item.uid}"
@@ -276,16 +324,25 @@ class Watcher:
             )
             return False
         try:
-            envelope = parse_envelope(
-                item.header, found_in=mailbox, folder=folder, received_at=item.received_at
+            if prepared is None or prepared.decision.kind is not DecisionKind.IGNORE:
+                # Decided now, not with its run: a customer's limits count the messages
+                # recorded just before this one.
+                prepared = self._first_look(mailbox, folder, item, register)
+            envelope, now, history, decision = (
+                prepared.envelope,
+                prepared.now,
+                prepared.history,
+                prepared.decision,
             )
-            now = self._clock()
-            history = self._history(envelope, register, now)
-            decision = self._decide(envelope, register, now, history, None)
-            if decision.kind is DecisionKind.IGNORE and decision.needs_content:
-                # An unknown sender: read the start of the text for a customer's ref or name.
-                start = store.fetch_start(folder, item.uid, self._settings.matching.scan_bytes)
-                report.text_scanned += 1
+            if prepared.wants_text:
+                # An unknown sender: search the start of the text for a customer's ref or name.
+                start = prepared.text
+                if start is None:  # not read with its run (it vanished, or the run failed)
+                    scan_bytes = self._settings.matching.scan_bytes
+                    start = store.fetch_starts(folder, [item.uid], scan_bytes).get(item.uid)
+                    if start is None:
+                        raise MailServerError(f"{where} vanished before its text could be read")
+                    report.text_scanned += 1
                 decision = self._decide(envelope, register, now, history, message_text(start))
             if decision.kind is DecisionKind.IGNORE:
                 ignored.entries.append((envelope, decision, item))
@@ -436,6 +493,37 @@ def _describe(exc: Exception) -> str:
     if isinstance(exc, SQLAlchemyError):
         return f"database error: {type(exc).__name__}"
     return str(exc) or type(exc).__name__
+
+
+TEXT_CHUNK = 50
+"""Messages decided together, so that unknown senders' texts are read in one request each run
+(at most this many times ``[matching] scan_bytes`` held in memory)."""
+
+
+@dataclass
+class _Prepared:
+    """A message decided from its headers, and the start of its text once read."""
+
+    envelope: Envelope
+    now: datetime
+    history: list[PriorContact]
+    decision: Decision
+    text: bytes | None = None
+
+    @property
+    def wants_text(self) -> bool:
+        return self.decision.kind is DecisionKind.IGNORE and self.decision.needs_content
+
+
+def _chunks(items: Iterable[HeaderItem], size: int) -> Iterator[list[HeaderItem]]:
+    chunk: list[HeaderItem] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) == size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 @dataclass

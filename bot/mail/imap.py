@@ -158,15 +158,19 @@ class ImapMailbox:
         raw: bytes = data[uid][b"BODY[]"]
         return raw
 
-    def fetch_start(self, folder: str, uid: int, max_bytes: int) -> bytes:
+    def fetch_starts(self, folder: str, uids: Sequence[int], max_bytes: int) -> dict[int, bytes]:
+        if not uids:
+            return {}
         client = self._ensure(folder)
-        data = self._call("UID FETCH", client.fetch, [uid], [f"BODY.PEEK[]<0.{max_bytes}>"])
-        item = data.get(uid, {})
-        # The server names the partial item BODY[]<0>; some name it BODY[] when all was sent.
-        raw = item.get(b"BODY[]<0>", item.get(b"BODY[]"))
-        if raw is None:
-            raise MailServerError(f"message UID {uid} vanished from {self.address}/{folder}")
-        return bytes(raw)
+        data = self._call("UID FETCH", client.fetch, list(uids), [f"BODY.PEEK[]<0.{max_bytes}>"])
+        found = {}
+        for uid in uids:
+            item = data.get(uid, {})
+            # The server names the partial item BODY[]<0>; some name it BODY[] when all was sent.
+            raw = item.get(b"BODY[]<0>", item.get(b"BODY[]"))
+            if raw is not None:
+                found[uid] = bytes(raw)
+        return found
 
     def tag(self, folder: str, uids: Sequence[int], keyword: str, seen: bool) -> None:
         if not uids:

@@ -78,8 +78,9 @@ class MailStore(Protocol):
         """The whole message, byte-for-byte, without marking it read."""
         ...
 
-    def fetch_start(self, folder: str, uid: int, max_bytes: int) -> bytes:
-        """The first ``max_bytes`` of the message (for reading its text, not for evidence)."""
+    def fetch_starts(self, folder: str, uids: Sequence[int], max_bytes: int) -> dict[int, bytes]:
+        """The first ``max_bytes`` of each message, in one request (for reading their text,
+        not for evidence); a message that has vanished is missing from the result."""
         ...
 
     def tag(self, folder: str, uids: Sequence[int], keyword: str, seen: bool) -> None:

@@ -175,6 +175,9 @@ AUTOMATIC = {
     "x-autoreply": (("X-Autoreply: yes",), "X-Autoreply header present"),
     "x-autorespond": (("X-Autorespond: yes",), "X-Autorespond header present"),
     "precedence-auto-reply": (("Precedence: auto_reply",), "Precedence: auto_reply"),
+    "precedence-bulk": (("Precedence: Bulk",), "Precedence: bulk"),
+    "precedence-junk": (("Precedence: junk",), "Precedence: junk"),
+    "precedence-list": (("Precedence: list",), "Precedence: list"),
     "null-return-path": (("Return-Path: <>",), "null return path (Return-Path: <>)"),
     "mailer-daemon-from": (
         ("From: Mail Delivery System <MAILER-DAEMON@mx.mailbox.example>",),
@@ -200,7 +203,7 @@ def test_automatic_messages_are_recognised(headers: tuple[str, ...], expected: s
 PERSONAL = {
     "auto-submitted-no": ("Auto-Submitted: no",),
     "auto-submitted-no-uppercase": ("Auto-Submitted: No",),
-    "precedence-bulk": ("Precedence: bulk",),
+    "x-auto-response-suppress-alone": ("X-Auto-Response-Suppress: All",),
     "ordinary-return-path": ("Return-Path: <margaret.ellis@mailbox.example>",),
     "reply-to-an-automatic-reply": ("Subject: Re: Automatic reply: Kitchen fan",),
     "plain-multipart": ("Content-Type: multipart/mixed; boundary=z",),

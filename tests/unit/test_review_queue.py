@@ -14,7 +14,7 @@ from bot.policy import Policy
 from bot.register_service import export_register, import_register
 from bot.review_service import ReviewError
 from bot.store import models as m
-from tests.unit.test_watcher_with_fakes import NOW, Harness
+from tests.unit.test_watcher_with_fakes import NOW, Harness, customer_message
 
 NEW_ADDRESS = "casey.new@else.example"
 
@@ -212,3 +212,30 @@ def test_reimporting_an_older_register_keeps_a_confirmed_address(
             select(m.CustomerEmail.source).where(m.CustomerEmail.address == NEW_ADDRESS)
         )
     assert "register" == source  # now in the DMO's own file
+
+
+def test_strangers_texts_are_read_in_one_request_per_run(h: Harness) -> None:
+    for n in range(3):
+        h.info.deliver(stranger_message(n, sender=f"s{n}@else.example", body="Hello.\r\n"))
+
+    report = h.watcher.run_pass()
+
+    assert (3, 1, 0) == (report.text_scanned, h.info.partial_fetches, h.info.raw_fetches)
+
+
+def test_a_customers_limit_counts_messages_recorded_earlier_in_the_same_run(
+    h: Harness, tmp_path: Path
+) -> None:
+    limited = (tmp_path / "register.csv").read_text().splitlines()
+    (tmp_path / "limited.csv").write_text(
+        f"{limited[0]},max_contacts\n{limited[1]},1/week\n", encoding="utf-8"
+    )
+    import_register(h.app.factory, tmp_path / "limited.csv", staff_addresses=(), staff_domains=())
+    first, second = (customer_message(n).replace(b"To: info@", b"To: spoc@") for n in (1, 2))
+    h.spoc.deliver(first)
+    h.info.deliver(stranger_message(body="Hello.\r\n"))
+    h.spoc.deliver(second)
+
+    report = h.watcher.run_pass()
+
+    assert {"allowed": 1, "breach": 1, "ignore": 1} == dict(report.decisions)
