@@ -36,6 +36,18 @@ from tests.mailtest import PASSWORD, imap, make_org, message, require_servers
 TOTAL = int(os.environ.get("BENCH_MESSAGES", "10000"))
 POSSIBLE_MATCHES = os.environ.get("BENCH_POSSIBLE_MATCHES", "1") != "0"
 CUSTOMERS = 10
+NAMES = [
+    "Ada Brook",
+    "Ben Carr",
+    "Cy Dale",
+    "Di Eyre",
+    "Ed Ford",
+    "Flo Gray",
+    "Gus Hale",
+    "Hal Irwin",
+    "Ivy Jones",
+    "Jo Kemp",
+]
 
 
 def main() -> None:
@@ -47,7 +59,7 @@ def main() -> None:
     lines = (root / "register.csv").read_text().splitlines()[:1]
     for i, address in enumerate(customers):
         lines.append(
-            f"B-{i},Bench Customer {i},{address},Sam Spoc,{org.spoc},Chris Cover,"
+            f"B-{i},{NAMES[i]},{address},Sam Spoc,{org.spoc},Chris Cover,"
             f"{org.cover},,active,2026-01-01,2027-01-01"
         )
     (root / "register.csv").write_text("\n".join(lines) + "\n")
@@ -68,8 +80,8 @@ def main() -> None:
         else:
             sender = f"member{n}@public.example"
         body = ""
-        if n % 1000 == 500:  # a stranger signing with a customer's name: a possible match
-            body = f"Please call me back.\r\n\r\nRegards,\r\nBench Customer {n % CUSTOMERS}"
+        if n % 1000 == 550:  # a stranger signing with a customer's name: a possible match
+            body = f"Please call me back.\r\n\r\nRegards,\r\n{NAMES[(n // 1000) % CUSTOMERS]}"
             signed += 1
             need_action += POSSIBLE_MATCHES
         clients[target].append("INBOX", message(sender, target, subject=f"Enquiry {n}", body=body))

@@ -7,10 +7,10 @@ the text is capped so that a huge message costs no more than a normal one.
 
 from __future__ import annotations
 
-import contextlib
-import email.policy
-from email.message import EmailMessage
+from email.header import decode_header, make_header
+from email.message import Message
 from email.parser import BytesParser
+from email.policy import compat32
 from html.parser import HTMLParser
 
 MAX_TEXT = 200_000
@@ -20,24 +20,23 @@ def message_text(raw: bytes) -> str:
     """Subject and body text of ``raw``; attachments and enclosed messages are skipped.
 
     The subject is the first line (line breaks in it become spaces); see :func:`body_of`.
+    Parsed with the lenient ``compat32`` policy: headers are not parsed beyond the subject, so
+    reading an unknown sender's text for a possible match costs a fraction of a millisecond.
     """
     try:
-        message = BytesParser(policy=email.policy.default).parsebytes(raw)
+        message = BytesParser(policy=compat32).parsebytes(raw)
     except Exception:  # the parser is lenient, but hostile input can still upset it
         return "\n" + raw.decode("utf-8", "replace")[:MAX_TEXT]  # no subject line read
-    subject = ""
-    with contextlib.suppress(Exception):  # an undecodable subject: the body may say enough
-        subject = " ".join(str(message.get("Subject", "")).splitlines())
-    pieces = [subject]
+    pieces = [" ".join(_subject(message).splitlines())]
     size = 0
     for part in _text_parts(message):
         try:
-            content = part.get_content()
-        except Exception:  # unknown charset or bad transfer encoding: use the raw bytes
             payload = part.get_payload(decode=True)
-            content = payload.decode("utf-8", "replace") if isinstance(payload, bytes) else ""
-        if not isinstance(content, str):
+        except Exception:  # a transfer encoding that cannot be undone: skip the part
             continue
+        if not isinstance(payload, bytes):
+            continue
+        content = _decode(payload, part)
         text = _html_to_text(content) if part.get_content_subtype() == "html" else content
         pieces.append(text)
         size += len(text)
@@ -46,12 +45,37 @@ def message_text(raw: bytes) -> str:
     return "\n".join(pieces)[:MAX_TEXT]
 
 
+def _subject(message: Message) -> str:
+    value = message.get("Subject")
+    if value is None:
+        return ""
+    try:
+        return str(make_header(decode_header(str(value))))
+    except Exception:  # a broken encoded word or unknown charset: the text as it stands
+        return str(value).encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+
+
+def _decode(payload: bytes, part: Message) -> str:
+    """The part's text in its declared charset; unknown or plain-ASCII labels read as UTF-8
+    (a superset that real mail often needs), never an exception."""
+    try:
+        charset = part.get_content_charset() or "us-ascii"
+    except Exception:
+        charset = "us-ascii"
+    if charset in ("us-ascii", "ascii", "unknown-8bit", "x-unknown"):
+        charset = "utf-8"
+    try:
+        return payload.decode(charset, "replace")
+    except (LookupError, ValueError):
+        return payload.decode("utf-8", "replace")
+
+
 def body_of(text: str) -> str:
     """The body part of a :func:`message_text` result (everything after the subject line)."""
     return text.partition("\n")[2]
 
 
-def _text_parts(message: EmailMessage) -> list[EmailMessage]:
+def _text_parts(message: Message) -> list[Message]:
     parts = []
     try:
         for part in message.walk():
