@@ -29,7 +29,6 @@ from mailbox_rules.rules import (
     DecisionKind,
     RuleContext,
     emergency_phrases_in,
-    may_be_from_a_customer,
 )
 
 __all__ = ["Decision", "DecisionKind", "arrangement_of", "decide"]
@@ -119,9 +118,7 @@ def decide(
         topics=topics or {},
         emergency_phrases=emergency_phrases,
     )
-    for rule in RULES:
-        if confirmed_customer is not None and rule.name in IDENTITY_RULES:
-            continue
+    for rule in RULES if confirmed_customer is None else _ONCE_IDENTIFIED:
         finding = rule.check(ctx)
         if finding is None:
             continue
@@ -132,12 +129,8 @@ def decide(
             )
         ref = arrangement.customer_ref if arrangement else None
         # An unknown sender's text may still name a customer (possible-match): read it first.
-        scan = (
-            rule.name == "unknown-sender"
-            and content is None
-            and may_be_from_a_customer(envelope, register)
-        )
-        return Decision(finding.kind, (rule.name,), (finding.reason,), ref, needs_content=scan)
+        scan = rule.name == "unknown-sender" and content is None and ctx.may_be_a_customer
+        return _gate_decision(finding.kind, rule.name, finding.reason, ref, scan)
     assert arrangement is not None  # every gate passed: a customer under a restriction
     broken = [(rule.name, f) for rule in RESTRICTIONS if (f := rule.check(ctx)) is not None]
     if broken:
@@ -192,6 +185,27 @@ def decide(
         acknowledge_to=acknowledge_to,
         contact_officer=contact_officer,
     )
+
+
+_ONCE_IDENTIFIED = tuple(rule for rule in RULES if rule.name not in IDENTITY_RULES)
+
+_GATE_DECISIONS: dict[tuple[object, ...], Decision] = {}
+
+
+def _gate_decision(
+    kind: DecisionKind, rule: str, reason: str, ref: str | None, needs_content: bool
+) -> Decision:
+    """The decision of a gate rule.  Decisions are immutable and most messages (strangers',
+    auto-replies) end at a gate with the same few reasons, so those are made once and shared."""
+    if ref is not None:
+        return Decision(kind, (rule,), (reason,), ref, needs_content=needs_content)
+    key = (kind, rule, reason, needs_content)
+    decision = _GATE_DECISIONS.get(key)
+    if decision is None:
+        decision = Decision(kind, (rule,), (reason,), None, needs_content=needs_content)
+        if len(_GATE_DECISIONS) < 1024:
+            _GATE_DECISIONS[key] = decision
+    return decision
 
 
 def arrangement_of(envelope: Envelope, register: Register) -> Arrangement | None:

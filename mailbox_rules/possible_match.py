@@ -25,6 +25,8 @@ MAX_NAME_WORDS = 5
 _WORD = re.compile(r"[^\W_]+(?:[-/_.][^\W_]+)*")
 """A reference-like word: letters and digits, joined by - / _ . inside (``NV-1001``)."""
 
+_DIGIT = re.compile(r"\d")
+
 _NAME_WORD = re.compile(r"[^\W\d_]+(?:['’-][^\W\d_]+)*")
 
 _QUOTE_START = re.compile(
@@ -111,7 +113,7 @@ class PossibleMatchIndex:
         return list(unique.values())
 
     def _refs_in(self, text: str, where: str) -> list[PossibleMatch]:
-        if not self._refs:
+        if not self._refs or not _DIGIT.search(text):  # every searchable ref has a digit
             return []
         return [
             PossibleMatch(ref, f"mentions the customer reference {ref} {where}")

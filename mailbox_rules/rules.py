@@ -42,7 +42,7 @@ class DecisionKind(enum.StrEnum):
     # emergency route; never held by caps or hours
 
 
-@dataclass(frozen=True)
+@dataclass  # not frozen: built for every decision, and a frozen init costs twice as much
 class RuleContext:
     envelope: Envelope
     register: Register
@@ -53,6 +53,14 @@ class RuleContext:
     content: str | None = None  # subject and body text, when the message was fetched
     topics: Mapping[str, Sequence[str]] = field(default_factory=dict)
     emergency_phrases: Sequence[str] = ()
+    _may_be_a_customer: bool | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def may_be_a_customer(self) -> bool:
+        """Whether this unknown sender's mail is worth searching for a possible match."""
+        if self._may_be_a_customer is None:
+            self._may_be_a_customer = may_be_from_a_customer(self.envelope, self.register)
+        return self._may_be_a_customer
 
     @property
     def local_received(self) -> datetime:
@@ -218,7 +226,7 @@ class PossibleMatch:
     name = "possible-match"
 
     def check(self, ctx: RuleContext) -> Finding | None:
-        if ctx.arrangement is not None or not may_be_from_a_customer(ctx.envelope, ctx.register):
+        if ctx.arrangement is not None or not ctx.may_be_a_customer:
             return None
         index = ctx.register.possible_matches
         subject = ctx.envelope.subject
