@@ -154,7 +154,7 @@ def _emit(
     "config",
     metavar="FILE",
     envvar="SPOCBOT_CONFIG",
-    help="Configuration file (default: ./spocbot.toml, or $SPOCBOT_CONFIG).",
+    help="Configuration file (default: $SPOCBOT_CONFIG, else ./spocbot.toml).",
 )
 @click.option(
     "-v", "--verbose", is_flag=True, help="Also log each message's decision (never its content)."
@@ -551,10 +551,33 @@ def review_list(obj: _Context, show_all: bool, as_json: bool) -> None:
     """List the review queue: who the message may be from, and why it is here."""
     with _errors(), obj.app.factory() as session:
         rows = reports.review_items(session, None if show_all else "open")
-    columns = ["id", "received_at", "mailbox", "sender", "candidates", "reason"]
+    columns = ["id", "received_at", "mailbox", "sender", "subject", "candidates", "reason"]
     if show_all:
-        columns[4:4] = ["status", "customer_ref", "decided_by"]
+        columns[5:5] = ["status", "customer_ref", "decided_by"]
     _emit(obj, rows, as_json, columns, "Nothing to review.")
+
+
+@review.command("show")
+@click.argument("item_id", metavar="ID", type=int)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def review_show(obj: _Context, item_id: int, as_json: bool) -> None:
+    """Show one review item in full, answered or not."""
+    app = obj.app
+    with _errors(), app.factory() as session:
+        rows = reports.review_items(session, None, item_id)
+    if not rows:
+        raise click.ClickException(f"there is no review item {item_id} (see `spocbot review list`)")
+    [row] = rows
+    if row["sha256"]:
+        row["raw_message"] = str(app.evidence.path_for(str(row["sha256"])))
+    if as_json:
+        click.echo(json.dumps(row, indent=2, ensure_ascii=False))
+        return
+    zone = ZoneInfo(app.settings.organisation.timezone)
+    for key, value in row.items():
+        shown = _local(value, zone) if key.endswith("_at") else value
+        click.echo(f"{key.replace('_', ' '):>14}: {_cell(shown)}")
 
 
 @review.command("confirm")
@@ -594,7 +617,10 @@ def review_confirm(
     click.echo(f"Review item {item_id} confirmed as customer {result.customer_ref}.")
     click.echo(f"  {result.address_note}.")
     for sighting, decision in result.decisions:
-        click.echo(f"  #{sighting}: {decision.kind.value} — {'; '.join(decision.reasons)}")
+        click.echo(
+            f"  The copy in {sighting.mailbox} (review item {sighting.id}) is recorded as "
+            f"{decision.kind.value.replace('_', ' ')}: {'; '.join(decision.reasons[:-1])}"
+        )
     if result.forwards_queued:
         click.echo("  The forward will be sent on the watcher's next pass.")
 
@@ -615,6 +641,7 @@ def review_dismiss(obj: _Context, item_id: int, note: str | None, operator: str 
             operator=current_operator(operator),
             now=app.clock(),
             note=note,
+            zone=ZoneInfo(app.settings.organisation.timezone),
         )
     also = (
         f" (with {', '.join(f'#{i}' for i in closed[1:])}, the same message)" if closed[1:] else ""
@@ -624,7 +651,7 @@ def review_dismiss(obj: _Context, item_id: int, note: str | None, operator: str 
 
 @main.group(name="audit")
 def audit_group() -> None:
-    """What people did: imports, review answers and other changes."""
+    """What people did (so far: answers to the review queue)."""
 
 
 @audit_group.command("list")

@@ -280,6 +280,7 @@ def add_review_item(
         message_id=envelope.message_id,
         received_at=envelope.received_at,
         sender=envelope.identities[0] if envelope.identities else None,
+        subject=envelope.subject[:200],
         rules=",".join(decision.rules)[:200],
         reason="; ".join(decision.reasons),
         candidates=";".join(decision.candidates),

@@ -100,11 +100,15 @@ def quarantine(session: Session) -> list[dict[str, Any]]:
     ]
 
 
-def review_items(session: Session, status: str | None = "open") -> list[dict[str, Any]]:
+def review_items(
+    session: Session, status: str | None = "open", item_id: int | None = None
+) -> list[dict[str, Any]]:
     """The review queue (``status`` None: every item, decided ones too), oldest first."""
     query = select(m.ReviewItem).order_by(m.ReviewItem.id)
     if status is not None:
         query = query.where(m.ReviewItem.status == status)
+    if item_id is not None:
+        query = query.where(m.ReviewItem.id == item_id)
     return [
         {
             "id": r.id,
@@ -113,6 +117,7 @@ def review_items(session: Session, status: str | None = "open") -> list[dict[str
             "folder": r.folder,
             "uid": r.uid,
             "sender": r.sender,
+            "subject": r.subject,
             "message_id": r.message_id,
             "rules": r.rules,
             "reason": r.reason,

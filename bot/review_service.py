@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
@@ -27,6 +28,7 @@ from bot.policy import Policy
 from bot.recording import HISTORY_WINDOW, prior_contacts, record_decision
 from bot.store import models as m
 from mailbox_rules import Decision, Register, message_text, parse_envelope
+from mailbox_rules.rules import LONDON
 
 
 class ReviewError(Exception):
@@ -38,7 +40,7 @@ class ConfirmResult:
     customer_ref: str
     address_added: str | None
     address_note: str
-    decisions: list[tuple[int, Decision]] = field(default_factory=list)  # (item id, decision)
+    decisions: list[tuple[m.ReviewItem, Decision]] = field(default_factory=list)
 
     @property
     def forwards_queued(self) -> bool:
@@ -61,7 +63,7 @@ def confirm(
     """Confirm that review item ``item_id`` (and every sighting of its message) is
     ``customer_ref``'s, and record it as theirs in one transaction."""
     with factory.begin() as session:
-        item = _open_item(session, item_id)
+        item = _open_item(session, item_id, policy.zone)
         ref = _customer_for(item, customer_ref)
         customer = session.scalar(select(m.Customer).where(m.Customer.ref == ref))
         if customer is None or customer.arrangement is None:
@@ -94,7 +96,7 @@ def confirm(
                 session, envelope, decision, sighting.uid, sighting.uidvalidity, kept, bot_address
             )
             _close(sighting, "confirmed", operator, now, note, ref)
-            result.decisions.append((sighting.id, decision))
+            result.decisions.append((sighting, decision))
         audit(
             session,
             operator,
@@ -103,8 +105,11 @@ def confirm(
             customer_ref=ref,
             details="; ".join(
                 [
-                    f"sightings {', '.join(str(i) for i, _ in result.decisions)}",
-                    *(f"#{i}: {d.kind.value} ({','.join(d.rules)})" for i, d in result.decisions),
+                    *(
+                        f"review item {s.id} ({s.mailbox}) recorded as {d.kind.value} "
+                        f"({','.join(d.rules)})"
+                        for s, d in result.decisions
+                    ),
                     address_note,
                     *([f"note: {note}"] if note else []),
                 ]
@@ -122,10 +127,11 @@ def dismiss(
     operator: str,
     now: datetime,
     note: str | None = None,
+    zone: ZoneInfo = LONDON,
 ) -> list[int]:
     """Record that review item ``item_id``'s message is nobody's concern; the ids closed."""
     with factory.begin() as session:
-        item = _open_item(session, item_id)
+        item = _open_item(session, item_id, zone)
         closed = []
         for sighting, _ in _sightings(session, evidence, item, need_raw=False):
             _close(sighting, "dismissed", operator, now, note, None)
@@ -135,19 +141,20 @@ def dismiss(
             operator,
             "review.dismiss",
             f"review_item:{item.id}",
-            details=f"sightings {', '.join(map(str, closed))}"
+            details=f"review items {', '.join(map(str, closed))} dismissed"
             + (f"; note: {note}" if note else ""),
             at=now,
         )
     return closed
 
 
-def _open_item(session: Session, item_id: int) -> m.ReviewItem:
+def _open_item(session: Session, item_id: int, zone: ZoneInfo) -> m.ReviewItem:
     item = session.get(m.ReviewItem, item_id)
     if item is None:
         raise ReviewError(f"there is no review item {item_id} (see `spocbot review list`)")
     if item.status != "open":
-        when = f"{item.decided_at:%Y-%m-%d %H:%M} UTC" if item.decided_at else "earlier"
+        decided = item.decided_at.astimezone(zone) if item.decided_at else None
+        when = f"{decided:%Y-%m-%d %H:%M %Z}" if decided else "earlier"
         raise ReviewError(
             f"review item {item_id} was already {item.status} by {item.decided_by} ({when})"
         )

@@ -319,6 +319,7 @@ class ReviewItem(Base):
     message_id: Mapped[str] = mapped_column(String(998))
     received_at: Mapped[datetime] = mapped_column(UTCDateTime)
     sender: Mapped[str | None] = mapped_column(String(320))  # first From/Sender addr-spec
+    subject: Mapped[str] = mapped_column(String(200), default="")
     rules: Mapped[str] = mapped_column(String(200))
     reason: Mapped[str] = mapped_column(Text)
     candidates: Mapped[str] = mapped_column(Text, default="")  # ;-separated customer refs

@@ -134,7 +134,7 @@ def test_every_sighting_of_the_message_is_answered_together(h: Harness) -> None:
 
     result = confirm(h, 1)
 
-    assert [1, 2] == [i for i, _ in result.decisions]
+    assert [1, 2] == [item.id for item, _ in result.decisions]
     assert [] == queue(h)
     [breach] = h.breaches()  # one breach, seen in two mailboxes
     assert ["info@homes.example", "spoc@homes.example"] == sorted(breach["mailboxes"])  # type: ignore[arg-type]

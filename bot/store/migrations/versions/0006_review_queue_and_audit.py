@@ -29,6 +29,7 @@ def upgrade() -> None:
         sa.Column("message_id", sa.String(length=998), nullable=False),
         sa.Column("received_at", sa.DateTime(), nullable=False),
         sa.Column("sender", sa.String(length=320), nullable=True),
+        sa.Column("subject", sa.String(length=200), nullable=False),
         sa.Column("rules", sa.String(length=200), nullable=False),
         sa.Column("reason", sa.Text(), nullable=False),
         sa.Column("candidates", sa.Text(), nullable=False),
