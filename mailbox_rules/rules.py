@@ -277,6 +277,20 @@ class CeasedArrangement:
         return Finding(DecisionKind.IGNORE, "the arrangement has ceased")
 
 
+class NotYetInForce:
+    """An arrangement restricts only mail received from its start date (organisation's zone)."""
+
+    name = "arrangement-not-started"
+
+    def check(self, ctx: RuleContext) -> Finding | None:
+        if ctx.arrangement is None or ctx.local_received.date() >= ctx.arrangement.start_date:
+            return None
+        return Finding(
+            DecisionKind.IGNORE,
+            f"received before the arrangement started ({ctx.arrangement.start_date.isoformat()})",
+        )
+
+
 class WarningStage:
     """At the warning stage officers collect evidence of contact; nothing is restricted yet."""
 
@@ -433,6 +447,7 @@ RULES: tuple[Rule, ...] = (
     PossibleMatch(),
     UnknownSender(),
     CeasedArrangement(),
+    NotYetInForce(),
     WarningStage(),
 )
 

@@ -211,6 +211,23 @@ CASES = {
     "ceased-arrangement-ignored": Case(
         envelope(GARETH, HOUSING), IGNORE, ("arrangement-ceased",), "NV-1004"
     ),
+    "mail-received-before-the-arrangement-started-is-ignored": Case(
+        dataclasses.replace(
+            envelope(MARGARET, HOUSING), received_at=datetime(2026, 1, 4, 23, 59, tzinfo=UTC)
+        ),
+        IGNORE,
+        ("arrangement-not-started",),
+        "NV-1001",
+    ),
+    "mail-on-the-start-date-is-enforced": Case(
+        dataclasses.replace(
+            envelope(MARGARET, HOUSING), received_at=datetime(2026, 1, 5, 0, 1, tzinfo=UTC)
+        ),
+        BREACH,
+        BYPASSED,
+        "NV-1001",
+        AMELIA,
+    ),
     "warning-stage-is-warning-contact-without-route": Case(
         envelope(PRIYA, HOUSING), DecisionKind.WARNING_CONTACT, ("warning-stage",), "NV-1003"
     ),
