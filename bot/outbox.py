@@ -6,10 +6,11 @@ The mechanism (also in the README):
    The row's ``outgoing_message_id`` is chosen then (at random, so nobody can plant it in the
    bot's mailbox) and never changes.
 2. :meth:`OutboxSender.deliver` renders the forward, marks the row ``sending`` and commits,
-   submits it over SMTP to the officer **and the bot's own mailbox** in one transaction, then
-   marks it ``sent``.
+   submits it (over SMTP to the officer **and the bot's own mailbox** in one transaction; or
+   with Graph's ``sendMail``, which keeps a copy in the bot's Sent Items), then marks it
+   ``sent``.
 3. After a crash, a row left ``sending`` may or may not have gone out.
-   :meth:`OutboxSender.recover` looks for its Message-ID in the bot's mailbox (waiting up to
+   :meth:`OutboxSender.recover` looks for its Message-ID in the :class:`SentLog` (waiting up to
    ``[watch] confirm_seconds`` for delivery): found means it was sent; not found means it was
    not, and it goes back to ``pending``.
 
@@ -44,7 +45,7 @@ from bot.mail.ports import (
     DeliveryUncertain,
     MailSender,
     MailServerError,
-    MailStore,
+    SentLog,
 )
 from bot.store import models as m
 from bot.templating import Templates
@@ -87,7 +88,7 @@ class OutboxSender:
         self,
         factory: sessionmaker[Session],
         sender: MailSender,
-        sent_log: MailStore,
+        sent_log: SentLog,
         evidence: EvidenceStore,
         templates: Templates,
         identity: SenderIdentity,
@@ -112,7 +113,7 @@ class OutboxSender:
         The bot's mailbox is opened on every pass, crash or not, so that a wrong password
         or a missing mailbox is reported at once rather than on the day it is needed.
         """
-        self._sent_log.select("INBOX")
+        self._sent_log.check()
         with self._factory() as session:
             rows = session.execute(
                 select(m.Outbox.id, m.Outbox.outgoing_message_id).where(m.Outbox.status == SENDING)
@@ -124,7 +125,7 @@ class OutboxSender:
         deadline = time.monotonic() + self._confirm_seconds
         while True:
             for row_id, message_id in list(waiting.items()):
-                if self._sent_log.contains_message_id("INBOX", message_id):
+                if self._sent_log.contains(message_id):
                     self._finish(row_id, SENT, note="confirmed in the bot mailbox after a restart")
                     report.recovered += 1
                     del waiting[row_id]
@@ -172,7 +173,7 @@ class OutboxSender:
             crash_point("before-smtp-send")
             try:
                 self._sender.send(
-                    self._identity.bot_address, [recipient, self._identity.bot_address], message
+                    self._identity.bot_address, [recipient, *self._sent_log.copy_to], message
                 )
             except DeliveryRejected as exc:
                 self._finish(row_id, FAILED, note=str(exc))
@@ -278,7 +279,9 @@ class OutboxSender:
             ).one()
             raw = self._evidence.get(row.original_sha256)
             context = self._context(session, row)
-            attached_as_file = not can_attach_as_message(raw, eight_bit)
+            attached_as_file = not (
+                self._sender.keeps_attached_messages and can_attach_as_message(raw, eight_bit)
+            )
             context["attached_as_file"] = attached_as_file
             note = self._templates.render("forward_cover_note.txt.j2", **context)
             subject = self._templates.render_line("forward_subject.txt.j2", **context)
@@ -296,7 +299,10 @@ class OutboxSender:
                 else f"contact {row.contact_id}",
                 importance_high=row.kind in (EMERGENCY_FORWARD, EMERGENCY_ROUTE),
             )
-            return build_forward(headers, note, raw, eight_bit_ok=eight_bit), row.recipient_email
+            forward = build_forward(
+                headers, note, raw, eight_bit_ok=eight_bit, as_file=attached_as_file
+            )
+            return forward, row.recipient_email
 
     def _render_acknowledgement(self, session: Session, row: m.Outbox) -> bytes:
         zone = ZoneInfo(self._identity.timezone)
@@ -304,7 +310,9 @@ class OutboxSender:
         text = self._templates.render(
             "acknowledgement.txt.j2",
             customer_name=row.customer.name,
-            received_at=row.created_at.astimezone(zone).strftime("%-d %B %Y at %H:%M"),
+            received_at=(row.original_received_at or row.created_at)
+            .astimezone(zone)
+            .strftime("%-d %B %Y at %H:%M"),
             officer_name=row.route_reason,
             cease_and_desist=arrangement is not None and arrangement.status == "cease_and_desist",
             organisation=self._identity.organisation,

@@ -202,10 +202,14 @@ def record_acknowledgement(
     *,
     now: datetime,
     min_hours_between: float,
+    max_age_hours: float = 72,
 ) -> bool:
-    """Queue an automatic acknowledgement (RFC 3834) if the decision asks for one and the
-    customer has had none in the last ``min_hours_between`` hours; True if queued."""
+    """Queue an automatic acknowledgement (RFC 3834) if the decision asks for one, the
+    message is recent (``max_age_hours``: old mail found on a first pass is not answered) and
+    the customer has had none in the last ``min_hours_between`` hours; True if queued."""
     if decision.acknowledge_to is None or decision.customer_ref is None:
+        return False
+    if envelope.received_at < now - timedelta(hours=max_age_hours):
         return False
     if decision.kind not in (DecisionKind.ALLOWED, DecisionKind.BREACH, DecisionKind.EMERGENCY):
         return False
@@ -234,6 +238,7 @@ def record_acknowledgement(
         recipient_email=decision.acknowledge_to,
         route_reason=officer.name if officer else "",
         created_at=now,
+        original_received_at=envelope.received_at,
     )
     return added
 

@@ -14,7 +14,6 @@ the information mailbox, another in a staff inbox) and is written to the audit l
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from zoneinfo import ZoneInfo
@@ -27,7 +26,7 @@ from bot.evidence import Evidence, EvidenceError, EvidenceStore, body_digest
 from bot.policy import Policy
 from bot.recording import HISTORY_WINDOW, prior_contacts, record_decision
 from bot.store import models as m
-from mailbox_rules import Decision, Register, message_text, parse_envelope
+from mailbox_rules import Decision, Register, header_block, message_text, parse_envelope
 from mailbox_rules.rules import LONDON
 
 
@@ -75,7 +74,7 @@ def confirm(
         for sighting, raw in _sightings(session, evidence, item):
             assert raw is not None  # need_raw: every sighting returned has its message
             envelope = parse_envelope(
-                _header_block(raw),
+                header_block(raw),
                 found_in=sighting.mailbox,
                 folder=sighting.folder,
                 received_at=sighting.received_at,
@@ -260,8 +259,3 @@ def _close(
     item.decided_at = now
     item.note = note
     item.customer_ref = customer_ref
-
-
-def _header_block(raw: bytes) -> bytes:
-    match = re.search(rb"\r?\n\r?\n", raw)
-    return raw[: match.end()] if match else raw

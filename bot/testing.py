@@ -74,6 +74,12 @@ class FakeMailStore:
             self.uidvalidity[folder], self._next_uid[folder], len(self.folders[folder])
         )
 
+    def start_uid(self, folder: str, since: datetime) -> int:
+        self._check()
+        messages = self.folders[folder]
+        recent = [u for u, m in messages.items() if m.received_at.date() >= since.date()]
+        return min(recent) - 1 if recent else self._next_uid[folder] - 1
+
     def headers_after(self, folder: str, last_uid: int, batch: int) -> Iterator[HeaderItem]:
         self._check()
         for uid in sorted(u for u in self.folders[folder] if u > last_uid):
@@ -118,6 +124,8 @@ class SentMessage:
 
 
 class FakeSender:
+    keeps_attached_messages = True
+
     def __init__(self, mailboxes: dict[str, FakeMailStore] | None = None) -> None:
         self.sent: list[SentMessage] = []
         self.mailboxes = mailboxes or {}

@@ -13,13 +13,14 @@ capped exponential backoff.  Logs name mailboxes, UIDs and decisions, never mess
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import random
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
@@ -28,7 +29,14 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.config import Mailbox, Settings
 from bot.crashpoints import crash_point
 from bot.evidence import Evidence, EvidenceError, EvidenceStore
-from bot.mail.ports import HeaderItem, MailAuthError, MailServerError, MailStore
+from bot.mail.ports import (
+    AbsenceSource,
+    HeaderItem,
+    MailAuthError,
+    MailError,
+    MailServerError,
+    MailStore,
+)
 from bot.outbox import DeliveryReport, OutboxSender
 from bot.policy import Policy
 from bot.recording import (
@@ -42,12 +50,14 @@ from bot.recording import (
 )
 from bot.store import models as m
 from mailbox_rules import (
+    Absence,
     Decision,
     DecisionKind,
     Envelope,
     PriorContact,
     Register,
     arrangement_of,
+    header_block,
     message_text,
     parse_envelope,
 )
@@ -109,8 +119,12 @@ class Watcher:
         evidence: EvidenceStore,
         *,
         clock: Callable[[], datetime],
+        absences: AbsenceSource | None = None,
+        since: datetime | None = None,
     ) -> None:
         self._settings = settings
+        self._absences = absences
+        self._since = since or datetime.min.replace(tzinfo=UTC)
         self._factory = factory
         self._stores = stores
         self._outbox = outbox
@@ -151,7 +165,7 @@ class Watcher:
 
     def _scan_all(self, report: PassReport) -> None:
         with self._factory() as session:
-            register = self._policy.register(session)
+            register = self._with_outside_absences(self._policy.register(session))
         for mailbox in self._settings.watched:
             store = self._stores[mailbox.address]
             for folder in mailbox.folders:
@@ -165,6 +179,22 @@ class Watcher:
                     report.errors.append(f"{mailbox.address}/{folder}: {exc}")
                     store.close()
 
+    def _with_outside_absences(self, register: Register) -> Register:
+        """The register with the officers another system says are away today added to its
+        absences (Outlook's automatic replies on Graph)."""
+        if self._absences is None or not register.arrangements:
+            return register
+        officers = {a.spoc.email for a in register.arrangements} | {
+            a.cover.email for a in register.arrangements if a.cover is not None
+        }
+        now = self._clock()
+        away = self._absences.absent(officers, now)
+        if not away:
+            return register
+        today = now.astimezone(self._policy.zone).date()
+        extra = tuple(Absence(email, today, today) for email in sorted(away))
+        return dataclasses.replace(register, absences=(*register.absences, *extra))
+
     def _scan(
         self,
         store: MailStore,
@@ -175,7 +205,7 @@ class Watcher:
     ) -> None:
         state = store.select(folder)
         report.folders_checked += 1
-        last_uid = self._cursor(mailbox.address, folder, state.uidvalidity)
+        last_uid = self._cursor(store, mailbox.address, folder, state.uidvalidity)
         if state.uidnext - 1 <= last_uid:
             return  # nothing new: one SELECT, no fetch
         to_tag: list[int] = []
@@ -227,31 +257,39 @@ class Watcher:
         if uids and (watch.tag_keyword or watch.mark_seen):
             store.tag(folder, uids, watch.tag_keyword, watch.mark_seen)
 
-    def _cursor(self, mailbox: str, folder: str, uidvalidity: int) -> int:
+    def _cursor(self, store: MailStore, mailbox: str, folder: str, uidvalidity: int) -> int:
         with self._factory.begin() as session:
             cursor = session.scalar(
                 select(m.MailboxCursor).where(
                     m.MailboxCursor.mailbox == mailbox, m.MailboxCursor.folder == folder
                 )
             )
+            if cursor is not None and cursor.uidvalidity == uidvalidity:
+                return cursor.last_uid
+            start = store.start_uid(folder, self._since)
+            since = self._since.date().isoformat()
             if cursor is None:
+                log.info(
+                    "%s/%s: first pass; reading mail received since %s", mailbox, folder, since
+                )
                 session.add(
-                    m.MailboxCursor(mailbox=mailbox, folder=folder, uidvalidity=uidvalidity)
+                    m.MailboxCursor(
+                        mailbox=mailbox, folder=folder, uidvalidity=uidvalidity, last_uid=start
+                    )
                 )
-                return 0
-            if cursor.uidvalidity != uidvalidity:
-                log.warning(
-                    "%s/%s: UIDVALIDITY changed (%d -> %d); reading the folder again from the "
-                    "start "
-                    "(breaches and forwards already recorded are not repeated)",
-                    mailbox,
-                    folder,
-                    cursor.uidvalidity,
-                    uidvalidity,
-                )
-                cursor.uidvalidity = uidvalidity
-                cursor.last_uid = 0
-            return cursor.last_uid
+                return start
+            log.warning(
+                "%s/%s: UIDVALIDITY changed (%d -> %d); reading the folder again from mail "
+                "received since %s (breaches and forwards already recorded are not repeated)",
+                mailbox,
+                folder,
+                cursor.uidvalidity,
+                uidvalidity,
+                since,
+            )
+            cursor.uidvalidity = uidvalidity
+            cursor.last_uid = start
+            return start
 
     def _prepare(
         self,
@@ -348,14 +386,31 @@ class Watcher:
                 ignored.entries.append((envelope, decision, item))
                 report.decisions[decision.kind.value] += 1
                 return False
+            too_large = item.size > self._settings.watch.max_message_bytes
+            raw: bytes | None = None
+            if not item.complete and not too_large:
+                # A summary header (Graph) lacks the auto-reply and bounce markers: decide
+                # again from the real header and the text before anything is kept or sent.
+                raw = store.fetch_raw(folder, item.uid)
+                report.raw_fetched += 1
+                envelope = parse_envelope(
+                    header_block(raw), found_in=mailbox, folder=folder, received_at=item.received_at
+                )
+                history = self._history(envelope, register, now)
+                decision = self._decide(envelope, register, now, history, message_text(raw))
+                if decision.kind is DecisionKind.IGNORE:
+                    ignored.entries.append((envelope, decision, item))
+                    report.decisions[decision.kind.value] += 1
+                    return False
             self._flush(ignored)  # keep the cursor in order: earlier ignored messages first
             evidence: Evidence | None = None
             if decision.needs_raw_message:
-                if item.size > self._settings.watch.max_message_bytes:
+                if too_large:
                     decision = _too_large(decision, item.size)
                 else:
-                    raw = store.fetch_raw(folder, item.uid)
-                    report.raw_fetched += 1
+                    if raw is None:
+                        raw = store.fetch_raw(folder, item.uid)
+                        report.raw_fetched += 1
                     evidence = self._evidence.keep(raw)
                     crash_point("after-evidence-write")
                     if decision.needs_content:  # e.g. subject matters: judged on the text
@@ -378,6 +433,7 @@ class Watcher:
                     self._settings.organisation.bot_address,
                     now=now,
                     min_hours_between=self._settings.acknowledge.min_hours_between,
+                    max_age_hours=self._settings.acknowledge.max_age_hours,
                 )
                 record_processed(session, envelope, decision, item.uid, uidvalidity)
                 advance_cursor(session, mailbox, folder, item.uid)
@@ -438,7 +494,7 @@ class Watcher:
             raw = store.fetch_raw(folder, item.uid)
             report.raw_fetched += 1
             evidence = self._evidence.keep(raw)
-        except (MailServerError, EvidenceError):
+        except (MailError, EvidenceError):
             log.warning(
                 "%s/%s UID %d: raw message not kept with the quarantine entry",
                 mailbox,

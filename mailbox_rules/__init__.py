@@ -16,7 +16,7 @@ Layout:
 
 from mailbox_rules.content import message_text
 from mailbox_rules.decision import Decision, DecisionKind, arrangement_of, decide
-from mailbox_rules.envelope import Envelope, EnvelopeError, parse_envelope
+from mailbox_rules.envelope import Envelope, EnvelopeError, header_block, parse_envelope
 from mailbox_rules.register import (
     Absence,
     Arrangement,
@@ -39,6 +39,7 @@ __all__ = [
     "Register",
     "arrangement_of",
     "decide",
+    "header_block",
     "message_text",
     "parse_envelope",
 ]

@@ -167,6 +167,12 @@ def normalise_address(value: str) -> str:
     return f"{local}@{domain}"
 
 
+def header_block(raw: bytes) -> bytes:
+    """A whole message's header block (up to and including the empty line that ends it)."""
+    match = re.search(rb"\r?\n\r?\n", raw)
+    return raw[: match.end()] if match else raw
+
+
 def parse_envelope(
     header_bytes: bytes,
     *,

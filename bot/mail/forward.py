@@ -61,9 +61,15 @@ def new_outgoing_message_id(kind: str, domain: str) -> str:
 
 
 def build_forward(
-    headers: OutgoingHeaders, cover_note: str, raw: bytes, *, eight_bit_ok: bool
+    headers: OutgoingHeaders,
+    cover_note: str,
+    raw: bytes,
+    *,
+    eight_bit_ok: bool,
+    as_file: bool = False,
 ) -> bytes:
-    """The complete forward, ready for SMTP."""
+    """The complete forward, ready to send; ``as_file`` attaches the original as a file even
+    where ``message/rfc822`` could carry it (for Exchange, which re-renders attached mail)."""
     boundary = _boundary(raw, headers.message_id)
     head = EmailMessage(policy=SMTP)
     head["From"] = formataddr((headers.from_name, headers.from_address))
@@ -87,7 +93,7 @@ def build_forward(
     del note["MIME-Version"]
     note_part = note.as_bytes()
 
-    if can_attach_as_message(raw, eight_bit_ok):
+    if not as_file and can_attach_as_message(raw, eight_bit_ok):
         cte = "8bit" if any(b > 127 for b in raw) else "7bit"
         original = (
             b"Content-Type: message/rfc822\r\n"

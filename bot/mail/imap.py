@@ -1,5 +1,6 @@
 """IMAP adapter for :class:`bot.mail.ports.MailStore` (imapclient).
 
+Login is by password, or by SASL XOAUTH2 with an app-only token (Microsoft 365).
 Reading never changes what the mailbox's owner sees: folders are opened read-write only to
 add our keyword, bodies are read with ``BODY.PEEK`` so ``\\Seen`` is never set, and nothing is
 moved, expunged or deleted.  A pass over a folder with nothing new costs one SELECT: the
@@ -11,14 +12,14 @@ from __future__ import annotations
 import contextlib
 import socket
 import ssl
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 import imapclient
 from imapclient.exceptions import IMAPClientError, LoginError
 
-from bot.mail.ports import FolderState, HeaderItem, MailAuthError, MailServerError
+from bot.mail.ports import FolderState, HeaderItem, MailAuthError, MailServerError, MailStore
 
 _NETWORK_ERRORS = (OSError, socket.timeout, ssl.SSLError, IMAPClientError, EOFError)
 
@@ -34,12 +35,16 @@ class ImapMailbox:
         port: int,
         security: str,
         username: str,
-        password: str,
+        password: str | None = None,
+        oauth_token: Callable[[], str] | None = None,
         timeout: float = 60,
     ) -> None:
+        if (password is None) == (oauth_token is None):
+            raise ValueError("give a password or an OAuth token source, not both or neither")
         self.address = address
         self._host, self._port, self._security = host, port, security
         self._username, self._password, self._timeout = username, password, timeout
+        self._oauth_token = oauth_token
         self._client: imapclient.IMAPClient | None = None
         self._selected: str | None = None
         self._keywords_ok = False
@@ -63,7 +68,12 @@ class ImapMailbox:
             client.normalise_times = False
             if self._security == "starttls":
                 client.starttls(ssl.create_default_context())
-            client.login(self._username, self._password)
+            if self._oauth_token is not None:
+                # SASL XOAUTH2 with an app-only token (Exchange Online: IMAP.AccessAsApp)
+                client.oauth2_login(self._username, self._oauth_token())
+            else:
+                assert self._password is not None
+                client.login(self._username, self._password)
         except LoginError as exc:
             raise MailAuthError(f"IMAP login refused for {self.address}") from exc
         except _NETWORK_ERRORS as exc:
@@ -150,6 +160,14 @@ class ImapMailbox:
                 continue
             yield from _items([uid], data)
 
+    def start_uid(self, folder: str, since: datetime) -> int:
+        client = self._ensure(folder)
+        # SINCE compares the internal (receipt) date, by day, in the server's zone.
+        found = self._call("UID SEARCH", client.search, ["SINCE", since.date()])
+        if found:
+            return int(min(found)) - 1
+        return self.select(folder).uidnext - 1
+
     def fetch_raw(self, folder: str, uid: int) -> bytes:
         client = self._ensure(folder)
         data = self._call("UID FETCH", client.fetch, [uid], ["BODY.PEEK[]"])
@@ -217,3 +235,18 @@ def _aware(value: Any) -> datetime:
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)
     return value.astimezone(UTC)
+
+
+class InboxSentLog:
+    """The bot's own inbox, which gets a copy of everything the bot sends over SMTP."""
+
+    def __init__(self, store: MailStore, folder: str = "INBOX") -> None:
+        self._store, self._folder = store, folder
+        self.copy_to: tuple[str, ...] = (store.address,)
+
+    def check(self) -> None:
+        self._store.select(self._folder)
+
+    def contains(self, message_id: str) -> bool:
+        found: bool = self._store.contains_message_id(self._folder, message_id)
+        return found

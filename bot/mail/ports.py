@@ -1,7 +1,9 @@
 """The ports the watcher uses to reach mail systems, and the errors adapters raise.
 
-Two small protocols, one per external system: :class:`MailStore` reads one mailbox (IMAP
-today, Microsoft Graph later) and :class:`MailSender` submits a message (SMTP).  Adapters
+Small protocols, one per external system: :class:`MailStore` reads one mailbox (IMAP or
+Microsoft Graph), :class:`MailSender` submits a message (SMTP or Graph ``sendMail``) and
+:class:`SentLog` tells whether a message was sent (the bot's inbox or its Sent Items), and
+:class:`AbsenceSource` says which officers are away by another system's account.  Adapters
 translate their library's exceptions into this hierarchy, chained with ``from``::
 
     MailError
@@ -13,7 +15,7 @@ translate their library's exceptions into this hierarchy, chained with ``from``:
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -59,6 +61,9 @@ class HeaderItem:
     received_at: datetime
     size: int
     error: str | None = None  # the server would not give this message's headers
+    complete: bool = True
+    """False when ``header`` is a summary (Graph) that may lack auto-reply and bounce markers:
+    a message that needs action is then decided again from its raw header."""
 
 
 class MailStore(Protocol):
@@ -72,6 +77,11 @@ class MailStore(Protocol):
 
     def headers_after(self, folder: str, last_uid: int, batch: int) -> Iterator[HeaderItem]:
         """Headers of messages with UID greater than ``last_uid``, in UID order."""
+        ...
+
+    def start_uid(self, folder: str, since: datetime) -> int:
+        """Where a cursor starts in a folder watched for the first time: the UID before the
+        first message received on or after ``since`` (older mail is left alone)."""
         ...
 
     def fetch_raw(self, folder: str, uid: int) -> bytes:
@@ -97,10 +107,41 @@ class MailStore(Protocol):
 class MailSender(Protocol):
     """Submits messages for delivery."""
 
+    keeps_attached_messages: bool
+    """Whether a ``message/rfc822`` part reaches the recipient byte-for-byte.  SMTP relays do;
+    Exchange (Graph) re-renders attached messages, so there the original goes as a file."""
+
     def send(self, envelope_from: str, recipients: Sequence[str], message: bytes) -> None:
         """Send ``message`` unchanged; raise MailServerError or DeliveryRejected."""
         ...
 
     def supports_8bit(self) -> bool:
         """Whether the server accepts 8-bit message bodies (8BITMIME)."""
+        ...
+
+
+class SentLog(Protocol):
+    """Where the bot can see what it has sent: how a send interrupted by a crash is settled.
+
+    On IMAP/SMTP it is the bot's own inbox, which gets a copy of every forward
+    (``copy_to``); on Graph it is the bot mailbox's Sent Items, which need no copy.
+    """
+
+    copy_to: tuple[str, ...]
+
+    def check(self) -> None:
+        """Raise :class:`MailServerError` if the log cannot be read (checked every pass)."""
+        ...
+
+    def contains(self, message_id: str) -> bool:
+        """Whether a message with this Message-ID was sent."""
+        ...
+
+
+class AbsenceSource(Protocol):
+    """Another system's account of who is away now (Outlook's automatic replies)."""
+
+    def absent(self, officers: Collection[str], now: datetime) -> set[str]:
+        """Which of ``officers`` (lower-case addresses) are away at ``now``; never raises for
+        an outage (the last known answer stands)."""
         ...

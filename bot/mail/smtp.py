@@ -1,6 +1,8 @@
 """SMTP adapter for :class:`bot.mail.ports.MailSender` (smtplib).
 
-The message bytes are sent as they are.  4xx replies and network failures become
+The message bytes are sent as they are.  Login is by password or by SASL XOAUTH2 with an
+app-only token: Exchange Online is switching basic authentication off for SMTP client
+submission, so Microsoft 365 tenants need the token.  4xx replies and network failures become
 :class:`MailServerError` (retry later); 5xx replies become :class:`DeliveryRejected`.
 """
 
@@ -9,12 +11,14 @@ from __future__ import annotations
 import contextlib
 import smtplib
 import ssl
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from bot.mail.ports import DeliveryRejected, DeliveryUncertain, MailAuthError, MailServerError
 
 
 class SmtpSender:
+    keeps_attached_messages = True  # SMTP relays pass message/rfc822 parts on untouched
+
     def __init__(
         self,
         *,
@@ -23,10 +27,12 @@ class SmtpSender:
         security: str,
         username: str | None = None,
         password: str | None = None,
+        oauth_token: Callable[[], str] | None = None,
         timeout: float = 60,
     ) -> None:
         self._host, self._port, self._security = host, port, security
         self._username, self._password, self._timeout = username, password, timeout
+        self._oauth_token = oauth_token
         self._eight_bit: bool | None = None
 
     def __repr__(self) -> str:
@@ -47,7 +53,15 @@ class SmtpSender:
             if self._security == "starttls":
                 smtp.starttls(context=ssl.create_default_context())
                 smtp.ehlo()
-            if self._username:
+            if self._oauth_token is not None and self._username:
+                token = self._oauth_token()
+                user = self._username
+                # SASL XOAUTH2 (Exchange Online: SMTP.SendAsApp), sent as the initial response
+                smtp.auth(
+                    "XOAUTH2",
+                    lambda challenge=None: f"user={user}\x01auth=Bearer {token}\x01\x01",
+                )
+            elif self._username:
                 smtp.login(self._username, self._password or "")
         except smtplib.SMTPAuthenticationError as exc:
             raise MailAuthError(f"SMTP login refused at {self._host}:{self._port}") from exc

@@ -167,6 +167,53 @@ class MailboxCursor(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
 
+class GraphFolderSync(Base):
+    """Where the Graph delta query of one folder stands: the link to resume from.
+
+    ``link`` is the ``@odata.nextLink`` of a round in progress or the ``@odata.deltaLink`` of
+    the last complete round (``complete``); empty before the first request.
+    """
+
+    __tablename__ = "graph_folder_sync"
+    __table_args__ = (UniqueConstraint("mailbox", "folder"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    mailbox: Mapped[str] = mapped_column(String(320))
+    folder: Mapped[str] = mapped_column(String(200))
+    link: Mapped[str] = mapped_column(Text, default="")
+    complete: Mapped[bool] = mapped_column(Boolean, default=False)
+    resyncs: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class GraphMessage(Base):
+    """A message the Graph delta query has reported in a folder, numbered for the cursor.
+
+    Graph has no UIDs, so each message gets the next number in its folder when first seen
+    there; the watcher's cursor then works exactly as on IMAP.  A message reported again in the
+    same folder (a replayed page, an update such as our own category) keeps its number and is
+    not handed to the watcher twice.  A message moved to another watched folder is new there,
+    as on IMAP; the evidence and the outbox already hold it, so nothing is sent twice.  Only
+    ids and numbers are kept, no content.
+    """
+
+    __tablename__ = "graph_messages"
+    __table_args__ = (
+        UniqueConstraint("mailbox", "folder", "graph_id"),
+        UniqueConstraint("mailbox", "folder", "uid", name="uq_graph_messages_mailbox_uid"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    mailbox: Mapped[str] = mapped_column(String(320))
+    graph_id: Mapped[str] = mapped_column(String(512))
+    uid: Mapped[int] = mapped_column(BigInteger)
+    folder: Mapped[str] = mapped_column(String(200))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    size: Mapped[int] = mapped_column(BigInteger, default=0)
+    removed: Mapped[bool] = mapped_column(Boolean, default=False)
+    first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class ProcessedMessage(Base):
     """One decision about one message in one folder (no addresses or content kept)."""
 
@@ -277,6 +324,7 @@ class Outbox(Base):
     next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    original_received_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     customer: Mapped[Customer] = relationship()
     breach: Mapped[Breach | None] = relationship()

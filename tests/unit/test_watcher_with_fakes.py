@@ -18,6 +18,7 @@ from sqlalchemy.exc import OperationalError
 from bot import reports
 from bot.bootstrap import App, build_app
 from bot.evidence import EvidenceError
+from bot.mail.imap import InboxSentLog
 from bot.mail.ports import DeliveryRejected, DeliveryUncertain, MailServerError
 from bot.outbox import OutboxError, OutboxSender, SenderIdentity, retry_failed
 from bot.policy import Policy
@@ -82,7 +83,7 @@ class Harness:
         self.outbox = OutboxSender(
             self.app.factory,
             self.sender,
-            self.bot,
+            InboxSentLog(self.bot),
             self.app.evidence,
             self.app.templates,
             SenderIdentity("Fake Homes", "bot@homes.example", "Europe/London"),
@@ -536,3 +537,43 @@ def test_cease_and_desist_mail_is_screened_and_new_issues_flagged(h: Harness) ->
     assert (
         b"NEW ISSUE =E2=80=94 please screen" in text or "NEW ISSUE — please screen".encode() in text
     )
+
+
+def test_acknowledgement_names_when_the_message_was_received(h: Harness) -> None:
+    enable_acknowledgements(h)
+    h.info.deliver(customer_message(1), received_at=datetime(2026, 12, 3, 9, 15, tzinfo=UTC))
+
+    h.watcher.run_pass()
+
+    [ack] = [s for s in h.sender.sent if b"X-Spocbot-Kind: acknowledgement" in s.message]
+    assert b"3 December 2026 at 09:15" in ack.message.replace(b"=\r\n", b"")
+
+
+def test_old_mail_is_never_acknowledged(h: Harness) -> None:
+    enable_acknowledgements(h)
+    h.info.deliver(customer_message(1), received_at=datetime(2026, 11, 20, 9, 0, tzinfo=UTC))
+
+    h.watcher.run_pass()
+
+    assert [] == [s for s in h.sender.sent if b"X-Spocbot-Kind: acknowledgement" in s.message]
+    assert 1 == len(h.breaches())  # still evidence, still forwarded
+
+
+def test_a_new_folder_is_read_from_the_since_date_not_its_whole_history(h: Harness) -> None:
+    h.info.deliver(customer_message(1), received_at=datetime(2026, 10, 1, 9, 0, tzinfo=UTC))
+    h.info.deliver(customer_message(2), received_at=datetime(2026, 12, 2, 9, 0, tzinfo=UTC))
+    watcher = Watcher(
+        h.app.settings,
+        h.app.factory,
+        {s.address: s for s in (h.info, h.spoc, h.bot, h.cover)},
+        h.outbox,
+        h.app.evidence,
+        clock=lambda: NOW,
+        since=datetime(2026, 11, 26, tzinfo=UTC),
+    )
+
+    watcher.run_pass()
+    h.info.deliver(customer_message(3), received_at=datetime(2026, 9, 1, 9, 0, tzinfo=UTC))
+    watcher.run_pass()  # once followed, every new message counts, whatever its date
+
+    assert ["<m2@mail.example>", "<m3@mail.example>"] == [b["message_id"] for b in h.breaches()]
