@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import Engine
@@ -22,11 +22,17 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.config import BackendKind, ConfigError, Mailbox, Settings, load_settings, resolve_secret
 from bot.evidence import EvidenceStore
 from bot.mail.embedded import EmbeddedMailServer
-from bot.mail.imap import ImapMailbox
-from bot.mail.ports import MailSender, MailStore
+from bot.mail.entra import OUTLOOK_SCOPE, AppTokens, load_credential
+from bot.mail.graph import GraphMailbox
+from bot.mail.graph_client import GraphClient
+from bot.mail.graph_send import GraphSender, GraphSentLog
+from bot.mail.imap import ImapMailbox, InboxSentLog
+from bot.mail.outlook_absences import OutlookAbsences
+from bot.mail.ports import AbsenceSource, MailSender, MailStore, SentLog
 from bot.mail.smtp import SmtpSender
 from bot.outbox import OutboxSender, SenderIdentity
 from bot.store.db import make_engine, session_factory, upgrade
+from bot.store.graph_sync import GraphSyncStore
 from bot.templating import Templates
 from bot.watcher import Watcher
 
@@ -87,13 +93,33 @@ def build_app(config_file: Path, *, migrate: bool = True) -> App:
 class MailConnections:
     stores: dict[str, MailStore]
     sender: MailSender
+    sent_log: SentLog
+    since: datetime  # a folder watched for the first time is read from here
+    absences: AbsenceSource | None = None
     embedded: EmbeddedMailServer | None = None
 
 
 @contextmanager
-def mail_connections(settings: Settings) -> Iterator[MailConnections]:
-    """Mail stores for every configured mailbox and the SMTP sender; closed on exit."""
+def mail_connections(
+    settings: Settings,
+    factory: sessionmaker[Session] | None = None,
+    *,
+    since: datetime | None = None,
+) -> Iterator[MailConnections]:
+    """Mail stores for every configured mailbox, the sender and the sent log; closed on exit.
+
+    ``factory`` (the database) is needed by the Graph backend, which keeps its delta links
+    there; ``since`` is how far back a folder watched for the first time is read (default:
+    ``[watch] first_sync_days`` ago).
+    """
+    since = since or utc_now() - timedelta(days=settings.watch.first_sync_days)
+    if settings.backend.kind is BackendKind.GRAPH:
+        assert factory is not None, "the Graph backend keeps its delta links in the database"
+        with _graph_connections(settings, factory, since) as connections:
+            yield connections
+        return
     server: EmbeddedMailServer | None = None
+    tokens = _outlook_tokens(settings)
     if settings.backend.kind is BackendKind.EMBEDDED:
         server = EmbeddedMailServer(m.address for m in settings.mailboxes)
         endpoints = server.start()
@@ -113,11 +139,15 @@ def mail_connections(settings: Settings) -> Iterator[MailConnections]:
         )
     else:
         stores = {
-            m.address: _imap_store(settings, index, m) for index, m in enumerate(settings.mailboxes)
+            m.address: _imap_store(settings, index, m, tokens)
+            for index, m in enumerate(settings.mailboxes)
         }
-        sender = _smtp_sender(settings)
+        sender = _smtp_sender(settings, tokens)
+    sent_log = InboxSentLog(stores[settings.bot_mailbox.address])
     try:
-        yield MailConnections(stores=stores, sender=sender, embedded=server)
+        yield MailConnections(
+            stores=stores, sender=sender, sent_log=sent_log, since=since, embedded=server
+        )
     finally:
         for store in stores.values():
             store.close()
@@ -125,26 +155,118 @@ def mail_connections(settings: Settings) -> Iterator[MailConnections]:
             server.stop()
 
 
-def _imap_store(settings: Settings, index: int, mailbox: Mailbox) -> ImapMailbox:
-    assert settings.imap is not None
-    key = f"mailboxes[{index}]"
-    password = resolve_secret(mailbox, key)
-    if password is None:
-        raise ConfigError(f"{key}: give password_env or password_file for {mailbox.address}")
-    return ImapMailbox(
-        address=mailbox.address,
-        host=settings.imap.host,
-        port=settings.imap.port,
-        security=settings.imap.security,
-        username=mailbox.login,
-        password=password,
-        timeout=settings.imap.timeout_seconds,
+def app_tokens(settings: Settings) -> AppTokens:
+    """The app registration's tokens (one msal application per process)."""
+    assert settings.graph is not None
+    return AppTokens(settings.graph, load_credential(settings.graph))
+
+
+def graph_client(settings: Settings, tokens: AppTokens) -> GraphClient:
+    graph = settings.graph
+    assert graph is not None
+    return GraphClient(
+        graph.base_url,
+        tokens,
+        ca_bundle=graph.ca_bundle,
+        timeout=graph.timeout_seconds,
+        max_concurrent=graph.max_concurrent_requests,
+        max_attempts=graph.max_attempts,
+        max_retry_after=graph.max_retry_after_seconds,
     )
 
 
-def _smtp_sender(settings: Settings) -> SmtpSender:
+@contextmanager
+def _graph_connections(
+    settings: Settings, factory: sessionmaker[Session], since: datetime
+) -> Iterator[MailConnections]:
+    graph = settings.graph
+    assert graph is not None
+    client = graph_client(settings, app_tokens(settings))
+    sync = GraphSyncStore(factory)
+    stores: dict[str, MailStore] = {}
+    mailboxes: dict[str, GraphMailbox] = {}
+    for mailbox in settings.mailboxes:
+        mailboxes[mailbox.address] = GraphMailbox(
+            mailbox.address,
+            client,
+            sync,
+            since=since,
+            page_size=graph.page_size,
+            category=graph.category,
+            read_text=settings.matching.possible_matches,
+            text_bytes=settings.matching.scan_bytes,
+            max_message_bytes=settings.watch.max_message_bytes,
+        )
+        stores[mailbox.address] = mailboxes[mailbox.address]
+    bot = mailboxes[settings.bot_mailbox.address]
+    absences = (
+        OutlookAbsences(client, refresh_seconds=graph.automatic_replies_refresh_seconds)
+        if graph.automatic_replies
+        else None
+    )
+    try:
+        yield MailConnections(
+            stores=stores,
+            sender=GraphSender(client, bot),
+            sent_log=GraphSentLog(client, bot),
+            since=since,
+            absences=absences,
+        )
+    finally:
+        for store in stores.values():
+            store.close()
+        client.close()
+
+
+def _outlook_tokens(settings: Settings) -> Callable[[], str] | None:
+    """XOAUTH2 tokens for IMAP/SMTP (Exchange Online), when either section asks for them."""
+    uses_oauth = any(
+        section is not None and section.auth == "xoauth2"
+        for section in (settings.imap, settings.smtp)
+    )
+    if not uses_oauth or settings.backend.kind is BackendKind.EMBEDDED:
+        return None
+    tokens = app_tokens(settings)
+    return lambda: tokens.token(OUTLOOK_SCOPE)
+
+
+def _imap_store(
+    settings: Settings, index: int, mailbox: Mailbox, tokens: Callable[[], str] | None
+) -> ImapMailbox:
+    imap = settings.imap
+    assert imap is not None
+    key = f"mailboxes[{index}]"
+    password = None
+    if imap.auth == "password":
+        password = resolve_secret(mailbox, key)
+        if password is None:
+            raise ConfigError(f"{key}: give password_env or password_file for {mailbox.address}")
+    return ImapMailbox(
+        address=mailbox.address,
+        host=imap.host,
+        port=imap.port,
+        security=imap.security,
+        username=mailbox.login,
+        password=password,
+        oauth_token=tokens if imap.auth == "xoauth2" else None,
+        timeout=imap.timeout_seconds,
+    )
+
+
+def _smtp_sender(settings: Settings, tokens: Callable[[], str] | None) -> SmtpSender:
     smtp = settings.smtp
     assert smtp is not None
+    if smtp.auth == "xoauth2":
+        if not smtp.username:
+            raise ConfigError("smtp.username: the mailbox to send as is needed for xoauth2")
+        return SmtpSender(
+            host=smtp.host,
+            port=smtp.port,
+            security=smtp.security,
+            username=smtp.username,
+            oauth_token=tokens,
+            timeout=smtp.timeout_seconds,
+        )
     password = resolve_secret(smtp, "smtp")
     if smtp.username and password is None:
         raise ConfigError("smtp: username is set, so give password_env or password_file")
@@ -163,7 +285,7 @@ def build_watcher(app: App, connections: MailConnections) -> Watcher:
     outbox = OutboxSender(
         app.factory,
         connections.sender,
-        connections.stores[settings.bot_mailbox.address],
+        connections.sent_log,
         app.evidence,
         app.templates,
         SenderIdentity(
@@ -178,4 +300,13 @@ def build_watcher(app: App, connections: MailConnections) -> Watcher:
         retry_max_seconds=settings.watch.retry_max_seconds,
         clock=app.clock,
     )
-    return Watcher(settings, app.factory, connections.stores, outbox, app.evidence, clock=app.clock)
+    return Watcher(
+        settings,
+        app.factory,
+        connections.stores,
+        outbox,
+        app.evidence,
+        clock=app.clock,
+        absences=connections.absences,
+        since=connections.since,
+    )

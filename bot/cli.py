@@ -30,6 +30,7 @@ from bot.audit import current_operator
 from bot.audit import events as audit_events
 from bot.bootstrap import App, build_app, build_watcher, mail_connections
 from bot.config import ConfigError, config_path
+from bot.doctor import run as run_doctor
 from bot.evidence import EvidenceError
 from bot.mail.ports import MailError
 from bot.outbox import OutboxError, retry_failed
@@ -345,12 +346,29 @@ def absence_remove(obj: _Context, absence_id: int) -> None:
 @main.command()
 @click.option("--once", is_flag=True, help="Run one pass and exit (status 1 if it had errors).")
 @click.option("--json", "as_json", is_flag=True, help="With --once: print the pass report as JSON.")
+@click.option(
+    "--since",
+    metavar="YYYY-MM-DD",
+    callback=_iso_date,
+    help="A folder watched for the first time is read from this date (default: [watch] "
+    "first_sync_days ago); folders already being followed are not affected.",
+)
 @click.pass_obj
-def watch(obj: _Context, once: bool, as_json: bool) -> None:
+def watch(obj: _Context, once: bool, as_json: bool, since: date | None) -> None:
     """Watch the configured mailboxes and route SPOC breaches (runs until stopped)."""
     with _errors():
         app = obj.app
-        with _single_watcher(app), mail_connections(app.settings) as connections:
+        start = (
+            datetime.combine(
+                since, datetime.min.time(), tzinfo=ZoneInfo(app.settings.organisation.timezone)
+            )
+            if since
+            else None
+        )
+        with (
+            _single_watcher(app),
+            mail_connections(app.settings, app.factory, since=start) as connections,
+        ):
             watcher = build_watcher(app, connections)
             if once:
                 report = watcher.run_pass()
@@ -372,6 +390,25 @@ def watch(obj: _Context, once: bool, as_json: bool) -> None:
                 "watching %d mailbox(es); stop with Ctrl-C or SIGTERM", len(app.settings.watched)
             )
             watcher.run_forever(stop, _PassLogger())
+
+
+@main.command()
+@click.option(
+    "--send-test",
+    is_flag=True,
+    help="Also send one message from the bot mailbox to itself and look for it.",
+)
+@click.pass_obj
+def doctor(obj: _Context, send_test: bool) -> None:
+    """Check the deployment: configuration, storage, token, mailboxes and sending."""
+    failed = 0
+    for check in run_doctor(obj.config_file, build_app, send_test=send_test):
+        click.echo(check.line())
+        failed += not check.ok
+    if failed:
+        click.echo(f"{failed} check(s) failed.", err=True)
+        raise SystemExit(1)
+    click.echo("All checks passed.")
 
 
 @contextmanager

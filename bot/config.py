@@ -79,6 +79,7 @@ class Storage(_Section):
 
 class BackendKind(StrEnum):
     IMAP = "imap"
+    GRAPH = "graph"
     EMBEDDED = "embedded"
 
 
@@ -87,12 +88,14 @@ class Backend(_Section):
 
 
 Security = Literal["none", "starttls", "tls"]
+Auth = Literal["password", "xoauth2"]
 
 
 class Imap(_Section):
     host: str
     port: int = Field(default=993, ge=1, le=65535)
     security: Security = "tls"
+    auth: Auth = "password"  # xoauth2: app-only tokens from the [graph] app registration
     timeout_seconds: float = Field(default=60, gt=0)
 
 
@@ -113,8 +116,63 @@ class Smtp(Secret):
     host: str
     port: int = Field(default=587, ge=1, le=65535)
     security: Security = "starttls"
+    auth: Auth = "password"  # xoauth2: app-only tokens from the [graph] app registration
     username: str | None = None
     timeout_seconds: float = Field(default=60, gt=0)
+
+
+class Graph(_Section):
+    """The Entra ID app registration and the Microsoft Graph endpoint.
+
+    Used by ``[backend] kind = "graph"``, and by ``auth = "xoauth2"`` in ``[imap]``/``[smtp]``.
+    The credential is a certificate (a PEM file holding the private key and the certificate;
+    preferred) or a client secret named by ``client_secret_env`` / ``client_secret_file``.
+    """
+
+    tenant_id: str
+    client_id: str
+    certificate_path: Path | None = None
+    client_secret_env: str | None = None
+    client_secret_file: Path | None = None
+    authority: str = "https://login.microsoftonline.com"
+    base_url: str = "https://graph.microsoft.com/v1.0"
+    validate_authority: bool = True  # msal's instance discovery; off only for a private test IdP
+    ca_bundle: Path | None = None  # extra CA certificates to trust (e.g. a TLS-inspecting proxy)
+    timeout_seconds: float = Field(default=60, gt=0)
+    category: str = "SPOC handled"
+    page_size: int = Field(default=100, ge=1, le=1000)
+    max_concurrent_requests: int = Field(default=4, ge=1, le=4)
+    max_attempts: int = Field(default=5, ge=1, le=20)
+    max_retry_after_seconds: float = Field(default=120, gt=0)
+    automatic_replies: bool = True
+    automatic_replies_refresh_seconds: float = Field(default=900, ge=0)
+
+    @field_validator("tenant_id", "client_id", "category")
+    @classmethod
+    def _text(cls, value: str) -> str:
+        return _plain_text(value)
+
+    @field_validator("authority", "base_url")
+    @classmethod
+    def _https(cls, value: str) -> str:
+        value = value.rstrip("/")
+        if not re.fullmatch(r"https://[^/\s]+(/[^\s]*)?", value):
+            raise ValueError(f"must be an https:// URL, not {value!r}")
+        return value
+
+    @model_validator(mode="after")
+    def _one_credential(self) -> Graph:
+        given = [
+            key
+            for key in ("certificate_path", "client_secret_env", "client_secret_file")
+            if getattr(self, key) is not None
+        ]
+        if len(given) != 1:
+            raise ValueError(
+                "give exactly one of certificate_path (preferred), client_secret_env or "
+                f"client_secret_file (given: {', '.join(given) or 'none'})"
+            )
+        return self
 
 
 class MailboxRole(StrEnum):
@@ -124,11 +182,15 @@ class MailboxRole(StrEnum):
     BOT = "bot"  # the bot's own mailbox: receives a copy of each forward (exactly-once check)
 
 
+IMAP_FOLDERS = ("INBOX",)
+GRAPH_FOLDERS = ("inbox", "junkemail")  # Graph's well-known names for Inbox and Junk Email
+
+
 class Mailbox(Secret):
     address: str
     role: MailboxRole
     username: str | None = None
-    folders: Annotated[tuple[str, ...], Field(min_length=1)] = ("INBOX",)
+    folders: Annotated[tuple[str, ...], Field(min_length=1)] = IMAP_FOLDERS
 
     _addr = field_validator("address")(_address)
 
@@ -139,6 +201,7 @@ class Mailbox(Secret):
 
 class Watch(_Section):
     poll_seconds: float = Field(default=60, gt=0)
+    first_sync_days: int = Field(default=7, ge=0)
     tag_keyword: str = "$SpocbotHandled"
     mark_seen: bool = False
     confirm_seconds: float = Field(default=30, ge=0)
@@ -181,6 +244,7 @@ class Emergency(_Section):
 
 class Acknowledge(_Section):
     min_hours_between: float = Field(default=24, ge=0)
+    max_age_hours: float = Field(default=72, gt=0)  # no acknowledgement for older mail
 
 
 class Settings(_Section):
@@ -189,6 +253,7 @@ class Settings(_Section):
     backend: Backend
     imap: Imap | None = None
     smtp: Smtp | None = None
+    graph: Graph | None = None
     mailboxes: Annotated[tuple[Mailbox, ...], Field(min_length=1)]
     watch: Watch = Watch()
     matching: Matching = Matching()
@@ -209,6 +274,20 @@ class Settings(_Section):
             cleaned[name.strip().lower()] = kept
         return cleaned
 
+    @model_validator(mode="before")
+    @classmethod
+    def _default_folders(cls, data: Any) -> Any:
+        """Mailboxes without ``folders`` watch Inbox (and Junk on Graph, where it is named)."""
+        if not isinstance(data, dict) or not isinstance(data.get("mailboxes"), list):
+            return data
+        backend = data.get("backend")
+        graph = isinstance(backend, dict) and backend.get("kind") == BackendKind.GRAPH.value
+        default = list(GRAPH_FOLDERS if graph else IMAP_FOLDERS)
+        mailboxes = [
+            {"folders": default, **m} if isinstance(m, dict) else m for m in data["mailboxes"]
+        ]
+        return {**data, "mailboxes": mailboxes}
+
     @model_validator(mode="after")
     def _consistent(self) -> Settings:
         if self.backend.kind is BackendKind.IMAP:
@@ -216,6 +295,14 @@ class Settings(_Section):
                 raise ValueError("[imap] is required when [backend] kind = 'imap'")
             if self.smtp is None:
                 raise ValueError("[smtp] is required when [backend] kind = 'imap'")
+        if self.graph is None:
+            if self.backend.kind is BackendKind.GRAPH:
+                raise ValueError("[graph] is required when [backend] kind = 'graph'")
+            for name, section in (("imap", self.imap), ("smtp", self.smtp)):
+                if section is not None and section.auth == "xoauth2":
+                    raise ValueError(
+                        f"[graph] (the app registration) is required when [{name}] auth = 'xoauth2'"
+                    )
         addresses = [m.address for m in self.mailboxes]
         duplicates = sorted({a for a in addresses if addresses.count(a) > 1})
         if duplicates:
@@ -302,7 +389,18 @@ def _anchor_paths(settings: Settings, base: Path) -> Settings:
     smtp = settings.smtp
     if smtp is not None:
         smtp = smtp.model_copy(update={"password_file": anchor(smtp.password_file)})
-    return settings.model_copy(update={"storage": storage, "mailboxes": mailboxes, "smtp": smtp})
+    graph = settings.graph
+    if graph is not None:
+        graph = graph.model_copy(
+            update={
+                "certificate_path": anchor(graph.certificate_path),
+                "client_secret_file": anchor(graph.client_secret_file),
+                "ca_bundle": anchor(graph.ca_bundle),
+            }
+        )
+    return settings.model_copy(
+        update={"storage": storage, "mailboxes": mailboxes, "smtp": smtp, "graph": graph}
+    )
 
 
 def _anchor_sqlite(url: str, base: Path) -> str:

@@ -11,6 +11,7 @@ from bot.config import (
     Acknowledge,
     Backend,
     Emergency,
+    Graph,
     Imap,
     Mailbox,
     Matching,
@@ -44,6 +45,7 @@ def test_example_configuration_mentions_every_key() -> None:
         "matching": Matching,
         "emergency": Emergency,
         "acknowledge": Acknowledge,
+        "graph": Graph,
     }
     missing = [
         f"{name}.{key}"

@@ -1,0 +1,309 @@
+"""The Graph backend end to end: the real ``spocbot`` process (msal + httpx) against the local
+Graph test server, in the scenarios the IMAP tests cover and the failure modes Graph has."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from bot.crashpoints import POINTS
+from bot.mail.forward import attached_original
+from tests.graphtest import GraphOrg, customer_message, graph_org, header
+
+
+@pytest.fixture
+def org(tmp_path: Path) -> Iterator[GraphOrg]:
+    with graph_org(tmp_path) as organisation:
+        yield organisation
+
+
+def breaches(org: GraphOrg) -> list[dict[str, object]]:
+    return json.loads(org.spocbot("breaches", "list", "--json").stdout)  # type: ignore[no-any-return]
+
+
+def test_a_bypass_is_forwarded_to_the_spoc_with_the_original_intact(org: GraphOrg) -> None:
+    raw = customer_message(org.customer, org.info)
+    original_id = org.deliver(raw, org.info)
+
+    org.spocbot("watch", "--once")
+
+    [forward] = org.forwards(org.spoc)
+    assert raw == attached_original(forward)
+    assert "auto-generated" == header(forward, "Auto-Submitted")
+    assert "All" == header(forward, "X-Auto-Response-Suppress")
+    [row] = breaches(org)
+    assert [org.info] == row["mailboxes"]
+    [original] = [m for m in org.server.messages(org.info, "inbox") if m.id == original_id]
+    assert ["SPOC handled"] == original.categories
+    assert not original.is_read  # never marked read unless configured
+    assert raw == original.raw  # never altered
+
+
+def test_every_request_asks_for_immutable_ids_and_stays_within_four_per_mailbox(
+    org: GraphOrg,
+) -> None:
+    for n in range(12):
+        org.deliver(customer_message(org.customer, org.info, subject=f"Complaint {n}"), org.info)
+
+    org.spocbot("watch", "--once")
+
+    assert 12 == len(org.forwards(org.spoc))
+    assert [] == [r.path for r in org.server.requests if not r.immutable_id_preferred]
+    assert max(org.server.peak_concurrency.values()) <= 4
+
+
+def test_the_cover_officer_gets_it_while_outlook_says_the_spoc_is_away(org: GraphOrg) -> None:
+    now = datetime.now(UTC)
+    org.server.set_automatic_replies(
+        org.spoc, "scheduled", start=now - timedelta(hours=1), end=now + timedelta(days=2)
+    )
+    org.deliver(customer_message(org.customer, org.info), org.info)
+
+    org.spocbot("watch", "--once")
+
+    assert [] == org.forwards(org.spoc)
+    assert 1 == len(org.forwards(org.cover))
+
+
+def test_automatic_replies_outside_their_window_change_nothing(org: GraphOrg) -> None:
+    now = datetime.now(UTC)
+    org.server.set_automatic_replies(
+        org.spoc, "scheduled", start=now + timedelta(days=1), end=now + timedelta(days=2)
+    )
+    org.deliver(customer_message(org.customer, org.info), org.info)
+
+    org.spocbot("watch", "--once")
+
+    assert 1 == len(org.forwards(org.spoc))
+    assert [] == org.forwards(org.cover)
+
+
+def test_the_same_message_in_three_mailboxes_is_one_breach_and_one_forward(
+    org: GraphOrg,
+) -> None:
+    raw = customer_message(org.customer, org.info, cc=f"{org.staff}, {org.cover}")
+    for mailbox in (org.info, org.staff, org.cover):
+        org.deliver(raw, mailbox)
+
+    org.spocbot("watch", "--once")
+    org.spocbot("watch", "--once")
+
+    assert 1 == len(org.forwards(org.spoc))
+    [row] = breaches(org)
+    assert sorted([org.info, org.staff, org.cover]) == sorted(row["mailboxes"])  # type: ignore[arg-type]
+
+
+def test_a_second_pass_with_nothing_new_costs_one_delta_request_per_folder(
+    org: GraphOrg,
+) -> None:
+    org.deliver(customer_message(org.customer, org.info), org.info)
+    org.spocbot("watch", "--once")
+    org.spocbot("watch", "--once")  # picks up the forward in the SPOC's inbox (ignored)
+    org.server.reset_counters()
+
+    org.spocbot("watch", "--once")
+
+    graph = [r for r in org.server.requests if r.path.startswith("/v1.0/") and not r.in_batch]
+    deltas = [r for r in graph if r.path.endswith("/messages/delta")]
+    folders = 4 * 2  # four watched mailboxes, inbox and junkemail
+    assert folders == len(deltas)
+    assert [] == [r.path for r in graph if "$value" in r.path]
+    assert len(graph) <= folders + 2  # + the bot's Sent Items check + one automatic-replies batch
+
+
+@pytest.mark.parametrize("point", POINTS)
+def test_killed_at_any_step_the_breach_is_forwarded_exactly_once(org: GraphOrg, point: str) -> None:
+    org.deliver(customer_message(org.customer, org.info), org.info)
+
+    crashed = org.spocbot("watch", "--once", env={"SPOCBOT_CRASH_AT": point}, check=False)
+    assert 137 == crashed.returncode, crashed.stderr
+    org.spocbot("watch", "--once")
+    org.spocbot("watch", "--once")
+
+    assert 1 == len(org.forwards(org.spoc))
+    [row] = breaches(org)
+    assert ["sent"] == [f["status"] for f in row["forwarded_to"]]  # type: ignore[index,union-attr]
+
+
+def test_a_lost_response_after_sendmail_is_settled_from_sent_items(org: GraphOrg) -> None:
+    org.deliver(customer_message(org.customer, org.info), org.info)
+    org.server.drop_connection_after_send(times=1)
+
+    first = org.spocbot("watch", "--once", check=False)
+    org.spocbot("watch", "--once")
+
+    assert 1 == first.returncode  # the uncertain send is reported...
+    assert 1 == len(org.forwards(org.spoc))  # ...and never repeated
+    [row] = breaches(org)
+    assert ["sent"] == [f["status"] for f in row["forwarded_to"]]  # type: ignore[index,union-attr]
+
+
+def test_delta_pages_replays_and_updates_never_hand_a_message_over_twice(
+    org: GraphOrg,
+) -> None:
+    raws = [customer_message(org.customer, org.info, subject=f"Issue {n}") for n in range(11)]
+    for raw in raws:
+        org.deliver(raw, org.info)
+    org.server.replay_next_delta_page(org.info, "inbox")
+
+    org.spocbot("watch", "--once")  # 11 messages in pages of 5, one page served twice
+    org.spocbot("watch", "--once")  # our categories come back as updates
+
+    assert 11 == len(org.forwards(org.spoc))
+    assert 11 == len(breaches(org))
+
+
+def test_an_expired_delta_token_resyncs_without_repeating_anything(org: GraphOrg) -> None:
+    org.deliver(customer_message(org.customer, org.info, subject="First"), org.info)
+    org.spocbot("watch", "--once")
+    org.server.expire_delta_tokens(org.info, "inbox")
+    org.deliver(customer_message(org.customer, org.info, subject="Second"), org.info)
+
+    result = org.spocbot("watch", "--once")
+
+    assert 2 == len(org.forwards(org.spoc))
+    assert 2 == len(breaches(org))
+    assert "expired" in result.stderr  # said once, for the operator
+
+
+def test_a_message_moved_to_junk_keeps_its_id_and_is_not_forwarded_again(
+    org: GraphOrg,
+) -> None:
+    message_id = org.deliver(customer_message(org.customer, org.info), org.info)
+    org.spocbot("watch", "--once")
+    org.server.move(org.info, message_id, "junkemail")
+
+    org.spocbot("watch", "--once")
+
+    assert 1 == len(org.forwards(org.spoc))
+    [moved] = org.server.messages(org.info, "junkemail")
+    assert message_id == moved.id
+
+
+@pytest.mark.parametrize(("status", "retry_after"), [(429, 1.0), (429, None), (503, None)])
+def test_throttling_and_outages_are_retried_within_the_pass(
+    org: GraphOrg, status: int, retry_after: float | None
+) -> None:
+    org.deliver(customer_message(org.customer, org.info), org.info)
+    org.server.fail("GET", r"/messages/delta", status, times=2, retry_after=retry_after)
+    org.server.fail("GET", r"/\$value", status, times=1, retry_after=retry_after)
+    org.server.fail("POST", r"/sendMail", status, times=1, retry_after=retry_after)
+
+    org.spocbot("watch", "--once")
+
+    assert 1 == len(org.forwards(org.spoc))
+
+
+def test_a_gateway_timeout_on_send_is_settled_before_sending_again(org: GraphOrg) -> None:
+    """A 504 may come after Exchange accepted the message: never resend blindly."""
+    org.deliver(customer_message(org.customer, org.info), org.info)
+    org.server.fail("GET", r"/messages/delta", 504, times=1)
+    org.server.fail("POST", r"/sendMail", 504, times=1)
+
+    first = org.spocbot("watch", "--once", check=False)
+    org.spocbot("watch", "--once")  # not in Sent Items: sent now, once
+
+    assert 1 == first.returncode
+    assert 1 == len(org.forwards(org.spoc))
+
+
+def test_a_long_retry_after_waits_for_the_next_pass_and_loses_nothing(org: GraphOrg) -> None:
+    org.deliver(customer_message(org.customer, org.info), org.info)
+    org.server.fail("GET", r"/mailFolders/inbox/messages/delta", 429, times=1, retry_after=600)
+
+    first = org.spocbot("watch", "--once", check=False)
+    org.spocbot("watch", "--once")
+
+    assert 1 == first.returncode
+    assert "throttled" in first.stdout + first.stderr
+    assert 1 == len(org.forwards(org.spoc))
+
+
+def test_a_large_message_goes_through_an_upload_session_byte_for_byte(org: GraphOrg) -> None:
+    attachment = bytes(range(256)) * (10 * 1024 * 1024 // 256)  # 10 MB of every byte value
+    raw = _with_attachment(customer_message(org.customer, org.info), attachment)
+    org.deliver(raw, org.info)
+
+    org.spocbot("watch", "--once")
+
+    [forward] = org.forwards(org.spoc)
+    assert raw == attached_original(forward)
+    uploads = [r for r in org.server.requests if r.path.startswith("/upload/")]
+    assert uploads  # it did not fit in one sendMail request
+
+
+def test_a_message_with_only_inline_images_is_forwarded_whole(org: GraphOrg) -> None:
+    raw = _inline_image_message(org.customer, org.info)
+    org.deliver(raw, org.info)
+
+    org.spocbot("watch", "--once")
+
+    [forward] = org.forwards(org.spoc)
+    assert raw == attached_original(forward)
+
+
+def test_an_out_of_office_reply_from_a_customer_is_not_contact(org: GraphOrg) -> None:
+    raw = customer_message(org.customer, org.info, subject="Automatic reply: Your repair")
+    raw = raw.replace(b"MIME-Version", b"Auto-Submitted: auto-replied\r\nMIME-Version", 1)
+    org.deliver(raw, org.info)
+
+    org.spocbot("watch", "--once")
+
+    assert [] == org.forwards(org.spoc)
+    assert [] == breaches(org)
+
+
+def test_doctor_passes_on_a_working_tenant_and_names_a_missing_permission(
+    org: GraphOrg,
+) -> None:
+    good = org.spocbot("doctor", "--send-test")
+    org.server.roles = ["Mail.ReadWrite"]
+    bad = org.spocbot("doctor", check=False)
+
+    assert "All checks passed." in good.stdout
+    assert 1 == bad.returncode
+    assert "without Mail.Send, MailboxSettings.Read" in bad.stdout
+
+
+def _with_attachment(raw: bytes, data: bytes) -> bytes:
+    import base64
+
+    head, _, body = raw.partition(b"\r\n\r\n")
+    head = head.replace(
+        b"Content-Type: text/plain; charset=utf-8",
+        b'Content-Type: multipart/mixed; boundary="b1"',
+    )
+    encoded = base64.encodebytes(data).replace(b"\n", b"\r\n")
+    return (
+        head
+        + b"\r\n\r\n--b1\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+        + body
+        + b"\r\n--b1\r\nContent-Type: application/octet-stream\r\n"
+        + b'Content-Disposition: attachment; filename="photos.zip"\r\n'
+        + b"Content-Transfer-Encoding: base64\r\n\r\n"
+        + encoded
+        + b"--b1--\r\n"
+    )
+
+
+def _inline_image_message(sender: str, to: str) -> bytes:
+    import base64
+
+    png = base64.encodebytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 64).replace(b"\n", b"\r\n")
+    return (
+        (
+            f"From: Margaret Ellis <{sender}>\r\nTo: {to}\r\nSubject: Photo of the damp\r\n"
+            "Date: Thu, 03 Dec 2026 10:00:00 +0000\r\nMessage-ID: <inline-1@customer.example>\r\n"
+            'MIME-Version: 1.0\r\nContent-Type: multipart/related; boundary="r1"\r\n\r\n'
+            "--r1\r\nContent-Type: text/html; charset=utf-8\r\n\r\n"
+            '<p>See the wall:</p><img src="cid:damp@x">\r\n'
+            "--r1\r\nContent-Type: image/png\r\nContent-ID: <damp@x>\r\n"
+            "Content-Disposition: inline\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+        ).encode()
+        + png
+        + b"--r1--\r\n"
+    )
