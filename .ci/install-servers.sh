@@ -8,7 +8,7 @@
 # disabled afterwards if they run anyway, so nothing is left on 25/143/993.
 set -euo pipefail
 
-PACKAGES=(postfix dovecot-core dovecot-imapd dovecot-lmtpd iproute2)
+PACKAGES=(postfix dovecot-core dovecot-imapd dovecot-lmtpd dovecot-auth-lua iproute2 python3)
 MAILUSER=spocbotmail
 
 if [[ $(id -u) -ne 0 ]]; then

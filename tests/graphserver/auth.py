@@ -87,12 +87,17 @@ class EntraTenant:
         *,
         roles: Callable[[], list[str]],
         token_lifetime: Callable[[], int],
+        outlook_roles: Callable[[], list[str]] = lambda: list(OUTLOOK_ROLES),
+        outlook_signing_key: bytes | None = None,
     ) -> None:
         self.tenant_id = tenant_id
         self.client_id = client_id
         self._roles = roles
+        self._outlook_roles = outlook_roles
         self._token_lifetime = token_lifetime
         self._signing_key = secrets.token_bytes(32)
+        # Outlook (IMAP/SMTP) tokens are checked by the test Dovecot, which shares this key.
+        self._outlook_key = outlook_signing_key or self._signing_key
         self._certificates: dict[tuple[str, bytes], x509.Certificate] = {}
         self._secrets: set[str] = set()
 
@@ -343,7 +348,8 @@ class EntraTenant:
 
     def _issue(self, resource: str, lifetime: int) -> str:
         now = int(time.time())
-        roles = list(OUTLOOK_ROLES) if resource == OUTLOOK_RESOURCE else list(self._roles())
+        outlook = resource == OUTLOOK_RESOURCE
+        roles = self._outlook_roles() if outlook else list(self._roles())
         claims = {
             "aud": resource,
             "iss": self._issuer,
@@ -360,7 +366,9 @@ class EntraTenant:
             "ver": "1.0",
             "jti": secrets.token_urlsafe(12),
         }
-        return jwt.encode(claims, self._signing_key, algorithm="HS256")
+        return jwt.encode(
+            claims, self._outlook_key if outlook else self._signing_key, algorithm="HS256"
+        )
 
 
 def _unauthenticated(message: str) -> GraphError:

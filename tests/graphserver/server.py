@@ -12,7 +12,7 @@ from types import TracebackType
 
 import trustme
 
-from .auth import EntraTenant
+from .auth import OUTLOOK_ROLES, EntraTenant
 from .context import GraphContext
 from .counters import ConcurrencyTracker, RecordedRequest, RequestLog
 from .faults import FaultPlan
@@ -33,10 +33,17 @@ class GraphTestServer:
     `throttle_retry_after` and `token_lifetime` may be changed at any time.
     """
 
-    def __init__(self, tenant_id: str = "tenant-1", client_id: str = "app-1") -> None:
+    def __init__(
+        self,
+        tenant_id: str = "tenant-1",
+        client_id: str = "app-1",
+        *,
+        outlook_signing_key: bytes | None = None,
+    ) -> None:
         self.tenant_id = tenant_id
         self.client_id = client_id
         self.roles: list[str] = list(DEFAULT_ROLES)  # put in Graph tokens issued from now on
+        self.outlook_roles: list[str] = list(OUTLOOK_ROLES)  # in IMAP/SMTP (XOAUTH2) tokens
         self.latency = 0.0  # seconds each admitted mailbox request takes (0: as fast as it can)
         self.throttle_retry_after = 1.0  # Retry-After of MailboxConcurrency 429s
         self.token_lifetime = 3599  # expires_in of issued tokens, in seconds
@@ -49,6 +56,8 @@ class GraphTestServer:
             client_id,
             roles=lambda: list(self.roles),
             token_lifetime=lambda: int(self.token_lifetime),
+            outlook_roles=lambda: list(self.outlook_roles),
+            outlook_signing_key=outlook_signing_key,
         )
         self._http: TLSServer | None = None
         self._pipeline: Pipeline | None = None

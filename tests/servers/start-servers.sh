@@ -17,6 +17,7 @@ MAILUSER=spocbotmail
 IMAP_PORT=10143
 LMTP_PORT=10024
 SMTP_PORT=10025
+SUBMISSION_PORT=10587
 TIMEOUT=${SPOCBOT_TEST_START_TIMEOUT:-30}
 
 DOVECOT_CONF=$STATE/dovecot/dovecot.conf
@@ -48,7 +49,7 @@ probe() {
         [[ $line == "$2"* ]]' probe "$1" "$2" "$3" 2>/dev/null
 }
 dovecot_answers() { probe "$IMAP_PORT" "* OK" "a LOGOUT" && probe "$LMTP_PORT" "220 " "QUIT"; }
-postfix_answers() { probe "$SMTP_PORT" "220 " "QUIT"; }
+postfix_answers() { probe "$SMTP_PORT" "220 " "QUIT" && probe "$SUBMISSION_PORT" "220 " "QUIT"; }
 
 # Alive = exists and is not a zombie (PID 1 in containers may reap late).
 pid_alive() {
@@ -121,10 +122,23 @@ if [[ $(stat -c %U "$STATE/mail") != "$MAILUSER" ]]; then
     chown -R "$MAILUSER:$MAILUSER" "$STATE/mail"
 fi
 chmod 750 "$STATE/mail"
+# The key the local Entra ID stand-in signs XOAUTH2 tokens with: read by the tests (root)
+# and by Dovecot's checkpassword program (its internal user).
+mkdir -p "$STATE/oauth"
+if [[ ! -s $STATE/oauth/xoauth2.key ]]; then
+    od -An -tx1 -N32 /dev/urandom | tr -d ' \n' >"$STATE/oauth/xoauth2.key"
+fi
+auth_group=$(id -gn "$(doveconf -c "$HERE/dovecot.conf.in" -h default_internal_user 2>/dev/null || echo dovecot)" 2>/dev/null || echo root)
+chown "root:$auth_group" "$STATE/oauth" "$STATE/oauth/xoauth2.key"
+chmod 750 "$STATE/oauth"
+chmod 640 "$STATE/oauth/xoauth2.key"
 
 dovecot_changed=0
 postfix_changed=0
 render "$HERE/dovecot.conf.in" "$DOVECOT_CONF" && dovecot_changed=1
+render "$HERE/check-xoauth2-token.in" "$STATE/dovecot/check-xoauth2-token" && dovecot_changed=1
+render "$HERE/xoauth2.lua.in" "$STATE/dovecot/xoauth2.lua" && dovecot_changed=1
+chmod 755 "$STATE/dovecot/check-xoauth2-token"
 render "$HERE/postfix/main.cf.in" "$POSTFIX_DIR/main.cf" && postfix_changed=1
 render "$HERE/postfix/master.cf" "$POSTFIX_DIR/master.cf" && postfix_changed=1
 
@@ -183,6 +197,7 @@ postfix_stop() {
         fi
     fi
     kill_strays_on_port "$SMTP_PORT"
+    kill_strays_on_port "$SUBMISSION_PORT"
 }
 
 ppid_=$(pidfile_pid "$POSTFIX_PIDFILE")
@@ -196,8 +211,10 @@ else
         else say "postfix (pid $ppid_) not answering: restarting"; fi
     fi
     postfix_stop
-    owner=$(port_owner "$SMTP_PORT")
-    [[ -z $owner ]] || die "port $SMTP_PORT is taken by another process: $owner"
+    for port in "$SMTP_PORT" "$SUBMISSION_PORT"; do
+        owner=$(port_owner "$port")
+        [[ -z $owner ]] || die "port $port is taken by another process: $owner"
+    done
     : >>"$POSTFIX_LOG"
     # Creates/repairs queue directories and ownership, then starts master.
     pf set-permissions >/dev/null 2>&1 || true
@@ -211,5 +228,6 @@ else
 fi
 
 say "IMAP 127.0.0.1:$IMAP_PORT  LMTP 127.0.0.1:$LMTP_PORT  SMTP 127.0.0.1:$SMTP_PORT"
+say "submission (SASL XOAUTH2) 127.0.0.1:$SUBMISSION_PORT"
 say "logs: $DOVECOT_LOG $POSTFIX_LOG"
 say "mail: $STATE/mail/<domain>/<user>/Maildir"
