@@ -10,7 +10,8 @@ misspelt column is never silently ignored.
 from __future__ import annotations
 
 import csv
-from collections.abc import Callable, Iterable, Iterator, Sequence
+import zipfile
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -59,6 +60,7 @@ REQUIRED = frozenset(
         "review_date",
     }
 )
+EXPORT_SUFFIXES = (".csv", ".xlsx")
 LIST_SEPARATOR = ";"
 MAX_ADDRESSES = 20
 MAX_LENGTH = {"customer_ref": 64, "customer_name": 200, "spoc_name": 200, "cover_name": 200}
@@ -91,13 +93,22 @@ class RegisterRow:
 
 @dataclass(frozen=True)
 class RowError:
+    """A problem located in the file: ``file:row:column: message``, or ``file: message`` for
+    the file as a whole (``row`` and ``column`` None)."""
+
     file: str
-    row: int
-    column: str
+    row: int | None
+    column: str | None
     message: str
 
     def __str__(self) -> str:
+        if self.row is None:
+            return f"{self.file}: {self.message}"
         return f"{self.file}:{self.row}:{self.column}: {self.message}"
+
+
+def _file_error(name: str, message: str) -> RowError:
+    return RowError(name, None, None, message)
 
 
 class RegisterFileError(Exception):
@@ -132,9 +143,15 @@ def read_register(
             f"the file is not UTF-8 text (byte {exc.start}); in Excel use Save As > "
             "'CSV UTF-8 (Comma delimited)', or import the .xlsx itself"
         )
-        raise RegisterFileError([RowError(name, 0, "-", message)]) from exc
+        raise RegisterFileError([_file_error(name, message)]) from exc
+    except zipfile.BadZipFile as exc:
+        message = "the file is not an Excel workbook (if it is CSV text, name it .csv)"
+        raise RegisterFileError([_file_error(name, message)]) from exc
     except Exception as exc:
-        raise RegisterFileError([RowError(name, 0, "-", f"cannot read file: {exc}")]) from exc
+        raise RegisterFileError([_file_error(name, f"cannot read the file: {exc}")]) from exc
+    problem = _header_problem(path, header, records)
+    if problem:
+        raise RegisterFileError([_file_error(name, problem)])
     errors: list[RowError] = []
     columns = _check_header(name, header, errors)
     if errors:
@@ -156,7 +173,7 @@ def read_register(
             rows.append(row)
     validator.cross_checks(rows)
     if not rows and not validator.errors:
-        validator.errors.append(RowError(name, 2, "-", "the file has no register rows"))
+        validator.errors.append(_file_error(name, "the file has no register rows, only a header"))
     if validator.errors:
         raise RegisterFileError(validator.errors)
     return rows
@@ -182,8 +199,8 @@ def write_register(path: Path, rows: Iterable[RegisterRow]) -> None:
         for line in lines:
             sheet.append(line)
         book.save(path)
-    else:
-        raise RegisterFileError([RowError(str(path), 0, "-", "use a .csv or .xlsx file name")])
+    else:  # callers check the name first (export_register): this is a programming error
+        raise ValueError(f"{path}: use a .csv or .xlsx file name")
 
 
 def _cell(row: RegisterRow, column: str) -> str:
@@ -201,7 +218,7 @@ def _cell(row: RegisterRow, column: str) -> str:
     return "" if value is None else str(value)
 
 
-def _read_rows(path: Path) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
+def _read_rows(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
     suffix = path.suffix.lower()
     if suffix == ".csv":
         # Hand the csv module a stream, not str.splitlines(), which would also split cells at
@@ -211,7 +228,7 @@ def _read_rows(path: Path) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
             reader = csv.reader(handle)
             header = next(reader, [])
             rows = list(enumerate(reader, start=2))
-        return header, iter(rows)
+        return header, rows
     if suffix in (".xlsx", ".xlsm"):
         from openpyxl import load_workbook
 
@@ -220,10 +237,8 @@ def _read_rows(path: Path) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
         all_rows = [[_xlsx_text(v) for v in r] for r in sheet.iter_rows(values_only=True)]
         book.close()
         header = all_rows[0] if all_rows else []
-        return header, iter((i, r) for i, r in enumerate(all_rows[1:], start=2))
-    raise RegisterFileError(
-        [RowError(str(path), 0, "-", "the register must be a .csv or .xlsx file")]
-    )
+        return header, list(enumerate(all_rows[1:], start=2))
+    raise RegisterFileError([_file_error(str(path), "the register must be a .csv or .xlsx file")])
 
 
 def _xlsx_text(value: object) -> str:
@@ -234,6 +249,41 @@ def _xlsx_text(value: object) -> str:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value)
+
+
+def _header_problem(path: Path, header: list[str], records: list[tuple[int, list[str]]]) -> str:
+    """Why the first row cannot be the header (the file is empty, the columns are separated
+    by semicolons...), or "" when it can.  Such a file gets this one message, not a missing-
+    column error for every column."""
+    cells = [(h or "").strip() for h in header]
+    if not any(cells):
+        if not any((v or "").strip() for _, values in records for v in values):
+            return (
+                "the file is empty: it needs a header row naming the columns, then one row "
+                "per customer"
+            )
+        return (
+            "the first row is empty: it must be the header row naming the columns "
+            f"({', '.join(sorted(REQUIRED, key=COLUMNS.index))}, ...)"
+        )
+    if any(c.lower() in COLUMNS for c in cells):
+        return ""
+    for separator, label in ((";", "semicolons"), ("\t", "tabs")):
+        parts = [p.strip().lower() for c in cells for p in c.split(separator)]
+        if any(p in COLUMNS for p in parts):
+            if path.suffix.lower() == ".csv":
+                return (
+                    f"the columns are separated by {label}: they must be separated by commas "
+                    "(in Excel use Save As > 'CSV UTF-8 (Comma delimited)')"
+                )
+            return (
+                f"the header row's column names are in one cell, separated by {label}: "
+                "give each column its own cell"
+            )
+    return (
+        "the first row is not a header row: none of its cells is a column name (it must name "
+        f"the columns: {', '.join(sorted(REQUIRED, key=COLUMNS.index))}, ...)"
+    )
 
 
 def _check_header(name: str, header: list[str], errors: list[RowError]) -> list[str]:

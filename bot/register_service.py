@@ -11,7 +11,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
-from bot.register_file import RegisterRow, read_register, write_register
+from bot.register_file import EXPORT_SUFFIXES, RegisterRow, read_register, write_register
 from bot.store import models as m
 from mailbox_rules import register as core
 from mailbox_rules.restrictions import ContactHours, Limit
@@ -178,9 +178,17 @@ def _split(text: str) -> tuple[str, ...]:
 
 
 def export_register(factory: sessionmaker[Session], path: Path) -> int:
+    """Write the register to ``path`` in the import format; the number of arrangements."""
+    if path.suffix.lower() not in EXPORT_SUFFIXES:
+        raise RegisterError(
+            f"cannot export to {path}: use a .csv or .xlsx file name (the name sets the format)"
+        )
     with factory() as session:
         rows = register_rows(session)
-    write_register(path, rows)
+    try:
+        write_register(path, rows)
+    except OSError as exc:
+        raise RegisterError(f"cannot export to {path}: {exc.strerror or exc}") from None
     return len(rows)
 
 

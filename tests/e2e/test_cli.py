@@ -112,6 +112,38 @@ def test_reimport_updates_by_reference_and_export_round_trips(cli: tuple[CliRunn
     assert ["Casey Renamed"] == [r["customer_name"] for r in register_json(cli)]
 
 
+def test_export_error_reads_as_an_export_error(cli: tuple[CliRunner, Path]) -> None:
+    path = cli[1] / "out.json"
+
+    code, _, err = run(cli, "register", "export", str(path))
+
+    assert 1 == code
+    assert f"Error: cannot export to {path}: use a .csv or .xlsx file name" in err
+    assert "import" not in err
+    assert not path.exists()
+
+
+def test_export_to_a_missing_folder_is_a_clear_error(cli: tuple[CliRunner, Path]) -> None:
+    path = cli[1] / "no-such-folder" / "out.csv"
+
+    code, _, err = run(cli, "register", "export", str(path))
+
+    assert (1, f"Error: cannot export to {path}: No such file or directory") == (
+        code,
+        err.strip(),
+    )
+
+
+def test_file_level_import_problem_has_no_row_or_column(cli: tuple[CliRunner, Path]) -> None:
+    path = cli[1] / "x.txt"
+    path.write_text(HEADER + GOOD_ROW)
+
+    code, _, err = run(cli, "register", "import", str(path))
+
+    assert 1 == code
+    assert f"  {path}: the register must be a .csv or .xlsx file" in err.splitlines()
+
+
 def test_absence_for_unknown_officer_is_refused(cli: tuple[CliRunner, Path]) -> None:
     code, _, err = run(
         cli,

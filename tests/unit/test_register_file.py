@@ -92,7 +92,8 @@ def test_write_then_read_round_trips(tmp_path: Path, suffix: str) -> None:
 
 
 def test_write_refuses_other_file_types(tmp_path: Path) -> None:
-    with pytest.raises(RegisterFileError, match=r"use a \.csv or \.xlsx file name"):
+    """Not a RegisterFileError, which means "the file was not imported"."""
+    with pytest.raises(ValueError, match=r"use a \.csv or \.xlsx file name"):
         write_register(tmp_path / "register.txt", [])
 
 
@@ -330,14 +331,14 @@ def test_repeated_column_is_reported_once(tmp_path: Path) -> None:
 def test_header_only_file_has_no_rows(tmp_path: Path) -> None:
     path = csv_file(tmp_path)
 
-    assert [f"{path}:2:-: the file has no register rows"] == errors_of(path)
+    assert [f"{path}: the file has no register rows, only a header"] == errors_of(path)
 
 
-def test_unsupported_file_type_is_rejected(tmp_path: Path) -> None:
+def test_unsupported_file_type_is_a_file_problem_without_row_or_column(tmp_path: Path) -> None:
     path = tmp_path / "register.ods"
     path.write_bytes(b"")
 
-    assert [f"{path}:0:-: the register must be a .csv or .xlsx file"] == errors_of(path)
+    assert [f"{path}: the register must be a .csv or .xlsx file"] == errors_of(path)
 
 
 def test_unreadable_file_is_reported_not_raised_raw(tmp_path: Path) -> None:
@@ -346,7 +347,58 @@ def test_unreadable_file_is_reported_not_raised_raw(tmp_path: Path) -> None:
 
     (error,) = errors_of(path)
 
-    assert error.startswith(f"{path}:0:-: the file is not UTF-8 text")
+    assert error.startswith(f"{path}: the file is not UTF-8 text")
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".xlsx"])
+def test_empty_file_says_it_is_empty_not_that_every_column_is_missing(
+    tmp_path: Path, suffix: str
+) -> None:
+    path = tmp_path / f"register{suffix}"
+    if suffix == ".csv":
+        path.write_bytes(b"")
+    else:
+        _xlsx(path, [])
+
+    assert [
+        f"{path}: the file is empty: it needs a header row naming the columns, "
+        "then one row per customer"
+    ] == errors_of(path)
+
+
+def test_empty_first_row_is_named_as_the_missing_header(tmp_path: Path) -> None:
+    path = csv_file(tmp_path, MARGARET, header="")
+
+    assert [
+        f"{path}: the first row is empty: it must be the header row naming the columns "
+        "(customer_ref, customer_name, customer_emails, spoc_name, spoc_email, status, "
+        "start_date, review_date, ...)"
+    ] == errors_of(path)
+
+
+def test_data_in_the_first_row_is_named_as_the_missing_header(tmp_path: Path) -> None:
+    path = csv_file(tmp_path, TOM, header=MARGARET)
+
+    (error,) = errors_of(path)
+
+    assert error.startswith(f"{path}: the first row is not a header row")
+
+
+def test_semicolon_separated_csv_gets_one_hint_about_commas(tmp_path: Path) -> None:
+    path = csv_file(tmp_path, MARGARET.replace(",", ";"), header=HEADER.replace(",", ";"))
+
+    assert [
+        f"{path}: the columns are separated by semicolons: they must be separated by commas "
+        "(in Excel use Save As > 'CSV UTF-8 (Comma delimited)')"
+    ] == errors_of(path)
+
+
+def test_csv_text_named_xlsx_says_it_is_not_a_workbook(tmp_path: Path) -> None:
+    path = csv_file(tmp_path, MARGARET, name="register.xlsx")
+
+    assert [
+        f"{path}: the file is not an Excel workbook (if it is CSV text, name it .csv)"
+    ] == errors_of(path)
 
 
 def _xlsx(path: Path, header: list[str], *rows: list[object]) -> Path:
