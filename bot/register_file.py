@@ -10,6 +10,7 @@ misspelt column is never silently ignored.
 from __future__ import annotations
 
 import csv
+import difflib
 import zipfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -152,10 +153,6 @@ def read_register(
     problem = _header_problem(path, header, records)
     if problem:
         raise RegisterFileError([_file_error(name, problem)])
-    errors: list[RowError] = []
-    columns = _check_header(name, header, errors)
-    if errors:
-        raise RegisterFileError(errors)
     validator = _Validator(
         name,
         staff=frozenset(normalise_address(a) for a in staff_addresses),
@@ -163,6 +160,10 @@ def read_register(
         existing_owner=existing_owner or {},
         topics=frozenset(topics),
     )
+    # A bad header (an unknown, repeated or missing column) is reported, and the rows are
+    # still checked with the columns that are there, so that one pass lists every problem.
+    columns = _check_header(name, header, validator.errors)
+    validator.missing = REQUIRED - set(columns)
     rows = []
     for number, values in records:
         for index, value in enumerate(values):
@@ -171,7 +172,7 @@ def read_register(
         row = validator.row(number, dict(zip(columns, values, strict=False)))
         if row is not None:
             rows.append(row)
-    validator.cross_checks(rows)
+    validator.cross_checks()
     if not rows and not validator.errors:
         validator.errors.append(_file_error(name, "the file has no register rows, only a header"))
     if validator.errors:
@@ -290,7 +291,9 @@ def _check_header(name: str, header: list[str], errors: list[RowError]) -> list[
     columns = [h.strip().lower() for h in header]
     for index, column in enumerate(columns, start=1):
         if column and column not in COLUMNS:
-            errors.append(RowError(name, 1, column, f"unknown column (column {index})"))
+            close = difflib.get_close_matches(column, COLUMNS, n=1)
+            hint = f"; did you mean {close[0]}?" if close else ""
+            errors.append(RowError(name, 1, column, f"unknown column (column {index}{hint})"))
         if column and columns.count(column) > 1 and columns.index(column) == index - 1:
             errors.append(RowError(name, 1, column, "column appears more than once"))
     for column in COLUMNS:
@@ -315,6 +318,8 @@ class _Validator:
         self.staff_domains = staff_domains
         self.existing_owner = existing_owner
         self.errors: list[RowError] = []
+        self.missing: frozenset[str] = frozenset()  # required columns the header lacks
+        self.seen: list[_Seen] = []  # every non-blank row, valid or not, for cross_checks
 
     def error(self, row: int, column: str, message: str) -> None:
         self.errors.append(RowError(self.name, row, column, message))
@@ -324,7 +329,7 @@ class _Validator:
         if not any(values.values()):
             return None  # blank lines in spreadsheets are common and harmless
         before = len(self.errors)
-        for column in REQUIRED:
+        for column in REQUIRED - self.missing:  # a missing column is one error, on row 1
             if not values.get(column):
                 self.error(number, column, "required value is empty")
         for column, limit in MAX_LENGTH.items():
@@ -354,7 +359,9 @@ class _Validator:
         if start and review and review < start:
             self.error(number, "review_date", f"review date {review} is before start date {start}")
         for address in customer_emails:
-            self.check_customer_address(number, address, values.get("customer_ref", ""))
+            self.check_customer_address(
+                number, "customer_emails", address, values.get("customer_ref", "")
+            )
         if spoc_email:
             self.check_staff_address(number, "spoc_email", spoc_email)
         if cover_email:
@@ -369,9 +376,27 @@ class _Validator:
             if address in customer_emails or address in (spoc_email, cover_email):
                 self.error(number, "representative_emails", f"{address} is already on this row")
             else:
-                self.check_customer_address(number, address, values.get("customer_ref", ""))
+                self.check_customer_address(
+                    number, "representative_emails", address, values.get("customer_ref", "")
+                )
         restrictions = self.restrictions(number, values)
-        if len(self.errors) > before:
+        self.seen.append(
+            _Seen(
+                row=number,
+                customer_ref=values.get("customer_ref", ""),
+                customer_emails=customer_emails,
+                restricted_to=restricted_to,
+                officers=tuple(
+                    (prefix, email, name)
+                    for prefix, email, name in (
+                        ("spoc", spoc_email, values.get("spoc_name", "")),
+                        ("cover", cover_email, cover_name or ""),
+                    )
+                    if email and name and not (prefix == "cover" and email == spoc_email)
+                ),
+            )
+        )
+        if len(self.errors) > before or self.missing:
             return None
         assert spoc_email is not None and status is not None and start and review
         return RegisterRow(
@@ -456,13 +481,13 @@ class _Validator:
             self.error(number, column, f"not a date in YYYY-MM-DD form: {raw!r}")
             return None
 
-    def check_customer_address(self, number: int, address: str, ref: str) -> None:
+    def check_customer_address(self, number: int, column: str, address: str, ref: str) -> None:
         domain = address.rsplit("@", 1)[-1]
         if address in self.staff or domain in self.staff_domains:
-            self.error(number, "customer_emails", f"{address} is a staff address, not a customer's")
+            self.error(number, column, f"{address} is a staff address, not a customer's")
         owner = self.existing_owner.get(address)
         if owner and owner != ref:
-            self.error(number, "customer_emails", f"{address} already belongs to customer {owner}")
+            self.error(number, column, f"{address} already belongs to customer {owner}")
 
     def check_staff_address(self, number: int, column: str, address: str) -> None:
         """Officers and permitted addresses are the organisation's, never a customer's."""
@@ -479,18 +504,22 @@ class _Validator:
                 f"{address} is not in a staff domain ([organisation] staff_domains)",
             )
 
-    def cross_checks(self, rows: list[RegisterRow]) -> None:
+    def cross_checks(self) -> None:
+        """Problems between rows, checked on every row, including rows with errors of their
+        own: a repeated reference, an address given for two customers, an officer who is
+        also a customer or has two names."""
         seen_ref: dict[str, int] = {}
         seen_address: dict[str, tuple[str, int]] = {}
         officer_names: dict[str, tuple[str, int]] = {}
-        for row in rows:
+        for row in self.seen:
             if row.customer_ref in seen_ref:
                 self.error(
                     row.row,
                     "customer_ref",
                     f"{row.customer_ref} also appears on row {seen_ref[row.customer_ref]}",
                 )
-            seen_ref.setdefault(row.customer_ref, row.row)
+            elif row.customer_ref:
+                seen_ref[row.customer_ref] = row.row
             for address in row.customer_emails:
                 other = seen_address.get(address)
                 if other and other[0] != row.customer_ref:
@@ -507,10 +536,7 @@ class _Validator:
                         "restricted_to",
                         f"{address} is an address of customer {seen_address[address][0]}",
                     )
-            officers = [("spoc", row.spoc_email, row.spoc_name)]
-            if row.cover_email and row.cover_name:
-                officers.append(("cover", row.cover_email, row.cover_name))
-            for prefix, email, name in officers:
+            for prefix, email, name in row.officers:
                 if email in seen_address:
                     self.error(row.row, f"{prefix}_email", f"{email} is also a customer address")
                 known = officer_names.get(email)
@@ -522,7 +548,7 @@ class _Validator:
                     )
                 officer_names.setdefault(email, (name, row.row))
         officer_emails = set(officer_names)
-        for row in rows:
+        for row in self.seen:
             for address in row.customer_emails:
                 if address in officer_emails:
                     self.error(
@@ -530,3 +556,15 @@ class _Validator:
                         "customer_emails",
                         f"{address} is a staff address, not a customer's",
                     )
+        self.errors.sort(key=lambda e: e.row or 0)
+
+
+@dataclass(frozen=True)
+class _Seen:
+    """What the cross-row checks need of one row, whether or not the row itself is valid."""
+
+    row: int
+    customer_ref: str
+    customer_emails: tuple[str, ...]
+    restricted_to: tuple[str, ...]
+    officers: tuple[tuple[str, str, str], ...]  # ("spoc" | "cover", email, name)

@@ -316,10 +316,72 @@ def test_missing_required_column_is_reported_on_the_header_row(tmp_path: Path) -
     assert [f"{path}:1:review_date: required column is missing"] == errors_of(path)
 
 
-def test_unknown_column_is_reported_with_its_position(tmp_path: Path) -> None:
-    path = csv_file(tmp_path, MARGARET + ",x", header=HEADER + ",review_dat")
+def test_unknown_column_is_reported_with_its_position_and_the_nearest_name(
+    tmp_path: Path,
+) -> None:
+    path = csv_file(tmp_path, MARGARET + ",x,y", header=HEADER + ",review_dat,notes")
 
-    assert [f"{path}:1:review_dat: unknown column (column 12)"] == errors_of(path)
+    assert [
+        f"{path}:1:review_dat: unknown column (column 12; did you mean review_date?)",
+        f"{path}:1:notes: unknown column (column 13)",
+    ] == errors_of(path)
+
+
+def test_unknown_column_does_not_hide_the_rows_problems(tmp_path: Path) -> None:
+    path = csv_file(
+        tmp_path, MARGARET + ",x", TOM.replace("warning", "paused") + ",y", header=HEADER + ",notes"
+    )
+
+    assert [
+        f"{path}:1:notes: unknown column (column 12)",
+        f"{path}:3:status: unknown status 'paused' "
+        "(use one of: active, warning, cease_and_desist, ceased)",
+    ] == errors_of(path)
+
+
+def test_missing_column_is_one_error_not_an_empty_value_on_every_row(tmp_path: Path) -> None:
+    columns = HEADER.split(",")
+    drop = columns.index("status")
+    header = ",".join(c for i, c in enumerate(columns) if i != drop)
+    lines = [
+        ",".join(c for i, c in enumerate(line.split(",")) if i != drop)
+        for line in (
+            MARGARET,
+            TOM.replace("2026-05-04", "4 May 2026"),
+        )
+    ]
+    path = csv_file(tmp_path, *lines, header=header)
+
+    assert [
+        f"{path}:1:status: required column is missing",
+        f"{path}:3:start_date: not a date in YYYY-MM-DD form: '4 May 2026'",
+    ] == errors_of(path)
+
+
+def test_duplicate_reference_is_reported_on_a_row_with_other_errors(tmp_path: Path) -> None:
+    path = csv_file(tmp_path, MARGARET, TOM.replace("NV-1002", "NV-1001").replace("warning", "x"))
+
+    assert [
+        f"{path}:3:status: unknown status 'x' "
+        "(use one of: active, warning, cease_and_desist, ceased)",
+        f"{path}:3:customer_ref: NV-1001 also appears on row 2",
+    ] == errors_of(path)
+
+
+def test_shared_address_is_reported_on_a_row_with_other_errors(tmp_path: Path) -> None:
+    path = csv_file(
+        tmp_path,
+        MARGARET.replace("2027-03-16", "2027-13-16"),
+        TOM.replace("tom.fraser@freemail.example", "m.ellis@work.example").replace(
+            "2027-05-04", "2026-01-01"
+        ),
+    )
+
+    assert [
+        f"{path}:2:review_date: not a date in YYYY-MM-DD form: '2027-13-16'",
+        f"{path}:3:review_date: review date 2026-01-01 is before start date 2026-05-04",
+        f"{path}:3:customer_emails: m.ellis@work.example is also given for NV-1001 on row 2",
+    ] == errors_of(path)
 
 
 def test_repeated_column_is_reported_once(tmp_path: Path) -> None:
@@ -530,3 +592,17 @@ def test_overlong_reference_and_values_without_a_header_are_refused(tmp_path: Pa
         f"{path}:2:column 12: value in a column with no header",
         f"{path}:2:customer_ref: longer than 64 characters",
     ] == errors_of(path)
+
+
+def test_representative_owned_by_another_customer_is_reported_on_its_own_column(
+    tmp_path: Path,
+) -> None:
+    header = HEADER + ",representative_emails"
+    path = csv_file(tmp_path, MARGARET + ",tom.fraser@freemail.example", header=header)
+
+    errors = errors_of(path, existing_owner={"tom.fraser@freemail.example": "NV-1002"})
+
+    assert [
+        f"{path}:2:representative_emails: tom.fraser@freemail.example already belongs to "
+        "customer NV-1002"
+    ] == errors
