@@ -216,7 +216,10 @@ def register_import(obj: _Context, file: Path) -> None:
             staff_domains=app.settings.organisation.staff_domains,
             topics=app.settings.topics,
         )
-    click.echo(f"Imported {file}: {result.created} new, {result.updated} updated.")
+    click.echo(
+        f"Imported {file}: {result.created} new, {result.updated} updated, "
+        f"{result.unchanged} unchanged."
+    )
     for ref, address in result.kept_from_review:
         click.echo(
             f"  kept {address} for {ref}: confirmed from the review queue but not in the file "

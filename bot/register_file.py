@@ -127,12 +127,15 @@ def read_register(
     staff_domains: Iterable[str] = (),
     existing_owner: dict[str, str] | None = None,
     topics: Iterable[str] = (),
+    existing_refs: Iterable[str] = (),
 ) -> list[RegisterRow]:
     """Read and validate a register file; raise :class:`RegisterFileError` on any problem.
 
     ``staff_addresses``/``staff_domains`` are organisation addresses a customer address must
     not be; ``existing_owner`` maps addresses already in the database to their customer ref,
-    so that one address cannot belong to two customers.
+    so that one address cannot belong to two customers; ``existing_refs`` are the references
+    already in the register, so that ``nc-0001`` is not taken for a new customer beside
+    ``NC-0001`` (references are compared ignoring case).
     """
     name = str(path)
     try:
@@ -159,6 +162,7 @@ def read_register(
         staff_domains=frozenset(d.lower() for d in staff_domains),
         existing_owner=existing_owner or {},
         topics=frozenset(topics),
+        existing_refs={ref.casefold(): ref for ref in existing_refs},
     )
     # A bad header (an unknown, repeated or missing column) is reported, and the rows are
     # still checked with the columns that are there, so that one pass lists every problem.
@@ -311,8 +315,10 @@ class _Validator:
         staff_domains: frozenset[str],
         existing_owner: dict[str, str],
         topics: frozenset[str] = frozenset(),
+        existing_refs: dict[str, str] | None = None,
     ) -> None:
         self.topics = topics
+        self.existing_refs = existing_refs or {}  # casefolded -> as in the register
         self.name = name
         self.staff = staff
         self.staff_domains = staff_domains
@@ -332,6 +338,15 @@ class _Validator:
         for column in REQUIRED - self.missing:  # a missing column is one error, on row 1
             if not values.get(column):
                 self.error(number, column, "required value is empty")
+        ref = values.get("customer_ref", "")
+        known = self.existing_refs.get(ref.casefold())
+        if known is not None and known != ref:
+            self.error(
+                number,
+                "customer_ref",
+                f"{ref} differs only in case from {known}, already in the register "
+                f"(references are compared ignoring case: write {known} to update that customer)",
+            )
         for column, limit in MAX_LENGTH.items():
             text = values.get(column, "")
             if not text.isprintable():
@@ -486,7 +501,7 @@ class _Validator:
         if address in self.staff or domain in self.staff_domains:
             self.error(number, column, f"{address} is a staff address, not a customer's")
         owner = self.existing_owner.get(address)
-        if owner and owner != ref:
+        if owner and owner.casefold() != ref.casefold():  # a case-only change is reported once
             self.error(number, column, f"{address} already belongs to customer {owner}")
 
     def check_staff_address(self, number: int, column: str, address: str) -> None:
@@ -508,21 +523,24 @@ class _Validator:
         """Problems between rows, checked on every row, including rows with errors of their
         own: a repeated reference, an address given for two customers, an officer who is
         also a customer or has two names."""
-        seen_ref: dict[str, int] = {}
         seen_address: dict[str, tuple[str, int]] = {}
         officer_names: dict[str, tuple[str, int]] = {}
+        first_ref: dict[str, tuple[str, int]] = {}  # casefolded ref -> (as written, row)
         for row in self.seen:
-            if row.customer_ref in seen_ref:
+            earlier = first_ref.get(row.customer_ref.casefold())
+            if earlier is not None:
+                written, on_row = earlier
+                also = "" if written == row.customer_ref else f" as {written}, ignoring case"
                 self.error(
                     row.row,
                     "customer_ref",
-                    f"{row.customer_ref} also appears on row {seen_ref[row.customer_ref]}",
+                    f"{row.customer_ref} also appears on row {on_row}{also}",
                 )
             elif row.customer_ref:
-                seen_ref[row.customer_ref] = row.row
+                first_ref[row.customer_ref.casefold()] = (row.customer_ref, row.row)
             for address in row.customer_emails:
                 other = seen_address.get(address)
-                if other and other[0] != row.customer_ref:
+                if other and other[0].casefold() != row.customer_ref.casefold():
                     self.error(
                         row.row,
                         "customer_emails",
@@ -530,11 +548,12 @@ class _Validator:
                     )
                 seen_address.setdefault(address, (row.customer_ref, row.row))
             for address in row.restricted_to:
-                if address in seen_address and seen_address[address][0] != row.customer_ref:
+                owner = seen_address.get(address)
+                if owner and owner[0].casefold() != row.customer_ref.casefold():
                     self.error(
                         row.row,
                         "restricted_to",
-                        f"{address} is an address of customer {seen_address[address][0]}",
+                        f"{address} is an address of customer {owner[0]}",
                     )
             for prefix, email, name in row.officers:
                 if email in seen_address:

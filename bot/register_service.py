@@ -4,7 +4,7 @@ of the register that the decision core works from."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 
@@ -25,6 +25,7 @@ class RegisterError(Exception):
 class ImportResult:
     created: int
     updated: int
+    unchanged: int = 0
     kept_from_review: tuple[tuple[str, str], ...] = ()
     """(customer_ref, address): addresses confirmed from the review queue that the file lacks,
     kept so that re-importing an older spreadsheet does not undo the DMO's answer."""
@@ -51,21 +52,45 @@ def import_register(
         ):
             owners.update({address: ref for address in _split(representatives)})
         officer_emails = set(session.scalars(select(m.Officer.email)))
+        before = {_comparable(row): row.customer_ref for row in register_rows(session)}
         rows = read_register(
             path,
             staff_addresses=set(staff_addresses) | officer_emails,
             staff_domains=staff_domains,
             existing_owner=owners,
             topics=topics,
+            existing_refs=before.values(),
         )
-        created = updated = 0
+        created: list[str] = []
         kept: list[tuple[str, str]] = []
         for row in rows:
             is_new, kept_here = _apply_row(session, row)
-            created += is_new
-            updated += not is_new
+            if is_new:
+                created.append(row.customer_ref)
             kept.extend((row.customer_ref, address) for address in kept_here)
-    return ImportResult(created=created, updated=updated, kept_from_review=tuple(kept))
+        # Compare what the register holds now with what it held, customer by customer (an
+        # officer renamed on one row changes every arrangement of theirs).
+        session.flush()
+        session.expire_all()
+        imported = {row.customer_ref for row in rows}
+        changed = [
+            row.customer_ref
+            for row in register_rows(session)
+            if row.customer_ref in imported
+            and row.customer_ref not in created
+            and _comparable(row) not in before
+        ]
+    return ImportResult(
+        created=len(created),
+        updated=len(changed),
+        unchanged=len(rows) - len(created) - len(changed),
+        kept_from_review=tuple(kept),
+    )
+
+
+def _comparable(row: RegisterRow) -> RegisterRow:
+    """A row as stored, without its position in a file."""
+    return replace(row, row=0)
 
 
 def _officer(session: Session, name: str, email: str) -> m.Officer:

@@ -70,7 +70,7 @@ def test_import_lists_customer_with_normalised_addresses(cli: tuple[CliRunner, P
 
     code, out, _ = run(cli, "register", "import", str(cli[1] / "r.csv"))
 
-    assert (0, "1 new, 0 updated") == (code, out.strip().split(": ")[-1].rstrip("."))
+    assert (0, "1 new, 0 updated, 0 unchanged") == (code, out.strip().split(": ")[-1].rstrip("."))
     [row] = register_json(cli)
     assert ["casey@mail.example", "casey@work.example"] == row["customer_emails"]
     assert ["spoc@homes.example"] == row["restricted_to"]
@@ -104,12 +104,63 @@ def test_reimport_updates_by_reference_and_export_round_trips(cli: tuple[CliRunn
     (root / "r2.csv").write_text(HEADER + GOOD_ROW.replace("Casey Customer", "Casey Renamed"))
 
     code, out, _ = run(cli, "register", "import", str(root / "r2.csv"))
-    assert (0, True) == (code, "0 new, 1 updated" in out)
+    assert (0, True) == (code, "0 new, 1 updated, 0 unchanged" in out)
     for suffix in (".csv", ".xlsx"):
         exported = root / f"export{suffix}"
         assert 0 == run(cli, "register", "export", str(exported))[0]
         assert 0 == run(cli, "register", "import", str(exported))[0]
     assert ["Casey Renamed"] == [r["customer_name"] for r in register_json(cli)]
+
+
+def test_reimporting_the_same_file_says_how_many_were_unchanged(
+    cli: tuple[CliRunner, Path],
+) -> None:
+    path = cli[1] / "r.csv"
+    other = (
+        "C-2,Kit Customer,kit@mail.example,Sam Spoc,spoc@homes.example,,,,"
+        "active,2026-01-01,2027-01-01\n"
+    )
+    path.write_text(HEADER + GOOD_ROW + other)
+    run(cli, "register", "import", str(path))
+
+    code, out, _ = run(cli, "register", "import", str(path))
+
+    assert (0, f"Imported {path}: 0 new, 0 updated, 2 unchanged.") == (code, out.strip())
+
+
+def test_only_customers_whose_arrangement_changed_count_as_updated(
+    cli: tuple[CliRunner, Path],
+) -> None:
+    root = cli[1]
+    other = GOOD_ROW.replace("C-1", "C-2").replace("casey@mail", "kit@mail").replace("CASEY@", "k@")
+    third = GOOD_ROW.replace("C-1", "C-3").replace("casey@mail", "jo@mail").replace("CASEY@", "j@")
+    (root / "r.csv").write_text(HEADER + GOOD_ROW + other + third)
+    run(cli, "register", "import", str(root / "r.csv"))
+    (root / "r2.csv").write_text(
+        HEADER + GOOD_ROW.replace("2027-01-01", "2027-02-01") + other + third
+    )
+
+    code, out, _ = run(cli, "register", "import", str(root / "r2.csv"))
+
+    assert (0, "0 new, 1 updated, 2 unchanged.") == (code, out.strip().split(": ")[-1])
+
+
+def test_a_reference_differing_only_in_case_is_refused_naming_both(
+    cli: tuple[CliRunner, Path],
+) -> None:
+    (cli[1] / "r.csv").write_text(HEADER + GOOD_ROW.replace("C-1", "NC-0001"))
+    run(cli, "register", "import", str(cli[1] / "r.csv"))
+    path = cli[1] / "lower.csv"
+    path.write_text(HEADER + GOOD_ROW.replace("C-1", "nc-0001"))
+
+    code, _, err = run(cli, "register", "import", str(path))
+
+    assert 1 == code
+    assert [
+        f"  {path}:2:customer_ref: nc-0001 differs only in case from NC-0001, already in the "
+        "register (references are compared ignoring case: write NC-0001 to update that customer)"
+    ] == err.splitlines()[1:]
+    assert ["NC-0001"] == [r["customer_ref"] for r in register_json(cli)]
 
 
 def test_export_error_reads_as_an_export_error(cli: tuple[CliRunner, Path]) -> None:

@@ -303,6 +303,27 @@ def test_duplicate_customer_ref_is_rejected(tmp_path: Path) -> None:
     assert [f"{path}:3:customer_ref: NV-1001 also appears on row 2"] == errors_of(path)
 
 
+def test_duplicate_customer_ref_is_found_ignoring_case(tmp_path: Path) -> None:
+    path = csv_file(tmp_path, MARGARET, TOM.replace("NV-1002", "nv-1001"))
+
+    assert [f"{path}:3:customer_ref: nv-1001 also appears on row 2 as NV-1001, ignoring case"] == (
+        errors_of(path)
+    )
+
+
+def test_reference_differing_only_in_case_from_the_register_is_refused(tmp_path: Path) -> None:
+    path = csv_file(tmp_path, MARGARET.replace("NV-1001", "nv-1001"), TOM)
+
+    assert [
+        f"{path}:2:customer_ref: nv-1001 differs only in case from NV-1001, already in the "
+        "register (references are compared ignoring case: write NV-1001 to update that customer)"
+    ] == errors_of(
+        path,
+        existing_refs=["NV-1001", "NV-1002"],
+        existing_owner={"m.ellis@work.example": "NV-1001"},
+    )
+
+
 def test_one_officer_address_with_two_names_is_rejected(tmp_path: Path) -> None:
     path = csv_file(tmp_path, MARGARET, TOM.replace("Amelia Hart", "A. Hart"))
 
