@@ -307,10 +307,33 @@ def absence() -> None:
 )
 @click.pass_obj
 def absence_add(obj: _Context, email: str, starts_on: date, ends_on: date) -> None:
-    """Record that the officer with EMAIL is away: their mail is routed to cover meanwhile."""
+    """Record that the officer with EMAIL is away: their mail is routed to cover meanwhile.
+
+    An absence overlapping another of the officer's, or wholly in the past, is recorded with
+    a warning.
+    """
+    app = obj.app
     with _errors():
-        add_absence(obj.app.factory, email, starts_on, ends_on)
-    click.echo(f"Recorded absence of {email} from {starts_on} to {ends_on}.")
+        today = app.clock().astimezone(ZoneInfo(app.settings.organisation.timezone)).date()
+        added = add_absence(app.factory, email, starts_on, ends_on, today=today)
+    a = added.absence
+    click.echo(
+        f"Recorded absence {a.id}: {a.officer_name} <{a.officer_email}> away from "
+        f"{a.starts_on} to {a.ends_on}."
+    )
+    for other in added.overlapping:
+        click.echo(
+            f"Warning: it overlaps absence {other.id} of {other.officer_name} "
+            f"({other.starts_on} to {other.ends_on}); if one was entered by mistake, remove it "
+            "with `spocbot officer absence remove ID`.",
+            err=True,
+        )
+    if added.in_the_past:
+        click.echo(
+            f"Warning: it is wholly in the past (it ended on {a.ends_on}), so it changes no "
+            "routing; check the dates.",
+            err=True,
+        )
 
 
 @absence.command("list")
@@ -339,7 +362,10 @@ def absence_remove(obj: _Context, absence_id: int) -> None:
     """Remove the absence with ID (from `officer absence list`), e.g. when leave is cancelled."""
     with _errors():
         removed = remove_absence(obj.app.factory, absence_id)
-    click.echo(f"Removed absence {absence_id} ({removed.starts_on} to {removed.ends_on}).")
+    click.echo(
+        f"Removed absence {absence_id}: {removed.officer_name} <{removed.officer_email}> "
+        f"({removed.starts_on} to {removed.ends_on})."
+    )
 
 
 # -- watching -------------------------------------------------------------------------------------

@@ -217,9 +217,46 @@ def export_register(factory: sessionmaker[Session], path: Path) -> int:
     return len(rows)
 
 
+@dataclass(frozen=True)
+class AbsenceRecord:
+    """A recorded absence, with its officer, as the commands report it."""
+
+    id: int
+    officer_name: str
+    officer_email: str
+    starts_on: date
+    ends_on: date
+
+    @classmethod
+    def of(cls, absence: m.OfficerAbsence) -> AbsenceRecord:
+        return cls(
+            absence.id,
+            absence.officer.name,
+            absence.officer.email,
+            absence.starts_on,
+            absence.ends_on,
+        )
+
+
+@dataclass(frozen=True)
+class AddedAbsence:
+    absence: AbsenceRecord
+    overlapping: tuple[AbsenceRecord, ...] = ()
+    """The officer's absences already recorded that share a day with this one."""
+    in_the_past: bool = False
+    """It ended before today, so it changes no routing."""
+
+
 def add_absence(
-    factory: sessionmaker[Session], email: str, starts_on: date, ends_on: date
-) -> m.OfficerAbsence:
+    factory: sessionmaker[Session],
+    email: str,
+    starts_on: date,
+    ends_on: date,
+    *,
+    today: date | None = None,
+) -> AddedAbsence:
+    """Record an absence.  An overlap with another of the officer's absences, or an absence
+    wholly before ``today``, is allowed (leave is entered late, or extended) but reported."""
     if ends_on < starts_on:
         raise RegisterError(f"--to {ends_on} is before --from {starts_on}")
     with factory.begin() as session:
@@ -229,23 +266,34 @@ def add_absence(
                 f"no officer with email {email} in the register (officers come from the "
                 "spoc_email and cover_email columns of an import)"
             )
+        overlapping = session.scalars(
+            select(m.OfficerAbsence)
+            .where(
+                m.OfficerAbsence.officer_id == officer.id,
+                m.OfficerAbsence.starts_on <= ends_on,
+                m.OfficerAbsence.ends_on >= starts_on,
+            )
+            .order_by(m.OfficerAbsence.starts_on)
+        ).all()
         absence = m.OfficerAbsence(officer=officer, starts_on=starts_on, ends_on=ends_on)
         session.add(absence)
         session.flush()
-        session.expunge(absence)
-        return absence
+        return AddedAbsence(
+            AbsenceRecord.of(absence),
+            tuple(AbsenceRecord.of(a) for a in overlapping),
+            in_the_past=today is not None and ends_on < today,
+        )
 
 
-def remove_absence(factory: sessionmaker[Session], absence_id: int) -> m.OfficerAbsence:
+def remove_absence(factory: sessionmaker[Session], absence_id: int) -> AbsenceRecord:
     """Delete a recorded absence (entered by mistake, or leave cancelled)."""
     with factory.begin() as session:
         absence = session.get(m.OfficerAbsence, absence_id)
         if absence is None:
             raise RegisterError(f"no absence with id {absence_id} (see `officer absence list`)")
+        removed = AbsenceRecord.of(absence)
         session.delete(absence)
-        session.flush()
-        session.expunge(absence)
-        return absence
+        return removed
 
 
 def list_absences(session: Session) -> list[m.OfficerAbsence]:

@@ -267,6 +267,62 @@ def test_absence_dates_are_validated_and_listed(cli: tuple[CliRunner, Path]) -> 
     assert "no absence with id 1" in missing[2]
 
 
+def add_absence(cli: tuple[CliRunner, Path], starts: str, ends: str) -> tuple[int, str, str]:
+    return run(
+        cli, "officer", "absence", "add", "spoc@homes.example", "--from", starts, "--to", ends
+    )
+
+
+def test_absence_add_prints_the_new_id_and_remove_names_the_officer(
+    cli: tuple[CliRunner, Path],
+) -> None:
+    (cli[1] / "r.csv").write_text(HEADER + GOOD_ROW)
+    run(cli, "register", "import", str(cli[1] / "r.csv"))
+
+    added = add_absence(cli, "2099-12-01", "2099-12-02")
+    removed = run(cli, "officer", "absence", "remove", "1")
+
+    assert (
+        0,
+        "Recorded absence 1: Sam Spoc <spoc@homes.example> away from 2099-12-01 to 2099-12-02.",
+        "",
+    ) == (added[0], added[1].strip(), added[2])
+    assert (0, "Removed absence 1: Sam Spoc <spoc@homes.example> (2099-12-01 to 2099-12-02).") == (
+        removed[0],
+        removed[1].strip(),
+    )
+
+
+def test_overlapping_absence_is_recorded_with_a_warning(cli: tuple[CliRunner, Path]) -> None:
+    (cli[1] / "r.csv").write_text(HEADER + GOOD_ROW)
+    run(cli, "register", "import", str(cli[1] / "r.csv"))
+    add_absence(cli, "2099-12-01", "2099-12-10")
+    add_absence(cli, "2099-12-20", "2099-12-24")
+
+    code, out, err = add_absence(cli, "2099-12-10", "2099-12-12")
+
+    assert (0, True) == (code, out.startswith("Recorded absence 3:"))
+    assert [
+        "Warning: it overlaps absence 1 of Sam Spoc (2099-12-01 to 2099-12-10); if one was "
+        "entered by mistake, remove it with `spocbot officer absence remove ID`."
+    ] == err.splitlines()
+
+
+def test_absence_wholly_in_the_past_is_recorded_with_a_warning(
+    cli: tuple[CliRunner, Path],
+) -> None:
+    (cli[1] / "r.csv").write_text(HEADER + GOOD_ROW)
+    run(cli, "register", "import", str(cli[1] / "r.csv"))
+
+    code, out, err = add_absence(cli, "2020-01-01", "2020-01-02")
+
+    assert (0, True) == (code, out.startswith("Recorded absence 1:"))
+    assert [
+        "Warning: it is wholly in the past (it ended on 2020-01-02), so it changes no "
+        "routing; check the dates."
+    ] == err.splitlines()
+
+
 def test_bad_config_names_the_key(cli: tuple[CliRunner, Path]) -> None:
     (cli[1] / "spocbot.toml").write_text(CONFIG.replace('kind = "embedded"', 'kind = "pigeon"'))
 
