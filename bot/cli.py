@@ -148,6 +148,15 @@ def _emit(
         _print_table(rows, columns, empty, ZoneInfo(obj.app.settings.organisation.timezone))
 
 
+_VERBOSE = click.option(
+    "-v", "--verbose", is_flag=True, help="Also log each message's decision (never its content)."
+)
+
+
+def _log_decisions() -> None:
+    logging.getLogger().setLevel(logging.DEBUG)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--config",
@@ -156,18 +165,18 @@ def _emit(
     envvar="SPOCBOT_CONFIG",
     help="Configuration file (default: $SPOCBOT_CONFIG, else ./spocbot.toml).",
 )
-@click.option(
-    "-v", "--verbose", is_flag=True, help="Also log each message's decision (never its content)."
-)
+@_VERBOSE
 @click.pass_context
 def main(ctx: click.Context, config: str | None, verbose: bool) -> None:
     """spocbot enforces Single Point of Contact arrangements over the organisation's mailboxes."""
     os.umask(0o077)  # the database, evidence and exports hold personal data: owner only
     logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.WARNING,
+        level=logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    if verbose:
+        _log_decisions()
     for noisy in ("alembic", "sqlalchemy", "imapclient", "pymap", "mail.log"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     ctx.obj = _Context(config)
@@ -374,9 +383,14 @@ def absence_remove(obj: _Context, absence_id: int) -> None:
 @main.command()
 @click.option("--once", is_flag=True, help="Run one pass and exit (status 1 if it had errors).")
 @click.option("--json", "as_json", is_flag=True, help="With --once: print the pass report as JSON.")
+@_VERBOSE
 @click.pass_obj
-def watch(obj: _Context, once: bool, as_json: bool) -> None:
+def watch(obj: _Context, once: bool, as_json: bool, verbose: bool) -> None:
     """Watch the configured mailboxes and route SPOC breaches (runs until stopped)."""
+    if as_json and not once:
+        raise click.UsageError("--json needs --once: the daemon logs its passes to stderr instead")
+    if verbose:
+        _log_decisions()
     with _errors():
         app = obj.app
         with _single_watcher(app), mail_connections(app.settings) as connections:

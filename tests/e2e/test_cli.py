@@ -4,6 +4,7 @@ and the demo (``make demo``) run as a real process."""
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 import sys
 from pathlib import Path
@@ -321,6 +322,34 @@ def test_absence_wholly_in_the_past_is_recorded_with_a_warning(
         "Warning: it is wholly in the past (it ended on 2020-01-02), so it changes no "
         "routing; check the dates."
     ] == err.splitlines()
+
+
+def test_watch_json_without_once_is_a_usage_error_not_the_daemon(
+    cli: tuple[CliRunner, Path],
+) -> None:
+    code, _, err = run(cli, "watch", "--json")
+
+    assert 2 == code
+    assert "--json needs --once" in err
+    assert not (cli[1] / "state").exists()  # nothing was opened, let alone watched
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_verbose_works_before_or_after_the_watch_subcommand(
+    cli: tuple[CliRunner, Path], where: str
+) -> None:
+    root = logging.getLogger()
+    level = root.level
+    args = ("-v", "watch", "--once") if where == "before" else ("watch", "--once", "-v")
+    try:
+        root.setLevel(logging.WARNING)
+        code, out, err = run(cli, *args)
+        logs_decisions = root.isEnabledFor(logging.DEBUG)
+    finally:
+        root.setLevel(level)
+
+    assert (0, True) == (code, logs_decisions), out + err
+    assert out.startswith("Checked 1 folder(s): 0 new message(s)")
 
 
 def test_bad_config_names_the_key(cli: tuple[CliRunner, Path]) -> None:
