@@ -31,8 +31,9 @@ from bot.audit import events as audit_events
 from bot.bootstrap import App, build_app, build_watcher, mail_connections
 from bot.config import ConfigError, config_path
 from bot.evidence import EvidenceError
+from bot.forward_service import retry_forward
 from bot.mail.ports import MailError
-from bot.outbox import OutboxError, retry_failed
+from bot.outbox import OutboxError
 from bot.policy import Policy
 from bot.register_file import RegisterFileError
 from bot.register_service import (
@@ -47,6 +48,9 @@ from bot.register_service import (
 from bot.watcher import PassReport
 
 log = logging.getLogger("spocbot")
+_OPERATOR = click.option(
+    "--operator", metavar="NAME", help="Who is acting, for the audit log (default: OS user)."
+)
 _DOMAIN_ERRORS = (
     ConfigError,
     RegisterError,
@@ -564,20 +568,29 @@ def forwards_list(obj: _Context, as_json: bool) -> None:
 
 @forwards_group.command("retry")
 @click.argument("forward_id", metavar="ID", type=int)
-@click.option("--to", "to", metavar="EMAIL", help="Send it to this officer instead.")
+@click.option("--to", "to", metavar="EMAIL", help="Send it to this officer (or the DMO) instead.")
+@_OPERATOR
 @click.pass_obj
-def forwards_retry(obj: _Context, forward_id: int, to: str | None) -> None:
+def forwards_retry(obj: _Context, forward_id: int, to: str | None, operator: str | None) -> None:
     """Queue a failed forward (see `forwards list`) to be sent again by the watcher."""
+    app = obj.app
     with _errors():
-        recipient = retry_failed(obj.app.factory, forward_id, to)
-    click.echo(f"Forward {forward_id} will be sent to {recipient} on the watcher's next pass.")
+        result = retry_forward(
+            app.factory,
+            forward_id,
+            operator=current_operator(operator),
+            now=app.clock(),
+            dmo=Policy(app.settings).dmo,
+            to=to,
+        )
+    click.echo(
+        f"Forward {forward_id} will be sent to {result.recipient_name} "
+        f"<{result.recipient_email}> on the watcher's next pass."
+    )
 
 
 # -- review queue -------------------------------------------------------------------------
 
-_OPERATOR = click.option(
-    "--operator", metavar="NAME", help="Who is acting, for the audit log (default: OS user)."
-)
 _NOTE = click.option("--note", metavar="TEXT", help="Why, for the record.")
 
 

@@ -352,6 +352,14 @@ def test_verbose_works_before_or_after_the_watch_subcommand(
     assert out.startswith("Checked 1 folder(s): 0 new message(s)")
 
 
+def test_retrying_a_forward_that_does_not_exist_says_so(cli: tuple[CliRunner, Path]) -> None:
+    code, _, err = run(
+        cli, "forwards", "retry", "7", "--to", "dmo@homes.example", "--operator", "Jo"
+    )
+
+    assert (1, "Error: no forward with id 7 (see `spocbot forwards list`)") == (code, err.strip())
+
+
 def test_bad_config_names_the_key(cli: tuple[CliRunner, Path]) -> None:
     (cli[1] / "spocbot.toml").write_text(CONFIG.replace('kind = "embedded"', 'kind = "pigeon"'))
 
