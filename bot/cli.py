@@ -214,8 +214,9 @@ def register() -> None:
 
 @register.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@_OPERATOR
 @click.pass_obj
-def register_import(obj: _Context, file: Path) -> None:
+def register_import(obj: _Context, file: Path, operator: str | None) -> None:
     """Import FILE (.csv or .xlsx). All or nothing: any bad row rejects the whole file.
 
     Existing customers are updated by customer_ref; customers not in the file are left as they are.
@@ -228,6 +229,7 @@ def register_import(obj: _Context, file: Path) -> None:
             staff_addresses=app.staff_addresses,
             staff_domains=app.settings.organisation.staff_domains,
             topics=app.settings.topics,
+            operator=operator,
         )
     click.echo(
         f"Imported {file}: {result.created} new, {result.updated} updated, "
@@ -318,8 +320,11 @@ def absence() -> None:
     metavar="YYYY-MM-DD",
     help="Last day of absence (inclusive).",
 )
+@_OPERATOR
 @click.pass_obj
-def absence_add(obj: _Context, email: str, starts_on: date, ends_on: date) -> None:
+def absence_add(
+    obj: _Context, email: str, starts_on: date, ends_on: date, operator: str | None
+) -> None:
     """Record that the officer with EMAIL is away: their mail is routed to cover meanwhile.
 
     An absence overlapping another of the officer's, or wholly in the past, is recorded with
@@ -328,7 +333,7 @@ def absence_add(obj: _Context, email: str, starts_on: date, ends_on: date) -> No
     app = obj.app
     with _errors():
         today = app.clock().astimezone(ZoneInfo(app.settings.organisation.timezone)).date()
-        added = add_absence(app.factory, email, starts_on, ends_on, today=today)
+        added = add_absence(app.factory, email, starts_on, ends_on, today=today, operator=operator)
     a = added.absence
     click.echo(
         f"Recorded absence {a.id}: {a.officer_name} <{a.officer_email}> away from "
@@ -370,11 +375,12 @@ def absence_list(obj: _Context, as_json: bool) -> None:
 
 @absence.command("remove")
 @click.argument("absence_id", metavar="ID", type=int)
+@_OPERATOR
 @click.pass_obj
-def absence_remove(obj: _Context, absence_id: int) -> None:
+def absence_remove(obj: _Context, absence_id: int, operator: str | None) -> None:
     """Remove the absence with ID (from `officer absence list`), e.g. when leave is cancelled."""
     with _errors():
-        removed = remove_absence(obj.app.factory, absence_id)
+        removed = remove_absence(obj.app.factory, absence_id, operator=operator)
     click.echo(
         f"Removed absence {absence_id}: {removed.officer_name} <{removed.officer_email}> "
         f"({removed.starts_on} to {removed.ends_on})."
@@ -707,7 +713,7 @@ def review_dismiss(obj: _Context, item_id: int, note: str | None, operator: str 
 
 @main.group(name="audit")
 def audit_group() -> None:
-    """What people did (so far: answers to the review queue)."""
+    """What people did: register imports, absences, forward retries, review answers."""
 
 
 @audit_group.command("list")

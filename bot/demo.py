@@ -32,6 +32,7 @@ from bot.register_service import add_absence, import_register
 from bot.store import models as m
 
 Echo = Callable[[str], None]
+DEMO_OPERATOR = "demo (as the DMO)"
 
 
 def run_demo(config_file: Path, data_dir: Path, echo: Echo) -> bool:
@@ -54,13 +55,14 @@ def run_demo(config_file: Path, data_dir: Path, echo: Echo) -> bool:
         staff_addresses=app.staff_addresses,
         staff_domains=settings.organisation.staff_domains,
         topics=settings.topics,
+        operator=DEMO_OPERATOR,
     )
     echo(f"spocbot demo: {settings.organisation.name}, on embedded mail servers (127.0.0.1)")
     echo(f"Register: {result.created} arrangements imported from {data_dir / 'register.csv'}.")
     for leave in plan.get("absence", []):
         starts = today + timedelta(days=leave["from_days"])
         ends = today + timedelta(days=leave["to_days"])
-        add_absence(app.factory, leave["email"], starts, ends)
+        add_absence(app.factory, leave["email"], starts, ends, operator=DEMO_OPERATOR)
         echo(f"Absence: {leave['email']} on leave {starts:%-d %b} to {ends:%-d %b %Y}.")
 
     deliveries = plan["delivery"]
@@ -169,7 +171,7 @@ def _confirm_as_the_dmo(app: App, path: Path, customer_ref: str) -> str:
         Policy(app.settings),
         app.evidence,
         item_id,
-        operator="demo (as the DMO)",
+        operator=DEMO_OPERATOR,
         now=app.clock(),
         bot_address=app.settings.organisation.bot_address,
         customer_ref=customer_ref,

@@ -11,6 +11,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
+from bot.audit import audit, current_operator
 from bot.register_file import EXPORT_SUFFIXES, RegisterRow, read_register, write_register
 from bot.store import models as m
 from mailbox_rules import register as core
@@ -38,8 +39,10 @@ def import_register(
     staff_addresses: Iterable[str],
     staff_domains: Iterable[str],
     topics: Iterable[str] = (),
+    operator: str | None = None,
 ) -> ImportResult:
-    """Validate the whole file, then apply it in one transaction (all or nothing)."""
+    """Validate the whole file, then apply it in one transaction (all or nothing), written to
+    the audit log with ``operator`` (default: the operating-system user)."""
     with factory.begin() as session:
         owners = {
             address: ref
@@ -80,12 +83,26 @@ def import_register(
             and row.customer_ref not in created
             and _comparable(row) not in before
         ]
-    return ImportResult(
-        created=len(created),
-        updated=len(changed),
-        unchanged=len(rows) - len(created) - len(changed),
-        kept_from_review=tuple(kept),
-    )
+        result = ImportResult(
+            created=len(created),
+            updated=len(changed),
+            unchanged=len(rows) - len(created) - len(changed),
+            kept_from_review=tuple(kept),
+        )
+        # Counts and references only: the file's names and addresses stay in the register.
+        details = [f"{result.created} new, {result.updated} updated, {result.unchanged} unchanged"]
+        details += [f"new: {', '.join(created)}"] if created else []
+        details += [f"updated: {', '.join(changed)}"] if changed else []
+        if kept:
+            details.append(f"{len(kept)} address(es) confirmed from the review queue kept")
+        audit(
+            session,
+            current_operator(operator),
+            "register.import",
+            f"register_file:{path.name}"[:200],
+            details="; ".join(details),
+        )
+    return result
 
 
 def _comparable(row: RegisterRow) -> RegisterRow:
@@ -254,9 +271,11 @@ def add_absence(
     ends_on: date,
     *,
     today: date | None = None,
+    operator: str | None = None,
 ) -> AddedAbsence:
-    """Record an absence.  An overlap with another of the officer's absences, or an absence
-    wholly before ``today``, is allowed (leave is entered late, or extended) but reported."""
+    """Record an absence, in the audit log too.  An overlap with another of the officer's
+    absences, or an absence wholly before ``today``, is allowed (leave is entered late, or
+    extended) but reported."""
     if ends_on < starts_on:
         raise RegisterError(f"--to {ends_on} is before --from {starts_on}")
     with factory.begin() as session:
@@ -278,22 +297,48 @@ def add_absence(
         absence = m.OfficerAbsence(officer=officer, starts_on=starts_on, ends_on=ends_on)
         session.add(absence)
         session.flush()
-        return AddedAbsence(
+        added = AddedAbsence(
             AbsenceRecord.of(absence),
             tuple(AbsenceRecord.of(a) for a in overlapping),
             in_the_past=today is not None and ends_on < today,
         )
+        notes = [f"overlaps absence {a.id}" for a in added.overlapping]
+        notes += ["wholly in the past"] if added.in_the_past else []
+        audit(
+            session,
+            current_operator(operator),
+            "absence.add",
+            f"officer_absence:{absence.id}",
+            details=f"{_describe(added.absence)}" + "".join(f"; {n}" for n in notes),
+        )
+        return added
 
 
-def remove_absence(factory: sessionmaker[Session], absence_id: int) -> AbsenceRecord:
-    """Delete a recorded absence (entered by mistake, or leave cancelled)."""
+def remove_absence(
+    factory: sessionmaker[Session], absence_id: int, *, operator: str | None = None
+) -> AbsenceRecord:
+    """Delete a recorded absence (entered by mistake, or leave cancelled), in the audit log."""
     with factory.begin() as session:
         absence = session.get(m.OfficerAbsence, absence_id)
         if absence is None:
             raise RegisterError(f"no absence with id {absence_id} (see `officer absence list`)")
         removed = AbsenceRecord.of(absence)
         session.delete(absence)
+        audit(
+            session,
+            current_operator(operator),
+            "absence.remove",
+            f"officer_absence:{absence_id}",
+            details=_describe(removed),
+        )
         return removed
+
+
+def _describe(absence: AbsenceRecord) -> str:
+    return (
+        f"{absence.officer_name} <{absence.officer_email}> away "
+        f"{absence.starts_on} to {absence.ends_on}"
+    )
 
 
 def list_absences(session: Session) -> list[m.OfficerAbsence]:

@@ -3,6 +3,7 @@ and the demo (``make demo``) run as a real process."""
 
 from __future__ import annotations
 
+import getpass
 import json
 import logging
 import subprocess
@@ -360,6 +361,42 @@ def test_retrying_a_forward_that_does_not_exist_says_so(cli: tuple[CliRunner, Pa
     assert (1, "Error: no forward with id 7 (see `spocbot forwards list`)") == (code, err.strip())
 
 
+def test_imports_and_absences_are_audited_with_the_operator_and_no_personal_data(
+    cli: tuple[CliRunner, Path],
+) -> None:
+    (cli[1] / "r.csv").write_text(HEADER + GOOD_ROW)
+    run(cli, "register", "import", str(cli[1] / "r.csv"), "--operator", "Dana DMO")
+    run(cli, "register", "import", str(cli[1] / "r.csv"), "--operator", "Dana DMO")
+    add_absence(cli, "2099-12-01", "2099-12-02")
+    run(cli, "officer", "absence", "remove", "1", "--operator", "Dana DMO")
+
+    _, out, _ = run(cli, "audit", "list", "--json")
+
+    events = json.loads(out)
+    assert [
+        (
+            "Dana DMO",
+            "register.import",
+            "register_file:r.csv",
+            "1 new, 0 updated, 0 unchanged; new: C-1",
+        ),
+        ("Dana DMO", "register.import", "register_file:r.csv", "0 new, 0 updated, 1 unchanged"),
+        (
+            getpass.getuser(),
+            "absence.add",
+            "officer_absence:1",
+            "Sam Spoc <spoc@homes.example> away 2099-12-01 to 2099-12-02",
+        ),
+        (
+            "Dana DMO",
+            "absence.remove",
+            "officer_absence:1",
+            "Sam Spoc <spoc@homes.example> away 2099-12-01 to 2099-12-02",
+        ),
+    ] == [(e["operator"], e["action"], e["record"], e["details"]) for e in events]
+    assert "casey" not in out.lower()
+
+
 def test_bad_config_names_the_key(cli: tuple[CliRunner, Path]) -> None:
     (cli[1] / "spocbot.toml").write_text(CONFIG.replace('kind = "embedded"', 'kind = "pigeon"'))
 
@@ -438,8 +475,13 @@ def test_demo_runs_every_case_as_expected_and_leaves_state(tmp_path: Path) -> No
     ]
     [confirmed] = [r for r in listing("review", "list", "--all") if r["status"] == "confirmed"]
     assert ("NV-1002", "demo (as the DMO)") == (confirmed["customer_ref"], confirmed["decided_by"])
-    [event] = listing("audit", "list")
-    assert ("review.confirm", "NV-1002") == (event["action"], event["customer_ref"])
+    events = listing("audit", "list")
+    assert [
+        ("register.import", None),
+        ("absence.add", None),
+        ("review.confirm", "NV-1002"),
+    ] == [(e["action"], e["customer_ref"]) for e in events]
+    assert {"demo (as the DMO)"} == {e["operator"] for e in events}
 
 
 def test_listing_an_unknown_customer_says_so(cli: tuple[CliRunner, Path]) -> None:
