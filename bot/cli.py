@@ -128,18 +128,25 @@ def _local(value: Any, zone: ZoneInfo) -> Any:
         return value
 
 
-def _cell(value: Any) -> str:
+def _cell(value: Any, zone: ZoneInfo | None = None) -> str:
     if value is None:
         return "-"
     if isinstance(value, list):
-        return (
-            ", ".join(
-                f"{v['name']} <{v['email']}> ({v['status']})" if isinstance(v, dict) else str(v)
-                for v in value
-            )
-            or "-"
-        )
+        return ", ".join(_item(v, zone) for v in value) or "-"
     return str(value)
+
+
+def _item(value: Any, zone: ZoneInfo | None) -> str:
+    """One element of a listed value: a forward, a sighting, or plain text."""
+    if not isinstance(value, dict):
+        return str(value)
+    if "email" in value:  # a forward
+        sent = value.get("sent_at")
+        when = f", {_local(sent, zone)}" if sent and zone else ""
+        return f"{value['name']} <{value['email']}> ({value['status']}{when})"
+    if "mailbox" in value:  # a sighting
+        return f"{value['mailbox']} ({value['folder']}, UID {value['uid']})"
+    return ", ".join(f"{k} {v}" for k, v in value.items())
 
 
 def _emit(
@@ -253,24 +260,52 @@ def register_export(obj: _Context, file: Path) -> None:
 
 
 @register.command("list")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (every column of the register).")
 @click.pass_obj
 def register_list(obj: _Context, as_json: bool) -> None:
-    """List arrangements."""
+    """List arrangements, with their restrictions.
+
+    The table names officers and writes the SPOC's own address as "SPOC"; --json gives every
+    field in full.
+    """
     with _errors(), obj.app.factory() as session:
-        rows = [
+        rows: list[dict[str, Any]] = [
             {
                 "customer_ref": r.customer_ref,
                 "customer_name": r.customer_name,
                 "customer_emails": list(r.customer_emails),
                 "spoc": f"{r.spoc_name} <{r.spoc_email}>",
                 "cover": f"{r.cover_name} <{r.cover_email}>" if r.cover_email else None,
+                "spoc_name": r.spoc_name,
+                "spoc_email": r.spoc_email,
+                "cover_name": r.cover_name,
+                "cover_email": r.cover_email,
                 "restricted_to": list(r.restricted_to),
                 "status": r.status.value,
                 "start_date": r.start_date.isoformat(),
                 "review_date": r.review_date.isoformat(),
+                "representative_emails": list(r.representative_emails),
+                "channels": list(r.channels),
+                "contact_hours": str(r.contact_hours) if r.contact_hours else None,
+                "max_contacts": str(r.max_contacts) if r.max_contacts else None,
+                "max_issues": str(r.max_issues) if r.max_issues else None,
+                "subject_matters": list(r.subject_matters),
+                "acknowledge": r.acknowledge,
             }
             for r in register_rows(session)
+        ]
+    if not as_json:  # officers by name, and the SPOC's address as "SPOC", to stay readable
+        rows = [
+            {
+                **row,
+                "spoc": row["spoc_name"],
+                "cover": row["cover_name"],
+                "restricted_to": [
+                    "SPOC" if a == row["spoc_email"] else a for a in row["restricted_to"]
+                ],
+                "restrictions": _restrictions(row),
+            }
+            for row in rows
         ]
     _emit(
         obj,
@@ -279,14 +314,35 @@ def register_list(obj: _Context, as_json: bool) -> None:
         [
             "customer_ref",
             "customer_name",
+            "customer_emails",
             "status",
             "spoc",
             "cover",
             "restricted_to",
+            "restrictions",
             "review_date",
         ],
         "The register is empty.",
     )
+
+
+def _restrictions(row: dict[str, Any]) -> str | None:
+    """The optional restrictions in one cell, e.g. "channels email; max 3/week; acknowledged"."""
+    parts = [
+        f"{label} {'/'.join(value) if isinstance(value, list) else value}"
+        for label, value in (
+            ("representatives", row["representative_emails"]),
+            ("channels", row["channels"]),
+            ("hours", row["contact_hours"]),
+            ("max", row["max_contacts"]),
+            ("issues", row["max_issues"]),
+            ("topics", row["subject_matters"]),
+        )
+        if value
+    ]
+    if row["acknowledge"]:
+        parts.append("acknowledged")
+    return "; ".join(parts) or None
 
 
 # -- officers -------------------------------------------------------------------------------------
@@ -508,6 +564,19 @@ def breaches_list(obj: _Context, customer: str | None, as_json: bool) -> None:
     )
 
 
+@breaches.command("show")
+@click.argument("breach_id", metavar="ID", type=int)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def breaches_show(obj: _Context, breach_id: int, as_json: bool) -> None:
+    """Show one breach in full: where it was found, why, who it went to, the raw message."""
+    with _errors(), obj.app.factory() as session:
+        rows = reports.breaches(session, breach_id=breach_id)
+    if not rows:
+        raise click.ClickException(f"there is no breach {breach_id} (see `spocbot breaches list`)")
+    _show(obj.app, rows[0], as_json)
+
+
 @main.group()
 def contacts() -> None:
     """Recorded contacts that were not breaches."""
@@ -539,36 +608,71 @@ def quarantine_group() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
 def quarantine_list(obj: _Context, as_json: bool) -> None:
-    """List quarantined messages with the reason for each."""
-    with _errors(), obj.app.factory() as session:
-        rows = reports.quarantine(session)
+    """List quarantined messages with the reason for each (and the customer, when known)."""
+    app = obj.app
+    with _errors(), app.factory() as session:
+        rows = reports.quarantine(session, app.evidence)
     _emit(
         obj,
         rows,
         as_json,
-        ["id", "mailbox", "folder", "uid", "quarantined_at", "reason"],
+        ["id", "mailbox", "folder", "uid", "customer_ref", "quarantined_at", "size", "reason"],
         "Nothing in quarantine.",
     )
 
 
+@quarantine_group.command("show")
+@click.argument("item_id", metavar="ID", type=int)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def quarantine_show(obj: _Context, item_id: int, as_json: bool) -> None:
+    """Show one quarantined message: why, its size, and where the raw message is kept."""
+    app = obj.app
+    with _errors(), app.factory() as session:
+        rows = reports.quarantine(session, app.evidence, item_id)
+    if not rows:
+        raise click.ClickException(
+            f"there is no quarantined message {item_id} (see `spocbot quarantine list`)"
+        )
+    _show(app, rows[0], as_json)
+
+
 @main.group(name="forwards")
 def forwards_group() -> None:
-    """Forwards sent (or waiting to be sent) to officers."""
+    """Forwards to officers, and acknowledgements to customers, with their delivery status."""
+
+
+_FORWARD_STATUSES = ("pending", "sending", "sent", "failed", "superseded")
 
 
 @forwards_group.command("list")
+@click.option("--customer", metavar="REF", help="Only this customer.")
+@click.option("--status", type=click.Choice(_FORWARD_STATUSES), help="Only with this status.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
-def forwards_list(obj: _Context, as_json: bool) -> None:
-    """List forwards with their delivery status."""
+def forwards_list(obj: _Context, customer: str | None, status: str | None, as_json: bool) -> None:
+    """List forwards and acknowledgements: to whom, about which breach or contact, their
+    delivery status, when sent, and the last error."""
     with _errors(), obj.app.factory() as session:
-        rows = reports.forwards(session)
+        rows = reports.forwards(session, customer, status)
+    if not as_json:
+        rows = [{**row, "to": f"{row['name']} <{row['email']}>"} for row in rows]
     _emit(
         obj,
         rows,
         as_json,
-        ["id", "kind", "customer_ref", "name", "email", "status", "attempts"],
-        "No forwards.",
+        [
+            "id",
+            "kind",
+            "customer_ref",
+            "about",
+            "to",
+            "status",
+            "attempts",
+            "sent_at",
+            "last_error",
+        ],
+        "No forwards." if not (customer or status) else "No forwards match.",
     )
 
 
@@ -630,7 +734,12 @@ def review_show(obj: _Context, item_id: int, as_json: bool) -> None:
         rows = reports.review_items(session, None, item_id)
     if not rows:
         raise click.ClickException(f"there is no review item {item_id} (see `spocbot review list`)")
-    [row] = rows
+    _show(app, rows[0], as_json)
+
+
+def _show(app: App, row: dict[str, Any], as_json: bool) -> None:
+    """One record in full, one field a line, with the path of its raw message if kept."""
+    row = {**row, "raw_message": None}
     if row["sha256"]:
         row["raw_message"] = str(app.evidence.path_for(str(row["sha256"])))
     if as_json:
@@ -639,7 +748,9 @@ def review_show(obj: _Context, item_id: int, as_json: bool) -> None:
     zone = ZoneInfo(app.settings.organisation.timezone)
     for key, value in row.items():
         shown = _local(value, zone) if key.endswith("_at") else value
-        click.echo(f"{key.replace('_', ' '):>14}: {_cell(shown)}")
+        if key == "raw_message" and value is None:
+            shown = "not kept"
+        click.echo(f"{key.replace('_', ' '):>14}: {_cell(shown, zone)}")
 
 
 @review.command("confirm")

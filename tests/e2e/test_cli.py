@@ -14,6 +14,8 @@ import pytest
 from click.testing import CliRunner
 
 from bot.cli import main
+from bot.mail.ports import DeliveryRejected
+from tests.unit.test_watcher_with_fakes import Harness, customer_message
 
 REPO = Path(__file__).resolve().parents[2]
 HEADER = (
@@ -489,3 +491,143 @@ def test_listing_an_unknown_customer_says_so(cli: tuple[CliRunner, Path]) -> Non
 
     assert 1 == code
     assert "no customer with reference NV-9999" in err
+
+
+def test_register_list_shows_customer_emails_and_every_restriction(
+    cli: tuple[CliRunner, Path],
+) -> None:
+    header = HEADER.rstrip("\n") + (
+        ",representative_emails,channels,contact_hours,max_contacts,max_issues,acknowledge\n"
+    )
+    row = GOOD_ROW.rstrip("\n") + (
+        ",advocate@help.example,email;letter,Mon-Fri 09:00-17:00,3/week,2/month,yes\n"
+    )
+    (cli[1] / "r.csv").write_text(header + row)
+    run(cli, "register", "import", str(cli[1] / "r.csv"))
+
+    _, table, _ = run(cli, "register", "list")
+    [listed] = register_json(cli)
+
+    assert "casey@mail.example, casey@work.example" in table
+    assert (
+        "representatives advocate@help.example; channels email/letter; "
+        "hours Mon-Fri 09:00-17:00; max 3/week; issues 2/month; acknowledged"
+    ) in table
+    assert {
+        "customer_emails": ["casey@mail.example", "casey@work.example"],
+        "spoc_email": "spoc@homes.example",
+        "cover_email": "cover@homes.example",
+        "representative_emails": ["advocate@help.example"],
+        "channels": ["email", "letter"],
+        "contact_hours": "Mon-Fri 09:00-17:00",
+        "max_contacts": "3/week",
+        "max_issues": "2/month",
+        "subject_matters": [],
+        "acknowledge": True,
+    }.items() <= listed.items()
+
+
+@pytest.fixture
+def watched(tmp_path: Path) -> tuple[Harness, tuple[CliRunner, Path]]:
+    """A watcher on fakes (see tests/unit/test_watcher_with_fakes.py), and the CLI on the
+    same configuration and database."""
+    return Harness(tmp_path), (CliRunner(), tmp_path)
+
+
+def test_breaches_show_prints_one_breach_in_full_with_its_raw_file(
+    watched: tuple[Harness, tuple[CliRunner, Path]],
+) -> None:
+    h, cli = watched
+    h.info.deliver(customer_message())
+    h.watcher.run_pass()
+
+    code, out, _ = run(cli, "breaches", "show", "1")
+    shown = dict(line.strip().split(": ", 1) for line in out.splitlines())
+    missing = run(cli, "breaches", "show", "2")
+
+    [breach] = h.breaches()
+    assert 0 == code
+    assert {
+        "customer ref": "C-1",
+        "mailboxes": "info@homes.example",
+        "sightings": "info@homes.example (INBOX, UID 1)",
+        "rules": "bypassed-spoc",
+        "raw message": str(h.app.evidence.path_for(str(breach["sha256"]))),
+    }.items() <= shown.items()
+    assert shown["forwarded to"].startswith("Sam Spoc <spoc@homes.example> (sent, 2026-12-03")
+    assert (1, "Error: there is no breach 2 (see `spocbot breaches list`)") == (
+        missing[0],
+        missing[2].strip(),
+    )
+
+
+def test_forwards_list_shows_the_error_the_sent_time_and_what_it_is_about(
+    watched: tuple[Harness, tuple[CliRunner, Path]],
+) -> None:
+    h, cli = watched
+    h.info.deliver(customer_message(1))
+    h.watcher.run_pass()
+    h.sender.fail_with = DeliveryRejected("550 no such user")
+    h.info.deliver(customer_message(2))
+    h.watcher.run_pass()
+
+    _, table, _ = run(cli, "forwards", "list")
+    _, failed, _ = run(cli, "forwards", "list", "--status", "failed", "--json")
+    _, nobody, _ = run(cli, "forwards", "list", "--customer", "C-1", "--status", "pending")
+
+    assert ["id", "kind", "customer_ref", "about", "to", "status", "attempts", "sent_at"] == (
+        table.splitlines()[0].split()[:8]
+    )
+    assert "breach 1" in table.splitlines()[1] and "2026-12-03" in table.splitlines()[1]
+    assert table.splitlines()[2].rstrip().endswith("550 no such user")
+    assert [(2, 2, "550 no such user", None)] == [
+        (f["id"], f["breach_id"], f["last_error"], f["sent_at"]) for f in json.loads(failed)
+    ]
+    assert "No forwards match." == nobody.strip()
+
+
+def test_forwards_help_does_not_call_acknowledgements_forwards_to_officers(
+    cli: tuple[CliRunner, Path],
+) -> None:
+    _, out, _ = run(cli, "--help")
+
+    [line] = [line for line in out.splitlines() if line.strip().startswith("forwards")]
+    assert "acknowledgements to customers" in line
+
+
+def test_quarantine_shows_the_customer_and_where_the_raw_message_is(
+    watched: tuple[Harness, tuple[CliRunner, Path]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import bot.watcher as watcher_module
+
+    h, cli = watched
+    real_parse = watcher_module.parse_envelope
+
+    def parse(header: bytes, **kwargs: object) -> object:
+        if b"Repairs 1" in header:
+            raise UnicodeError("simulated parser failure")
+        return real_parse(header, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(watcher_module, "parse_envelope", parse)
+    h.info.deliver(customer_message(1))  # cannot be processed: the sender is read from the file
+    h.info.deliver(customer_message(2, extra="X-Padding: " + "x" * 6000 + "\r\n"))  # too large
+    h.info.deliver(customer_message(11, sender="stranger@else.example"))  # "Repairs 11" fails
+    h.watcher.run_pass()
+
+    code, listed, err = run(cli, "quarantine", "list", "--json")
+    assert 0 == code, err
+    code, out, _ = run(cli, "quarantine", "show", "1")
+    shown = dict(line.strip().split(": ", 1) for line in out.splitlines())
+
+    assert [("C-1", True), ("C-1", False), (None, True)] == [
+        (q["customer_ref"], q["sha256"] is not None) for q in json.loads(listed)
+    ]
+    sha256 = json.loads(listed)[0]["sha256"]
+    assert 0 == code
+    assert {
+        "customer ref": "C-1",
+        "reason": "could not be processed: UnicodeError: simulated parser failure",
+        "size": str(len(h.app.evidence.get(sha256))),
+        "raw message": str(h.app.evidence.path_for(sha256)),
+    }.items() <= shown.items()
+    assert "raw message: not kept" in run(cli, "quarantine", "show", "2")[1]
