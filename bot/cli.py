@@ -227,6 +227,7 @@ def register_import(obj: _Context, file: Path, operator: str | None) -> None:
     """Import FILE (.csv or .xlsx). All or nothing: any bad row rejects the whole file.
 
     Existing customers are updated by customer_ref; customers not in the file are left as they are.
+    A review date already past, or a SPOC whose inbox is not watched, is imported with a warning.
     """
     with _errors():
         app = obj.app
@@ -237,6 +238,8 @@ def register_import(obj: _Context, file: Path, operator: str | None) -> None:
             staff_domains=app.settings.organisation.staff_domains,
             topics=app.settings.topics,
             operator=operator,
+            today=app.clock().astimezone(ZoneInfo(app.settings.organisation.timezone)).date(),
+            watched=[mailbox.address for mailbox in app.settings.watched],
         )
     click.echo(
         f"Imported {file}: {result.created} new, {result.updated} updated, "
@@ -247,6 +250,8 @@ def register_import(obj: _Context, file: Path, operator: str | None) -> None:
             f"  kept {address} for {ref}: confirmed from the review queue but not in the file "
             "(add it to the file to keep it there too)"
         )
+    for warning in result.warnings:
+        click.echo(f"Warning: {warning}", err=True)
 
 
 @register.command("export")

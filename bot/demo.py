@@ -56,9 +56,13 @@ def run_demo(config_file: Path, data_dir: Path, echo: Echo) -> bool:
         staff_domains=settings.organisation.staff_domains,
         topics=settings.topics,
         operator=DEMO_OPERATOR,
+        today=today,
+        watched=[mailbox.address for mailbox in settings.watched],
     )
     echo(f"spocbot demo: {settings.organisation.name}, on embedded mail servers (127.0.0.1)")
     echo(f"Register: {result.created} arrangements imported from {data_dir / 'register.csv'}.")
+    for warning in result.warnings:
+        echo(f"  Warning: {warning}")
     for leave in plan.get("absence", []):
         starts = today + timedelta(days=leave["from_days"])
         ends = today + timedelta(days=leave["to_days"])

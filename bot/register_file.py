@@ -184,6 +184,49 @@ def read_register(
     return rows
 
 
+def register_warnings(
+    path: Path,
+    rows: Sequence[RegisterRow],
+    *,
+    today: date | None = None,
+    watched: Iterable[str] | None = None,
+) -> list[RowError]:
+    """What is allowed but probably wrong in valid rows, for the DMO to check: a review date
+    already past (``today``), a SPOC whose inbox is not watched (``watched``)."""
+    name = str(path)
+    warnings: list[RowError] = []
+    if today is not None:
+        for row in rows:
+            if row.review_date < today and row.status is not ArrangementStatus.CEASED:
+                warnings.append(
+                    RowError(
+                        name,
+                        row.row,
+                        "review_date",
+                        f"the review date {row.review_date} has already passed",
+                    )
+                )
+    if watched is not None:
+        inboxes = {normalise_address(a) for a in watched}
+        unwatched: dict[str, list[int]] = {}
+        for row in rows:
+            if row.spoc_email not in inboxes and row.status is not ArrangementStatus.CEASED:
+                unwatched.setdefault(row.spoc_email, []).append(row.row)
+        for spoc, numbers in unwatched.items():
+            others = ", ".join(map(str, numbers[1:]))
+            also = f" (also on row{'s' if numbers[2:] else ''} {others})" if others else ""
+            warnings.append(
+                RowError(
+                    name,
+                    numbers[0],
+                    "spoc_email",
+                    f"{spoc} is not a watched mailbox, so what the customer sends the SPOC "
+                    f"is not seen and their permitted contact cannot be recorded{also}",
+                )
+            )
+    return sorted(warnings, key=lambda w: w.row or 0)
+
+
 def write_register(path: Path, rows: Iterable[RegisterRow]) -> None:
     """Write rows in the import format (.csv or .xlsx, by the file's suffix)."""
     lines = [[_cell(row, column) for column in COLUMNS] for row in rows]

@@ -12,7 +12,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from bot.audit import audit, current_operator
-from bot.register_file import EXPORT_SUFFIXES, RegisterRow, read_register, write_register
+from bot.register_file import (
+    EXPORT_SUFFIXES,
+    RegisterRow,
+    RowError,
+    read_register,
+    register_warnings,
+    write_register,
+)
 from bot.store import models as m
 from mailbox_rules import register as core
 from mailbox_rules.restrictions import ContactHours, Limit
@@ -30,6 +37,8 @@ class ImportResult:
     kept_from_review: tuple[tuple[str, str], ...] = ()
     """(customer_ref, address): addresses confirmed from the review queue that the file lacks,
     kept so that re-importing an older spreadsheet does not undo the DMO's answer."""
+    warnings: tuple[RowError, ...] = ()
+    """Allowed but worth checking: see :func:`bot.register_file.register_warnings`."""
 
 
 def import_register(
@@ -40,9 +49,14 @@ def import_register(
     staff_domains: Iterable[str],
     topics: Iterable[str] = (),
     operator: str | None = None,
+    today: date | None = None,
+    watched: Iterable[str] | None = None,
 ) -> ImportResult:
     """Validate the whole file, then apply it in one transaction (all or nothing), written to
-    the audit log with ``operator`` (default: the operating-system user)."""
+    the audit log with ``operator`` (default: the operating-system user).
+
+    ``today`` and the ``watched`` mailboxes, when given, are for warnings: a review date
+    already past, a SPOC whose inbox is not watched."""
     with factory.begin() as session:
         owners = {
             address: ref
@@ -88,6 +102,7 @@ def import_register(
             updated=len(changed),
             unchanged=len(rows) - len(created) - len(changed),
             kept_from_review=tuple(kept),
+            warnings=tuple(register_warnings(path, rows, today=today, watched=watched)),
         )
         # Counts and references only: the file's names and addresses stay in the register.
         details = [f"{result.created} new, {result.updated} updated, {result.unchanged} unchanged"]

@@ -149,6 +149,22 @@ def test_only_customers_whose_arrangement_changed_count_as_updated(
     assert (0, "0 new, 1 updated, 2 unchanged.") == (code, out.strip().split(": ")[-1])
 
 
+def test_import_warns_of_a_past_review_date_and_an_unwatched_spoc_inbox(
+    cli: tuple[CliRunner, Path],
+) -> None:
+    path = cli[1] / "r.csv"
+    path.write_text(HEADER + GOOD_ROW.replace("2027-01-01", "2026-02-01"))
+
+    code, out, err = run(cli, "register", "import", str(path))
+
+    assert (0, "Imported") == (code, out.split(" ")[0])
+    assert [
+        f"Warning: {path}:2:review_date: the review date 2026-02-01 has already passed",
+        f"Warning: {path}:2:spoc_email: spoc@homes.example is not a watched mailbox, so what "
+        "the customer sends the SPOC is not seen and their permitted contact cannot be recorded",
+    ] == err.splitlines()
+
+
 def test_a_reference_differing_only_in_case_is_refused_naming_both(
     cli: tuple[CliRunner, Path],
 ) -> None:

@@ -13,6 +13,7 @@ from bot.register_file import (
     RegisterFileError,
     RegisterRow,
     read_register,
+    register_warnings,
     write_register,
 )
 from mailbox_rules import ArrangementStatus
@@ -627,3 +628,36 @@ def test_representative_owned_by_another_customer_is_reported_on_its_own_column(
         f"{path}:2:representative_emails: tom.fraser@freemail.example already belongs to "
         "customer NV-1002"
     ] == errors
+
+
+def test_a_review_date_already_past_is_a_warning_except_for_a_ceased_arrangement(
+    tmp_path: Path,
+) -> None:
+    path = csv_file(tmp_path, MARGARET, TOM.replace("warning", "ceased"))
+    rows = read_register(path)
+
+    warnings = register_warnings(path, rows, today=date(2027, 6, 1))
+
+    assert [f"{path}:2:review_date: the review date 2027-03-16 has already passed"] == [
+        str(w) for w in warnings
+    ]
+
+
+def test_a_spoc_whose_inbox_is_not_watched_is_one_warning_naming_every_row(
+    tmp_path: Path,
+) -> None:
+    other = (
+        MARGARET.replace("NV-1001", "NV-1003")
+        .replace("margaret.ellis@", "x@")
+        .replace("M.Ellis@", "y@")
+    )
+    path = csv_file(tmp_path, MARGARET, TOM, other)
+    rows = read_register(path)
+
+    warnings = register_warnings(path, rows, watched=[HOUSING])
+
+    assert [
+        f"{path}:2:spoc_email: {AMELIA} is not a watched mailbox, so what the customer sends "
+        "the SPOC is not seen and their permitted contact cannot be recorded (also on rows 3, 4)"
+    ] == [str(w) for w in warnings]
+    assert [] == register_warnings(path, rows, watched=[AMELIA.upper()])
