@@ -177,6 +177,7 @@ def _log_decisions() -> None:
     help="Configuration file (default: $SPOCBOT_CONFIG, else ./spocbot.toml).",
 )
 @_VERBOSE
+@click.version_option(package_name="spocbot", message="%(prog)s %(version)s")
 @click.pass_context
 def main(ctx: click.Context, config: str | None, verbose: bool) -> None:
     """spocbot enforces Single Point of Contact arrangements over the organisation's mailboxes."""

@@ -4,6 +4,7 @@ and the demo (``make demo``) run as a real process."""
 from __future__ import annotations
 
 import getpass
+import importlib.metadata
 import json
 import logging
 import subprocess
@@ -413,6 +414,17 @@ def test_imports_and_absences_are_audited_with_the_operator_and_no_personal_data
         ),
     ] == [(e["operator"], e["action"], e["record"], e["details"]) for e in events]
     assert "casey" not in out.lower()
+
+
+def test_version_is_printed_without_a_configuration(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        main, ["--config", str(tmp_path / "none.toml"), "--version"], prog_name="spocbot"
+    )
+
+    assert (0, f"spocbot {importlib.metadata.version('spocbot')}") == (
+        result.exit_code,
+        result.stdout.strip(),
+    )
 
 
 def test_bad_config_names_the_key(cli: tuple[CliRunner, Path]) -> None:
