@@ -863,7 +863,10 @@ def audit_list(obj: _Context, customer: str | None, as_json: bool) -> None:
 )
 @click.pass_obj
 def demo(obj: _Context, data_dir: Path | None) -> None:
-    """Run the demo: embedded mail servers, demo register and mail, two passes, a summary.
+    """Run the demo: embedded mail servers, demo register and mail, three passes, a summary.
+
+    Between the second and third watcher passes the demo confirms a review item as the DMO
+    would (`spocbot review confirm`); the third pass sends its forward.
 
     Starts afresh each time (the demo's database and evidence folder are replaced).
     """

@@ -2,10 +2,11 @@
 
 It starts afresh (the demo database and evidence folder are replaced), imports the demo
 register, records the demo absences, delivers each demo message over SMTP into the embedded
-IMAP server exactly as ``data/demo/deliveries.toml`` says, runs two watcher passes (the second
-shows that nothing is handled twice), reads the officers' inboxes back over IMAP and prints
-what happened to each message next to what the case expects.  The database stays behind for
-``spocbot breaches list`` and friends.
+IMAP server exactly as ``data/demo/deliveries.toml`` says, runs three watcher passes (the
+second shows that nothing is handled twice; before the third, the demo confirms a review item
+as the DMO would, and the third sends its forward), reads the officers' inboxes back over IMAP
+and prints what happened to each message next to what the case expects.  The database stays
+behind for ``spocbot breaches list`` and friends.
 """
 
 from __future__ import annotations
@@ -237,7 +238,13 @@ def _outcome_of_processing(session: Any, message_id: str) -> tuple[str, str]:
                 f"permitted contact recorded; passed to cover officer {forward.recipient_name} "
                 f"[{forward.status}] (not a breach)"
             )
-        return "allowed", "permitted contact recorded; left in the SPOC's inbox"
+        mailbox = contact.mailbox.split("@")[0] + "@"
+        arrangement = contact.customer.arrangement
+        if arrangement is not None and contact.mailbox == arrangement.spoc.email:
+            where = f"the SPOC's inbox ({mailbox})"
+        else:
+            where = f"{mailbox}, an address the arrangement permits"
+        return "allowed", f"permitted contact recorded; left where it arrived, in {where}"
     processed = session.scalars(
         select(m.ProcessedMessage).where(m.ProcessedMessage.message_id == message_id)
     ).first()

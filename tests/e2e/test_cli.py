@@ -467,6 +467,13 @@ def test_demo_runs_every_case_as_expected_and_leaves_state(tmp_path: Path) -> No
 
     assert 0 == demo.returncode, demo.stdout + demo.stderr
     assert "All cases behaved as expected." in demo.stdout
+    lines = demo.stdout.splitlines()
+    assert [
+        "      → permitted contact recorded; left where it arrived, in the SPOC's inbox "
+        "(amelia.hart@)",
+        "      → permitted contact recorded; left where it arrived, in housing@, an address the "
+        "arrangement permits",
+    ] == [lines[i + 1] for i, line in enumerate(lines) if line[3:6] in ("01 ", "14 ")]
     listed = subprocess.run(
         [sys.executable, "-m", "bot.cli", "--config", str(config), "breaches", "list", "--json"],
         capture_output=True,
@@ -512,6 +519,12 @@ def test_demo_runs_every_case_as_expected_and_leaves_state(tmp_path: Path) -> No
         ("review.confirm", "NV-1002"),
     ] == [(e["action"], e["customer_ref"]) for e in events]
     assert {"demo (as the DMO)"} == {e["operator"] for e in events}
+
+
+def test_demo_help_counts_the_passes_it_runs(cli: tuple[CliRunner, Path]) -> None:
+    _, out, _ = run(cli, "demo", "--help")
+
+    assert (True, False) == ("three passes" in out, "two passes" in out)
 
 
 def test_listing_an_unknown_customer_says_so(cli: tuple[CliRunner, Path]) -> None:
