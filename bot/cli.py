@@ -32,8 +32,9 @@ from bot.bootstrap import App, build_app, build_watcher, mail_connections
 from bot.config import ConfigError, config_path
 from bot.doctor import run as run_doctor
 from bot.evidence import EvidenceError
+from bot.forward_service import retry_forward
 from bot.mail.ports import MailError
-from bot.outbox import OutboxError, retry_failed
+from bot.outbox import OutboxError
 from bot.policy import Policy
 from bot.register_file import RegisterFileError
 from bot.register_service import (
@@ -48,6 +49,9 @@ from bot.register_service import (
 from bot.watcher import PassReport
 
 log = logging.getLogger("spocbot")
+_OPERATOR = click.option(
+    "--operator", metavar="NAME", help="Who is acting, for the audit log (default: OS user)."
+)
 _DOMAIN_ERRORS = (
     ConfigError,
     RegisterError,
@@ -125,18 +129,25 @@ def _local(value: Any, zone: ZoneInfo) -> Any:
         return value
 
 
-def _cell(value: Any) -> str:
+def _cell(value: Any, zone: ZoneInfo | None = None) -> str:
     if value is None:
         return "-"
     if isinstance(value, list):
-        return (
-            ", ".join(
-                f"{v['name']} <{v['email']}> ({v['status']})" if isinstance(v, dict) else str(v)
-                for v in value
-            )
-            or "-"
-        )
+        return ", ".join(_item(v, zone) for v in value) or "-"
     return str(value)
+
+
+def _item(value: Any, zone: ZoneInfo | None) -> str:
+    """One element of a listed value: a forward, a sighting, or plain text."""
+    if not isinstance(value, dict):
+        return str(value)
+    if "email" in value:  # a forward
+        sent = value.get("sent_at")
+        when = f", {_local(sent, zone)}" if sent and zone else ""
+        return f"{value['name']} <{value['email']}> ({value['status']}{when})"
+    if "mailbox" in value:  # a sighting
+        return f"{value['mailbox']} ({value['folder']}, UID {value['uid']})"
+    return ", ".join(f"{k} {v}" for k, v in value.items())
 
 
 def _emit(
@@ -149,6 +160,15 @@ def _emit(
         _print_table(rows, columns, empty, ZoneInfo(obj.app.settings.organisation.timezone))
 
 
+_VERBOSE = click.option(
+    "-v", "--verbose", is_flag=True, help="Also log each message's decision (never its content)."
+)
+
+
+def _log_decisions() -> None:
+    logging.getLogger().setLevel(logging.DEBUG)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--config",
@@ -157,18 +177,19 @@ def _emit(
     envvar="SPOCBOT_CONFIG",
     help="Configuration file (default: $SPOCBOT_CONFIG, else ./spocbot.toml).",
 )
-@click.option(
-    "-v", "--verbose", is_flag=True, help="Also log each message's decision (never its content)."
-)
+@_VERBOSE
+@click.version_option(package_name="spocbot", message="%(prog)s %(version)s")
 @click.pass_context
 def main(ctx: click.Context, config: str | None, verbose: bool) -> None:
     """spocbot enforces Single Point of Contact arrangements over the organisation's mailboxes."""
     os.umask(0o077)  # the database, evidence and exports hold personal data: owner only
     logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.WARNING,
+        level=logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    if verbose:
+        _log_decisions()
     for noisy in ("alembic", "sqlalchemy", "imapclient", "pymap", "mail.log"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     ctx.obj = _Context(config)
@@ -202,11 +223,13 @@ def register() -> None:
 
 @register.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@_OPERATOR
 @click.pass_obj
-def register_import(obj: _Context, file: Path) -> None:
+def register_import(obj: _Context, file: Path, operator: str | None) -> None:
     """Import FILE (.csv or .xlsx). All or nothing: any bad row rejects the whole file.
 
     Existing customers are updated by customer_ref; customers not in the file are left as they are.
+    A review date already past, or a SPOC whose inbox is not watched, is imported with a warning.
     """
     with _errors():
         app = obj.app
@@ -216,13 +239,21 @@ def register_import(obj: _Context, file: Path) -> None:
             staff_addresses=app.staff_addresses,
             staff_domains=app.settings.organisation.staff_domains,
             topics=app.settings.topics,
+            operator=operator,
+            today=app.clock().astimezone(ZoneInfo(app.settings.organisation.timezone)).date(),
+            watched=[mailbox.address for mailbox in app.settings.watched],
         )
-    click.echo(f"Imported {file}: {result.created} new, {result.updated} updated.")
+    click.echo(
+        f"Imported {file}: {result.created} new, {result.updated} updated, "
+        f"{result.unchanged} unchanged."
+    )
     for ref, address in result.kept_from_review:
         click.echo(
             f"  kept {address} for {ref}: confirmed from the review queue but not in the file "
             "(add it to the file to keep it there too)"
         )
+    for warning in result.warnings:
+        click.echo(f"Warning: {warning}", err=True)
 
 
 @register.command("export")
@@ -236,24 +267,52 @@ def register_export(obj: _Context, file: Path) -> None:
 
 
 @register.command("list")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (every column of the register).")
 @click.pass_obj
 def register_list(obj: _Context, as_json: bool) -> None:
-    """List arrangements."""
+    """List arrangements, with their restrictions.
+
+    The table names officers and writes the SPOC's own address as "SPOC"; --json gives every
+    field in full.
+    """
     with _errors(), obj.app.factory() as session:
-        rows = [
+        rows: list[dict[str, Any]] = [
             {
                 "customer_ref": r.customer_ref,
                 "customer_name": r.customer_name,
                 "customer_emails": list(r.customer_emails),
                 "spoc": f"{r.spoc_name} <{r.spoc_email}>",
                 "cover": f"{r.cover_name} <{r.cover_email}>" if r.cover_email else None,
+                "spoc_name": r.spoc_name,
+                "spoc_email": r.spoc_email,
+                "cover_name": r.cover_name,
+                "cover_email": r.cover_email,
                 "restricted_to": list(r.restricted_to),
                 "status": r.status.value,
                 "start_date": r.start_date.isoformat(),
                 "review_date": r.review_date.isoformat(),
+                "representative_emails": list(r.representative_emails),
+                "channels": list(r.channels),
+                "contact_hours": str(r.contact_hours) if r.contact_hours else None,
+                "max_contacts": str(r.max_contacts) if r.max_contacts else None,
+                "max_issues": str(r.max_issues) if r.max_issues else None,
+                "subject_matters": list(r.subject_matters),
+                "acknowledge": r.acknowledge,
             }
             for r in register_rows(session)
+        ]
+    if not as_json:  # officers by name, and the SPOC's address as "SPOC", to stay readable
+        rows = [
+            {
+                **row,
+                "spoc": row["spoc_name"],
+                "cover": row["cover_name"],
+                "restricted_to": [
+                    "SPOC" if a == row["spoc_email"] else a for a in row["restricted_to"]
+                ],
+                "restrictions": _restrictions(row),
+            }
+            for row in rows
         ]
     _emit(
         obj,
@@ -262,14 +321,35 @@ def register_list(obj: _Context, as_json: bool) -> None:
         [
             "customer_ref",
             "customer_name",
+            "customer_emails",
             "status",
             "spoc",
             "cover",
             "restricted_to",
+            "restrictions",
             "review_date",
         ],
         "The register is empty.",
     )
+
+
+def _restrictions(row: dict[str, Any]) -> str | None:
+    """The optional restrictions in one cell, e.g. "channels email; max 3/week; acknowledged"."""
+    parts = [
+        f"{label} {'/'.join(value) if isinstance(value, list) else value}"
+        for label, value in (
+            ("representatives", row["representative_emails"]),
+            ("channels", row["channels"]),
+            ("hours", row["contact_hours"]),
+            ("max", row["max_contacts"]),
+            ("issues", row["max_issues"]),
+            ("topics", row["subject_matters"]),
+        )
+        if value
+    ]
+    if row["acknowledge"]:
+        parts.append("acknowledged")
+    return "; ".join(parts) or None
 
 
 # -- officers -------------------------------------------------------------------------------------
@@ -303,12 +383,38 @@ def absence() -> None:
     metavar="YYYY-MM-DD",
     help="Last day of absence (inclusive).",
 )
+@_OPERATOR
 @click.pass_obj
-def absence_add(obj: _Context, email: str, starts_on: date, ends_on: date) -> None:
-    """Record that the officer with EMAIL is away: their mail is routed to cover meanwhile."""
+def absence_add(
+    obj: _Context, email: str, starts_on: date, ends_on: date, operator: str | None
+) -> None:
+    """Record that the officer with EMAIL is away: their mail is routed to cover meanwhile.
+
+    An absence overlapping another of the officer's, or wholly in the past, is recorded with
+    a warning.
+    """
+    app = obj.app
     with _errors():
-        add_absence(obj.app.factory, email, starts_on, ends_on)
-    click.echo(f"Recorded absence of {email} from {starts_on} to {ends_on}.")
+        today = app.clock().astimezone(ZoneInfo(app.settings.organisation.timezone)).date()
+        added = add_absence(app.factory, email, starts_on, ends_on, today=today, operator=operator)
+    a = added.absence
+    click.echo(
+        f"Recorded absence {a.id}: {a.officer_name} <{a.officer_email}> away from "
+        f"{a.starts_on} to {a.ends_on}."
+    )
+    for other in added.overlapping:
+        click.echo(
+            f"Warning: it overlaps absence {other.id} of {other.officer_name} "
+            f"({other.starts_on} to {other.ends_on}); if one was entered by mistake, remove it "
+            "with `spocbot officer absence remove ID`.",
+            err=True,
+        )
+    if added.in_the_past:
+        click.echo(
+            f"Warning: it is wholly in the past (it ended on {a.ends_on}), so it changes no "
+            "routing; check the dates.",
+            err=True,
+        )
 
 
 @absence.command("list")
@@ -332,12 +438,16 @@ def absence_list(obj: _Context, as_json: bool) -> None:
 
 @absence.command("remove")
 @click.argument("absence_id", metavar="ID", type=int)
+@_OPERATOR
 @click.pass_obj
-def absence_remove(obj: _Context, absence_id: int) -> None:
+def absence_remove(obj: _Context, absence_id: int, operator: str | None) -> None:
     """Remove the absence with ID (from `officer absence list`), e.g. when leave is cancelled."""
     with _errors():
-        removed = remove_absence(obj.app.factory, absence_id)
-    click.echo(f"Removed absence {absence_id} ({removed.starts_on} to {removed.ends_on}).")
+        removed = remove_absence(obj.app.factory, absence_id, operator=operator)
+    click.echo(
+        f"Removed absence {absence_id}: {removed.officer_name} <{removed.officer_email}> "
+        f"({removed.starts_on} to {removed.ends_on})."
+    )
 
 
 # -- watching -------------------------------------------------------------------------------------
@@ -353,9 +463,14 @@ def absence_remove(obj: _Context, absence_id: int) -> None:
     help="A folder watched for the first time is read from this date (default: [watch] "
     "first_sync_days ago); folders already being followed are not affected.",
 )
+@_VERBOSE
 @click.pass_obj
-def watch(obj: _Context, once: bool, as_json: bool, since: date | None) -> None:
+def watch(obj: _Context, once: bool, as_json: bool, since: date | None, verbose: bool) -> None:
     """Watch the configured mailboxes and route SPOC breaches (runs until stopped)."""
+    if as_json and not once:
+        raise click.UsageError("--json needs --once: the daemon logs its passes to stderr instead")
+    if verbose:
+        _log_decisions()
     with _errors():
         app = obj.app
         start = (
@@ -492,6 +607,19 @@ def breaches_list(obj: _Context, customer: str | None, as_json: bool) -> None:
     )
 
 
+@breaches.command("show")
+@click.argument("breach_id", metavar="ID", type=int)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def breaches_show(obj: _Context, breach_id: int, as_json: bool) -> None:
+    """Show one breach in full: where it was found, why, who it went to, the raw message."""
+    with _errors(), obj.app.factory() as session:
+        rows = reports.breaches(session, breach_id=breach_id)
+    if not rows:
+        raise click.ClickException(f"there is no breach {breach_id} (see `spocbot breaches list`)")
+    _show(obj.app, rows[0], as_json)
+
+
 @main.group()
 def contacts() -> None:
     """Recorded contacts that were not breaches."""
@@ -523,55 +651,99 @@ def quarantine_group() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
 def quarantine_list(obj: _Context, as_json: bool) -> None:
-    """List quarantined messages with the reason for each."""
-    with _errors(), obj.app.factory() as session:
-        rows = reports.quarantine(session)
+    """List quarantined messages with the reason for each (and the customer, when known)."""
+    app = obj.app
+    with _errors(), app.factory() as session:
+        rows = reports.quarantine(session, app.evidence)
     _emit(
         obj,
         rows,
         as_json,
-        ["id", "mailbox", "folder", "uid", "quarantined_at", "reason"],
+        ["id", "mailbox", "folder", "uid", "customer_ref", "quarantined_at", "size", "reason"],
         "Nothing in quarantine.",
     )
 
 
+@quarantine_group.command("show")
+@click.argument("item_id", metavar="ID", type=int)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def quarantine_show(obj: _Context, item_id: int, as_json: bool) -> None:
+    """Show one quarantined message: why, its size, and where the raw message is kept."""
+    app = obj.app
+    with _errors(), app.factory() as session:
+        rows = reports.quarantine(session, app.evidence, item_id)
+    if not rows:
+        raise click.ClickException(
+            f"there is no quarantined message {item_id} (see `spocbot quarantine list`)"
+        )
+    _show(app, rows[0], as_json)
+
+
 @main.group(name="forwards")
 def forwards_group() -> None:
-    """Forwards sent (or waiting to be sent) to officers."""
+    """Forwards to officers, and acknowledgements to customers, with their delivery status."""
+
+
+_FORWARD_STATUSES = ("pending", "sending", "sent", "failed", "superseded")
 
 
 @forwards_group.command("list")
+@click.option("--customer", metavar="REF", help="Only this customer.")
+@click.option("--status", type=click.Choice(_FORWARD_STATUSES), help="Only with this status.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
-def forwards_list(obj: _Context, as_json: bool) -> None:
-    """List forwards with their delivery status."""
+def forwards_list(obj: _Context, customer: str | None, status: str | None, as_json: bool) -> None:
+    """List forwards and acknowledgements: to whom, about which breach or contact, their
+    delivery status, when sent, and the last error."""
     with _errors(), obj.app.factory() as session:
-        rows = reports.forwards(session)
+        rows = reports.forwards(session, customer, status)
+    if not as_json:
+        rows = [{**row, "to": f"{row['name']} <{row['email']}>"} for row in rows]
     _emit(
         obj,
         rows,
         as_json,
-        ["id", "kind", "customer_ref", "name", "email", "status", "attempts"],
-        "No forwards.",
+        [
+            "id",
+            "kind",
+            "customer_ref",
+            "about",
+            "to",
+            "status",
+            "attempts",
+            "sent_at",
+            "last_error",
+        ],
+        "No forwards." if not (customer or status) else "No forwards match.",
     )
 
 
 @forwards_group.command("retry")
 @click.argument("forward_id", metavar="ID", type=int)
-@click.option("--to", "to", metavar="EMAIL", help="Send it to this officer instead.")
+@click.option("--to", "to", metavar="EMAIL", help="Send it to this officer (or the DMO) instead.")
+@_OPERATOR
 @click.pass_obj
-def forwards_retry(obj: _Context, forward_id: int, to: str | None) -> None:
+def forwards_retry(obj: _Context, forward_id: int, to: str | None, operator: str | None) -> None:
     """Queue a failed forward (see `forwards list`) to be sent again by the watcher."""
+    app = obj.app
     with _errors():
-        recipient = retry_failed(obj.app.factory, forward_id, to)
-    click.echo(f"Forward {forward_id} will be sent to {recipient} on the watcher's next pass.")
+        result = retry_forward(
+            app.factory,
+            forward_id,
+            operator=current_operator(operator),
+            now=app.clock(),
+            dmo=Policy(app.settings).dmo,
+            to=to,
+        )
+    click.echo(
+        f"Forward {forward_id} will be sent to {result.recipient_name} "
+        f"<{result.recipient_email}> on the watcher's next pass."
+    )
 
 
 # -- review queue -------------------------------------------------------------------------
 
-_OPERATOR = click.option(
-    "--operator", metavar="NAME", help="Who is acting, for the audit log (default: OS user)."
-)
 _NOTE = click.option("--note", metavar="TEXT", help="Why, for the record.")
 
 
@@ -605,7 +777,12 @@ def review_show(obj: _Context, item_id: int, as_json: bool) -> None:
         rows = reports.review_items(session, None, item_id)
     if not rows:
         raise click.ClickException(f"there is no review item {item_id} (see `spocbot review list`)")
-    [row] = rows
+    _show(app, rows[0], as_json)
+
+
+def _show(app: App, row: dict[str, Any], as_json: bool) -> None:
+    """One record in full, one field a line, with the path of its raw message if kept."""
+    row = {**row, "raw_message": None}
     if row["sha256"]:
         row["raw_message"] = str(app.evidence.path_for(str(row["sha256"])))
     if as_json:
@@ -614,7 +791,9 @@ def review_show(obj: _Context, item_id: int, as_json: bool) -> None:
     zone = ZoneInfo(app.settings.organisation.timezone)
     for key, value in row.items():
         shown = _local(value, zone) if key.endswith("_at") else value
-        click.echo(f"{key.replace('_', ' '):>14}: {_cell(shown)}")
+        if key == "raw_message" and value is None:
+            shown = "not kept"
+        click.echo(f"{key.replace('_', ' '):>14}: {_cell(shown, zone)}")
 
 
 @review.command("confirm")
@@ -688,7 +867,7 @@ def review_dismiss(obj: _Context, item_id: int, note: str | None, operator: str 
 
 @main.group(name="audit")
 def audit_group() -> None:
-    """What people did (so far: answers to the review queue)."""
+    """What people did: register imports, absences, forward retries, review answers."""
 
 
 @audit_group.command("list")
@@ -721,7 +900,10 @@ def audit_list(obj: _Context, customer: str | None, as_json: bool) -> None:
 )
 @click.pass_obj
 def demo(obj: _Context, data_dir: Path | None) -> None:
-    """Run the demo: embedded mail servers, demo register and mail, two passes, a summary.
+    """Run the demo: embedded mail servers, demo register and mail, three passes, a summary.
+
+    Between the second and third watcher passes the demo confirms a review item as the DMO
+    would (`spocbot review confirm`); the third pass sends its forward.
 
     Starts afresh each time (the demo's database and evidence folder are replaced).
     """

@@ -2,10 +2,11 @@
 
 It starts afresh (the demo database and evidence folder are replaced), imports the demo
 register, records the demo absences, delivers each demo message over SMTP into the embedded
-IMAP server exactly as ``data/demo/deliveries.toml`` says, runs two watcher passes (the second
-shows that nothing is handled twice), reads the officers' inboxes back over IMAP and prints
-what happened to each message next to what the case expects.  The database stays behind for
-``spocbot breaches list`` and friends.
+IMAP server exactly as ``data/demo/deliveries.toml`` says, runs three watcher passes (the
+second shows that nothing is handled twice; before the third, the demo confirms a review item
+as the DMO would, and the third sends its forward), reads the officers' inboxes back over IMAP
+and prints what happened to each message next to what the case expects.  The database stays
+behind for ``spocbot breaches list`` and friends.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from bot.register_service import add_absence, import_register
 from bot.store import models as m
 
 Echo = Callable[[str], None]
+DEMO_OPERATOR = "demo (as the DMO)"
 
 
 def run_demo(config_file: Path, data_dir: Path, echo: Echo) -> bool:
@@ -54,13 +56,18 @@ def run_demo(config_file: Path, data_dir: Path, echo: Echo) -> bool:
         staff_addresses=app.staff_addresses,
         staff_domains=settings.organisation.staff_domains,
         topics=settings.topics,
+        operator=DEMO_OPERATOR,
+        today=today,
+        watched=[mailbox.address for mailbox in settings.watched],
     )
     echo(f"spocbot demo: {settings.organisation.name}, on embedded mail servers (127.0.0.1)")
     echo(f"Register: {result.created} arrangements imported from {data_dir / 'register.csv'}.")
+    for warning in result.warnings:
+        echo(f"  Warning: {warning}")
     for leave in plan.get("absence", []):
         starts = today + timedelta(days=leave["from_days"])
         ends = today + timedelta(days=leave["to_days"])
-        add_absence(app.factory, leave["email"], starts, ends)
+        add_absence(app.factory, leave["email"], starts, ends, operator=DEMO_OPERATOR)
         echo(f"Absence: {leave['email']} on leave {starts:%-d %b} to {ends:%-d %b %Y}.")
 
     deliveries = plan["delivery"]
@@ -169,7 +176,7 @@ def _confirm_as_the_dmo(app: App, path: Path, customer_ref: str) -> str:
         Policy(app.settings),
         app.evidence,
         item_id,
-        operator="demo (as the DMO)",
+        operator=DEMO_OPERATOR,
         now=app.clock(),
         bot_address=app.settings.organisation.bot_address,
         customer_ref=customer_ref,
@@ -231,7 +238,13 @@ def _outcome_of_processing(session: Any, message_id: str) -> tuple[str, str]:
                 f"permitted contact recorded; passed to cover officer {forward.recipient_name} "
                 f"[{forward.status}] (not a breach)"
             )
-        return "allowed", "permitted contact recorded; left in the SPOC's inbox"
+        mailbox = contact.mailbox.split("@")[0] + "@"
+        arrangement = contact.customer.arrangement
+        if arrangement is not None and contact.mailbox == arrangement.spoc.email:
+            where = f"the SPOC's inbox ({mailbox})"
+        else:
+            where = f"{mailbox}, an address the arrangement permits"
+        return "allowed", f"permitted contact recorded; left where it arrived, in {where}"
     processed = session.scalars(
         select(m.ProcessedMessage).where(m.ProcessedMessage.message_id == message_id)
     ).first()

@@ -10,7 +10,9 @@ misspelt column is never silently ignored.
 from __future__ import annotations
 
 import csv
-from collections.abc import Callable, Iterable, Iterator, Sequence
+import difflib
+import zipfile
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -59,6 +61,7 @@ REQUIRED = frozenset(
         "review_date",
     }
 )
+EXPORT_SUFFIXES = (".csv", ".xlsx")
 LIST_SEPARATOR = ";"
 MAX_ADDRESSES = 20
 MAX_LENGTH = {"customer_ref": 64, "customer_name": 200, "spoc_name": 200, "cover_name": 200}
@@ -91,13 +94,22 @@ class RegisterRow:
 
 @dataclass(frozen=True)
 class RowError:
+    """A problem located in the file: ``file:row:column: message``, or ``file: message`` for
+    the file as a whole (``row`` and ``column`` None)."""
+
     file: str
-    row: int
-    column: str
+    row: int | None
+    column: str | None
     message: str
 
     def __str__(self) -> str:
+        if self.row is None:
+            return f"{self.file}: {self.message}"
         return f"{self.file}:{self.row}:{self.column}: {self.message}"
+
+
+def _file_error(name: str, message: str) -> RowError:
+    return RowError(name, None, None, message)
 
 
 class RegisterFileError(Exception):
@@ -115,12 +127,15 @@ def read_register(
     staff_domains: Iterable[str] = (),
     existing_owner: dict[str, str] | None = None,
     topics: Iterable[str] = (),
+    existing_refs: Iterable[str] = (),
 ) -> list[RegisterRow]:
     """Read and validate a register file; raise :class:`RegisterFileError` on any problem.
 
     ``staff_addresses``/``staff_domains`` are organisation addresses a customer address must
     not be; ``existing_owner`` maps addresses already in the database to their customer ref,
-    so that one address cannot belong to two customers.
+    so that one address cannot belong to two customers; ``existing_refs`` are the references
+    already in the register, so that ``nc-0001`` is not taken for a new customer beside
+    ``NC-0001`` (references are compared ignoring case).
     """
     name = str(path)
     try:
@@ -132,20 +147,27 @@ def read_register(
             f"the file is not UTF-8 text (byte {exc.start}); in Excel use Save As > "
             "'CSV UTF-8 (Comma delimited)', or import the .xlsx itself"
         )
-        raise RegisterFileError([RowError(name, 0, "-", message)]) from exc
+        raise RegisterFileError([_file_error(name, message)]) from exc
+    except zipfile.BadZipFile as exc:
+        message = "the file is not an Excel workbook (if it is CSV text, name it .csv)"
+        raise RegisterFileError([_file_error(name, message)]) from exc
     except Exception as exc:
-        raise RegisterFileError([RowError(name, 0, "-", f"cannot read file: {exc}")]) from exc
-    errors: list[RowError] = []
-    columns = _check_header(name, header, errors)
-    if errors:
-        raise RegisterFileError(errors)
+        raise RegisterFileError([_file_error(name, f"cannot read the file: {exc}")]) from exc
+    problem = _header_problem(path, header, records)
+    if problem:
+        raise RegisterFileError([_file_error(name, problem)])
     validator = _Validator(
         name,
         staff=frozenset(normalise_address(a) for a in staff_addresses),
         staff_domains=frozenset(d.lower() for d in staff_domains),
         existing_owner=existing_owner or {},
         topics=frozenset(topics),
+        existing_refs={ref.casefold(): ref for ref in existing_refs},
     )
+    # A bad header (an unknown, repeated or missing column) is reported, and the rows are
+    # still checked with the columns that are there, so that one pass lists every problem.
+    columns = _check_header(name, header, validator.errors)
+    validator.missing = REQUIRED - set(columns)
     rows = []
     for number, values in records:
         for index, value in enumerate(values):
@@ -154,12 +176,55 @@ def read_register(
         row = validator.row(number, dict(zip(columns, values, strict=False)))
         if row is not None:
             rows.append(row)
-    validator.cross_checks(rows)
+    validator.cross_checks()
     if not rows and not validator.errors:
-        validator.errors.append(RowError(name, 2, "-", "the file has no register rows"))
+        validator.errors.append(_file_error(name, "the file has no register rows, only a header"))
     if validator.errors:
         raise RegisterFileError(validator.errors)
     return rows
+
+
+def register_warnings(
+    path: Path,
+    rows: Sequence[RegisterRow],
+    *,
+    today: date | None = None,
+    watched: Iterable[str] | None = None,
+) -> list[RowError]:
+    """What is allowed but probably wrong in valid rows, for the DMO to check: a review date
+    already past (``today``), a SPOC whose inbox is not watched (``watched``)."""
+    name = str(path)
+    warnings: list[RowError] = []
+    if today is not None:
+        for row in rows:
+            if row.review_date < today and row.status is not ArrangementStatus.CEASED:
+                warnings.append(
+                    RowError(
+                        name,
+                        row.row,
+                        "review_date",
+                        f"the review date {row.review_date} has already passed",
+                    )
+                )
+    if watched is not None:
+        inboxes = {normalise_address(a) for a in watched}
+        unwatched: dict[str, list[int]] = {}
+        for row in rows:
+            if row.spoc_email not in inboxes and row.status is not ArrangementStatus.CEASED:
+                unwatched.setdefault(row.spoc_email, []).append(row.row)
+        for spoc, numbers in unwatched.items():
+            others = ", ".join(map(str, numbers[1:]))
+            also = f" (also on row{'s' if numbers[2:] else ''} {others})" if others else ""
+            warnings.append(
+                RowError(
+                    name,
+                    numbers[0],
+                    "spoc_email",
+                    f"{spoc} is not a watched mailbox, so what the customer sends the SPOC "
+                    f"is not seen and their permitted contact cannot be recorded{also}",
+                )
+            )
+    return sorted(warnings, key=lambda w: w.row or 0)
 
 
 def write_register(path: Path, rows: Iterable[RegisterRow]) -> None:
@@ -182,8 +247,8 @@ def write_register(path: Path, rows: Iterable[RegisterRow]) -> None:
         for line in lines:
             sheet.append(line)
         book.save(path)
-    else:
-        raise RegisterFileError([RowError(str(path), 0, "-", "use a .csv or .xlsx file name")])
+    else:  # callers check the name first (export_register): this is a programming error
+        raise ValueError(f"{path}: use a .csv or .xlsx file name")
 
 
 def _cell(row: RegisterRow, column: str) -> str:
@@ -201,7 +266,7 @@ def _cell(row: RegisterRow, column: str) -> str:
     return "" if value is None else str(value)
 
 
-def _read_rows(path: Path) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
+def _read_rows(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
     suffix = path.suffix.lower()
     if suffix == ".csv":
         # Hand the csv module a stream, not str.splitlines(), which would also split cells at
@@ -211,7 +276,7 @@ def _read_rows(path: Path) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
             reader = csv.reader(handle)
             header = next(reader, [])
             rows = list(enumerate(reader, start=2))
-        return header, iter(rows)
+        return header, rows
     if suffix in (".xlsx", ".xlsm"):
         from openpyxl import load_workbook
 
@@ -220,10 +285,8 @@ def _read_rows(path: Path) -> tuple[list[str], Iterator[tuple[int, list[str]]]]:
         all_rows = [[_xlsx_text(v) for v in r] for r in sheet.iter_rows(values_only=True)]
         book.close()
         header = all_rows[0] if all_rows else []
-        return header, iter((i, r) for i, r in enumerate(all_rows[1:], start=2))
-    raise RegisterFileError(
-        [RowError(str(path), 0, "-", "the register must be a .csv or .xlsx file")]
-    )
+        return header, list(enumerate(all_rows[1:], start=2))
+    raise RegisterFileError([_file_error(str(path), "the register must be a .csv or .xlsx file")])
 
 
 def _xlsx_text(value: object) -> str:
@@ -236,11 +299,48 @@ def _xlsx_text(value: object) -> str:
     return str(value)
 
 
+def _header_problem(path: Path, header: list[str], records: list[tuple[int, list[str]]]) -> str:
+    """Why the first row cannot be the header (the file is empty, the columns are separated
+    by semicolons...), or "" when it can.  Such a file gets this one message, not a missing-
+    column error for every column."""
+    cells = [(h or "").strip() for h in header]
+    if not any(cells):
+        if not any((v or "").strip() for _, values in records for v in values):
+            return (
+                "the file is empty: it needs a header row naming the columns, then one row "
+                "per customer"
+            )
+        return (
+            "the first row is empty: it must be the header row naming the columns "
+            f"({', '.join(sorted(REQUIRED, key=COLUMNS.index))}, ...)"
+        )
+    if any(c.lower() in COLUMNS for c in cells):
+        return ""
+    for separator, label in ((";", "semicolons"), ("\t", "tabs")):
+        parts = [p.strip().lower() for c in cells for p in c.split(separator)]
+        if any(p in COLUMNS for p in parts):
+            if path.suffix.lower() == ".csv":
+                return (
+                    f"the columns are separated by {label}: they must be separated by commas "
+                    "(in Excel use Save As > 'CSV UTF-8 (Comma delimited)')"
+                )
+            return (
+                f"the header row's column names are in one cell, separated by {label}: "
+                "give each column its own cell"
+            )
+    return (
+        "the first row is not a header row: none of its cells is a column name (it must name "
+        f"the columns: {', '.join(sorted(REQUIRED, key=COLUMNS.index))}, ...)"
+    )
+
+
 def _check_header(name: str, header: list[str], errors: list[RowError]) -> list[str]:
     columns = [h.strip().lower() for h in header]
     for index, column in enumerate(columns, start=1):
         if column and column not in COLUMNS:
-            errors.append(RowError(name, 1, column, f"unknown column (column {index})"))
+            close = difflib.get_close_matches(column, COLUMNS, n=1)
+            hint = f"; did you mean {close[0]}?" if close else ""
+            errors.append(RowError(name, 1, column, f"unknown column (column {index}{hint})"))
         if column and columns.count(column) > 1 and columns.index(column) == index - 1:
             errors.append(RowError(name, 1, column, "column appears more than once"))
     for column in COLUMNS:
@@ -258,13 +358,17 @@ class _Validator:
         staff_domains: frozenset[str],
         existing_owner: dict[str, str],
         topics: frozenset[str] = frozenset(),
+        existing_refs: dict[str, str] | None = None,
     ) -> None:
         self.topics = topics
+        self.existing_refs = existing_refs or {}  # casefolded -> as in the register
         self.name = name
         self.staff = staff
         self.staff_domains = staff_domains
         self.existing_owner = existing_owner
         self.errors: list[RowError] = []
+        self.missing: frozenset[str] = frozenset()  # required columns the header lacks
+        self.seen: list[_Seen] = []  # every non-blank row, valid or not, for cross_checks
 
     def error(self, row: int, column: str, message: str) -> None:
         self.errors.append(RowError(self.name, row, column, message))
@@ -274,9 +378,18 @@ class _Validator:
         if not any(values.values()):
             return None  # blank lines in spreadsheets are common and harmless
         before = len(self.errors)
-        for column in REQUIRED:
+        for column in REQUIRED - self.missing:  # a missing column is one error, on row 1
             if not values.get(column):
                 self.error(number, column, "required value is empty")
+        ref = values.get("customer_ref", "")
+        known = self.existing_refs.get(ref.casefold())
+        if known is not None and known != ref:
+            self.error(
+                number,
+                "customer_ref",
+                f"{ref} differs only in case from {known}, already in the register "
+                f"(references are compared ignoring case: write {known} to update that customer)",
+            )
         for column, limit in MAX_LENGTH.items():
             text = values.get(column, "")
             if not text.isprintable():
@@ -304,7 +417,9 @@ class _Validator:
         if start and review and review < start:
             self.error(number, "review_date", f"review date {review} is before start date {start}")
         for address in customer_emails:
-            self.check_customer_address(number, address, values.get("customer_ref", ""))
+            self.check_customer_address(
+                number, "customer_emails", address, values.get("customer_ref", "")
+            )
         if spoc_email:
             self.check_staff_address(number, "spoc_email", spoc_email)
         if cover_email:
@@ -319,9 +434,27 @@ class _Validator:
             if address in customer_emails or address in (spoc_email, cover_email):
                 self.error(number, "representative_emails", f"{address} is already on this row")
             else:
-                self.check_customer_address(number, address, values.get("customer_ref", ""))
+                self.check_customer_address(
+                    number, "representative_emails", address, values.get("customer_ref", "")
+                )
         restrictions = self.restrictions(number, values)
-        if len(self.errors) > before:
+        self.seen.append(
+            _Seen(
+                row=number,
+                customer_ref=values.get("customer_ref", ""),
+                customer_emails=customer_emails,
+                restricted_to=restricted_to,
+                officers=tuple(
+                    (prefix, email, name)
+                    for prefix, email, name in (
+                        ("spoc", spoc_email, values.get("spoc_name", "")),
+                        ("cover", cover_email, cover_name or ""),
+                    )
+                    if email and name and not (prefix == "cover" and email == spoc_email)
+                ),
+            )
+        )
+        if len(self.errors) > before or self.missing:
             return None
         assert spoc_email is not None and status is not None and start and review
         return RegisterRow(
@@ -406,13 +539,13 @@ class _Validator:
             self.error(number, column, f"not a date in YYYY-MM-DD form: {raw!r}")
             return None
 
-    def check_customer_address(self, number: int, address: str, ref: str) -> None:
+    def check_customer_address(self, number: int, column: str, address: str, ref: str) -> None:
         domain = address.rsplit("@", 1)[-1]
         if address in self.staff or domain in self.staff_domains:
-            self.error(number, "customer_emails", f"{address} is a staff address, not a customer's")
+            self.error(number, column, f"{address} is a staff address, not a customer's")
         owner = self.existing_owner.get(address)
-        if owner and owner != ref:
-            self.error(number, "customer_emails", f"{address} already belongs to customer {owner}")
+        if owner and owner.casefold() != ref.casefold():  # a case-only change is reported once
+            self.error(number, column, f"{address} already belongs to customer {owner}")
 
     def check_staff_address(self, number: int, column: str, address: str) -> None:
         """Officers and permitted addresses are the organisation's, never a customer's."""
@@ -429,21 +562,28 @@ class _Validator:
                 f"{address} is not in a staff domain ([organisation] staff_domains)",
             )
 
-    def cross_checks(self, rows: list[RegisterRow]) -> None:
-        seen_ref: dict[str, int] = {}
+    def cross_checks(self) -> None:
+        """Problems between rows, checked on every row, including rows with errors of their
+        own: a repeated reference, an address given for two customers, an officer who is
+        also a customer or has two names."""
         seen_address: dict[str, tuple[str, int]] = {}
         officer_names: dict[str, tuple[str, int]] = {}
-        for row in rows:
-            if row.customer_ref in seen_ref:
+        first_ref: dict[str, tuple[str, int]] = {}  # casefolded ref -> (as written, row)
+        for row in self.seen:
+            earlier = first_ref.get(row.customer_ref.casefold())
+            if earlier is not None:
+                written, on_row = earlier
+                also = "" if written == row.customer_ref else f" as {written}, ignoring case"
                 self.error(
                     row.row,
                     "customer_ref",
-                    f"{row.customer_ref} also appears on row {seen_ref[row.customer_ref]}",
+                    f"{row.customer_ref} also appears on row {on_row}{also}",
                 )
-            seen_ref.setdefault(row.customer_ref, row.row)
+            elif row.customer_ref:
+                first_ref[row.customer_ref.casefold()] = (row.customer_ref, row.row)
             for address in row.customer_emails:
                 other = seen_address.get(address)
-                if other and other[0] != row.customer_ref:
+                if other and other[0].casefold() != row.customer_ref.casefold():
                     self.error(
                         row.row,
                         "customer_emails",
@@ -451,16 +591,14 @@ class _Validator:
                     )
                 seen_address.setdefault(address, (row.customer_ref, row.row))
             for address in row.restricted_to:
-                if address in seen_address and seen_address[address][0] != row.customer_ref:
+                owner = seen_address.get(address)
+                if owner and owner[0].casefold() != row.customer_ref.casefold():
                     self.error(
                         row.row,
                         "restricted_to",
-                        f"{address} is an address of customer {seen_address[address][0]}",
+                        f"{address} is an address of customer {owner[0]}",
                     )
-            officers = [("spoc", row.spoc_email, row.spoc_name)]
-            if row.cover_email and row.cover_name:
-                officers.append(("cover", row.cover_email, row.cover_name))
-            for prefix, email, name in officers:
+            for prefix, email, name in row.officers:
                 if email in seen_address:
                     self.error(row.row, f"{prefix}_email", f"{email} is also a customer address")
                 known = officer_names.get(email)
@@ -472,7 +610,7 @@ class _Validator:
                     )
                 officer_names.setdefault(email, (name, row.row))
         officer_emails = set(officer_names)
-        for row in rows:
+        for row in self.seen:
             for address in row.customer_emails:
                 if address in officer_emails:
                     self.error(
@@ -480,3 +618,15 @@ class _Validator:
                         "customer_emails",
                         f"{address} is a staff address, not a customer's",
                     )
+        self.errors.sort(key=lambda e: e.row or 0)
+
+
+@dataclass(frozen=True)
+class _Seen:
+    """What the cross-row checks need of one row, whether or not the row itself is valid."""
+
+    row: int
+    customer_ref: str
+    customer_emails: tuple[str, ...]
+    restricted_to: tuple[str, ...]
+    officers: tuple[tuple[str, str, str], ...]  # ("spoc" | "cover", email, name)

@@ -4,14 +4,22 @@ of the register that the decision core works from."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
-from bot.register_file import RegisterRow, read_register, write_register
+from bot.audit import audit, current_operator
+from bot.register_file import (
+    EXPORT_SUFFIXES,
+    RegisterRow,
+    RowError,
+    read_register,
+    register_warnings,
+    write_register,
+)
 from bot.store import models as m
 from mailbox_rules import register as core
 from mailbox_rules.restrictions import ContactHours, Limit
@@ -25,9 +33,12 @@ class RegisterError(Exception):
 class ImportResult:
     created: int
     updated: int
+    unchanged: int = 0
     kept_from_review: tuple[tuple[str, str], ...] = ()
     """(customer_ref, address): addresses confirmed from the review queue that the file lacks,
     kept so that re-importing an older spreadsheet does not undo the DMO's answer."""
+    warnings: tuple[RowError, ...] = ()
+    """Allowed but worth checking: see :func:`bot.register_file.register_warnings`."""
 
 
 def import_register(
@@ -37,8 +48,15 @@ def import_register(
     staff_addresses: Iterable[str],
     staff_domains: Iterable[str],
     topics: Iterable[str] = (),
+    operator: str | None = None,
+    today: date | None = None,
+    watched: Iterable[str] | None = None,
 ) -> ImportResult:
-    """Validate the whole file, then apply it in one transaction (all or nothing)."""
+    """Validate the whole file, then apply it in one transaction (all or nothing), written to
+    the audit log with ``operator`` (default: the operating-system user).
+
+    ``today`` and the ``watched`` mailboxes, when given, are for warnings: a review date
+    already past, a SPOC whose inbox is not watched."""
     with factory.begin() as session:
         owners = {
             address: ref
@@ -51,21 +69,60 @@ def import_register(
         ):
             owners.update({address: ref for address in _split(representatives)})
         officer_emails = set(session.scalars(select(m.Officer.email)))
+        before = {_comparable(row): row.customer_ref for row in register_rows(session)}
         rows = read_register(
             path,
             staff_addresses=set(staff_addresses) | officer_emails,
             staff_domains=staff_domains,
             existing_owner=owners,
             topics=topics,
+            existing_refs=before.values(),
         )
-        created = updated = 0
+        created: list[str] = []
         kept: list[tuple[str, str]] = []
         for row in rows:
             is_new, kept_here = _apply_row(session, row)
-            created += is_new
-            updated += not is_new
+            if is_new:
+                created.append(row.customer_ref)
             kept.extend((row.customer_ref, address) for address in kept_here)
-    return ImportResult(created=created, updated=updated, kept_from_review=tuple(kept))
+        # Compare what the register holds now with what it held, customer by customer (an
+        # officer renamed on one row changes every arrangement of theirs).
+        session.flush()
+        session.expire_all()
+        imported = {row.customer_ref for row in rows}
+        changed = [
+            row.customer_ref
+            for row in register_rows(session)
+            if row.customer_ref in imported
+            and row.customer_ref not in created
+            and _comparable(row) not in before
+        ]
+        result = ImportResult(
+            created=len(created),
+            updated=len(changed),
+            unchanged=len(rows) - len(created) - len(changed),
+            kept_from_review=tuple(kept),
+            warnings=tuple(register_warnings(path, rows, today=today, watched=watched)),
+        )
+        # Counts and references only: the file's names and addresses stay in the register.
+        details = [f"{result.created} new, {result.updated} updated, {result.unchanged} unchanged"]
+        details += [f"new: {', '.join(created)}"] if created else []
+        details += [f"updated: {', '.join(changed)}"] if changed else []
+        if kept:
+            details.append(f"{len(kept)} address(es) confirmed from the review queue kept")
+        audit(
+            session,
+            current_operator(operator),
+            "register.import",
+            f"register_file:{path.name}"[:200],
+            details="; ".join(details),
+        )
+    return result
+
+
+def _comparable(row: RegisterRow) -> RegisterRow:
+    """A row as stored, without its position in a file."""
+    return replace(row, row=0)
 
 
 def _officer(session: Session, name: str, email: str) -> m.Officer:
@@ -178,15 +235,62 @@ def _split(text: str) -> tuple[str, ...]:
 
 
 def export_register(factory: sessionmaker[Session], path: Path) -> int:
+    """Write the register to ``path`` in the import format; the number of arrangements."""
+    if path.suffix.lower() not in EXPORT_SUFFIXES:
+        raise RegisterError(
+            f"cannot export to {path}: use a .csv or .xlsx file name (the name sets the format)"
+        )
     with factory() as session:
         rows = register_rows(session)
-    write_register(path, rows)
+    try:
+        write_register(path, rows)
+    except OSError as exc:
+        raise RegisterError(f"cannot export to {path}: {exc.strerror or exc}") from None
     return len(rows)
 
 
+@dataclass(frozen=True)
+class AbsenceRecord:
+    """A recorded absence, with its officer, as the commands report it."""
+
+    id: int
+    officer_name: str
+    officer_email: str
+    starts_on: date
+    ends_on: date
+
+    @classmethod
+    def of(cls, absence: m.OfficerAbsence) -> AbsenceRecord:
+        return cls(
+            absence.id,
+            absence.officer.name,
+            absence.officer.email,
+            absence.starts_on,
+            absence.ends_on,
+        )
+
+
+@dataclass(frozen=True)
+class AddedAbsence:
+    absence: AbsenceRecord
+    overlapping: tuple[AbsenceRecord, ...] = ()
+    """The officer's absences already recorded that share a day with this one."""
+    in_the_past: bool = False
+    """It ended before today, so it changes no routing."""
+
+
 def add_absence(
-    factory: sessionmaker[Session], email: str, starts_on: date, ends_on: date
-) -> m.OfficerAbsence:
+    factory: sessionmaker[Session],
+    email: str,
+    starts_on: date,
+    ends_on: date,
+    *,
+    today: date | None = None,
+    operator: str | None = None,
+) -> AddedAbsence:
+    """Record an absence, in the audit log too.  An overlap with another of the officer's
+    absences, or an absence wholly before ``today``, is allowed (leave is entered late, or
+    extended) but reported."""
     if ends_on < starts_on:
         raise RegisterError(f"--to {ends_on} is before --from {starts_on}")
     with factory.begin() as session:
@@ -196,23 +300,60 @@ def add_absence(
                 f"no officer with email {email} in the register (officers come from the "
                 "spoc_email and cover_email columns of an import)"
             )
+        overlapping = session.scalars(
+            select(m.OfficerAbsence)
+            .where(
+                m.OfficerAbsence.officer_id == officer.id,
+                m.OfficerAbsence.starts_on <= ends_on,
+                m.OfficerAbsence.ends_on >= starts_on,
+            )
+            .order_by(m.OfficerAbsence.starts_on)
+        ).all()
         absence = m.OfficerAbsence(officer=officer, starts_on=starts_on, ends_on=ends_on)
         session.add(absence)
         session.flush()
-        session.expunge(absence)
-        return absence
+        added = AddedAbsence(
+            AbsenceRecord.of(absence),
+            tuple(AbsenceRecord.of(a) for a in overlapping),
+            in_the_past=today is not None and ends_on < today,
+        )
+        notes = [f"overlaps absence {a.id}" for a in added.overlapping]
+        notes += ["wholly in the past"] if added.in_the_past else []
+        audit(
+            session,
+            current_operator(operator),
+            "absence.add",
+            f"officer_absence:{absence.id}",
+            details=f"{_describe(added.absence)}" + "".join(f"; {n}" for n in notes),
+        )
+        return added
 
 
-def remove_absence(factory: sessionmaker[Session], absence_id: int) -> m.OfficerAbsence:
-    """Delete a recorded absence (entered by mistake, or leave cancelled)."""
+def remove_absence(
+    factory: sessionmaker[Session], absence_id: int, *, operator: str | None = None
+) -> AbsenceRecord:
+    """Delete a recorded absence (entered by mistake, or leave cancelled), in the audit log."""
     with factory.begin() as session:
         absence = session.get(m.OfficerAbsence, absence_id)
         if absence is None:
             raise RegisterError(f"no absence with id {absence_id} (see `officer absence list`)")
+        removed = AbsenceRecord.of(absence)
         session.delete(absence)
-        session.flush()
-        session.expunge(absence)
-        return absence
+        audit(
+            session,
+            current_operator(operator),
+            "absence.remove",
+            f"officer_absence:{absence_id}",
+            details=_describe(removed),
+        )
+        return removed
+
+
+def _describe(absence: AbsenceRecord) -> str:
+    return (
+        f"{absence.officer_name} <{absence.officer_email}> away "
+        f"{absence.starts_on} to {absence.ends_on}"
+    )
 
 
 def list_absences(session: Session) -> list[m.OfficerAbsence]:

@@ -1,4 +1,4 @@
-"""Read-only listings for the command line: breaches, contacts, quarantine, forwards.
+"""Read-only listings for the command line: breaches, contacts, quarantine, forwards, review.
 
 Each function returns plain dictionaries (JSON-ready; times in UTC ISO 8601) so that the CLI
 can print them as a table or as ``--json``.
@@ -6,12 +6,20 @@ can print them as a table or as ``--json``.
 
 from __future__ import annotations
 
+import re
+from email.parser import BytesHeaderParser
+from email.policy import compat32
+from email.utils import getaddresses
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import and_, select
 from sqlalchemy.orm import Session, selectinload
 
+from bot.evidence import EvidenceStore
 from bot.store import models as m
+from mailbox_rules.envelope import normalise_address
+
+_HEADER_BYTES = 64 * 1024  # of a quarantined message, read for its sender
 
 
 class UnknownCustomer(LookupError):
@@ -26,7 +34,9 @@ def _check_customer(session: Session, customer_ref: str | None) -> None:
         raise UnknownCustomer(f"no customer with reference {customer_ref} in the register")
 
 
-def breaches(session: Session, customer_ref: str | None = None) -> list[dict[str, Any]]:
+def breaches(
+    session: Session, customer_ref: str | None = None, breach_id: int | None = None
+) -> list[dict[str, Any]]:
     query = (
         select(m.Breach)
         .join(m.Customer)
@@ -36,6 +46,8 @@ def breaches(session: Session, customer_ref: str | None = None) -> list[dict[str
     _check_customer(session, customer_ref)
     if customer_ref:
         query = query.where(m.Customer.ref == customer_ref)
+    if breach_id is not None:
+        query = query.where(m.Breach.id == breach_id)
     forwards: dict[int, list[dict[str, Any]]] = {}
     for row in session.scalars(select(m.Outbox).where(m.Outbox.breach_id.is_not(None))):
         assert row.breach_id is not None
@@ -51,7 +63,19 @@ def breaches(session: Session, customer_ref: str | None = None) -> list[dict[str
             "reason": b.reason,
             "rules": b.rules.split(",") if b.rules else [],
             "forwarded_to": forwards.get(b.id, []),
+            "sightings": [
+                {
+                    "mailbox": s.mailbox,
+                    "folder": s.folder,
+                    "uid": s.uid,
+                    "seen_at": s.seen_at.isoformat(),
+                }
+                for s in b.sightings
+            ],
+            "new_issue": b.new_issue,
+            "size": b.size,
             "sha256": b.sha256,
+            "recorded_at": b.created_at.isoformat(),
         }
         for b in session.scalars(query)
     ]
@@ -82,22 +106,73 @@ def contacts(session: Session, customer_ref: str | None = None) -> list[dict[str
     ]
 
 
-def quarantine(session: Session) -> list[dict[str, Any]]:
-    return [
-        {
-            "id": q.id,
-            "mailbox": q.mailbox,
-            "folder": q.folder,
-            "uidvalidity": q.uidvalidity,
-            "uid": q.uid,
-            "message_id": q.message_id,
-            "reason": q.reason,
-            "sha256": q.sha256,
-            "size": q.size,
-            "quarantined_at": q.created_at.isoformat(),
-        }
-        for q in session.scalars(select(m.Quarantine).order_by(m.Quarantine.id))
-    ]
+def quarantine(
+    session: Session, evidence: EvidenceStore | None = None, item_id: int | None = None
+) -> list[dict[str, Any]]:
+    """Quarantined messages, with the customer whose address sent each one when that is known:
+    from the watcher's decision, or (given ``evidence``) from the kept message's From/Sender."""
+    processed = m.ProcessedMessage
+    query = (
+        select(m.Quarantine, processed.customer_ref)
+        .outerjoin(
+            processed,
+            and_(
+                processed.mailbox == m.Quarantine.mailbox,
+                processed.folder == m.Quarantine.folder,
+                processed.uidvalidity == m.Quarantine.uidvalidity,
+                processed.uid == m.Quarantine.uid,
+            ),
+        )
+        .order_by(m.Quarantine.id)
+    )
+    if item_id is not None:
+        query = query.where(m.Quarantine.id == item_id)
+    rows = []
+    for q, ref in session.execute(query):
+        if ref is None and evidence is not None and q.sha256:
+            ref = _sender_customer(session, evidence, q.sha256)
+        rows.append(
+            {
+                "id": q.id,
+                "mailbox": q.mailbox,
+                "folder": q.folder,
+                "uidvalidity": q.uidvalidity,
+                "uid": q.uid,
+                "message_id": q.message_id,
+                "customer_ref": ref,
+                "reason": q.reason,
+                "sha256": q.sha256,
+                "size": q.size,
+                "quarantined_at": q.created_at.isoformat(),
+            }
+        )
+    return rows
+
+
+def _sender_customer(session: Session, evidence: EvidenceStore, sha256: str) -> str | None:
+    """The customer whose registered address is in the kept message's From or Sender, if
+    exactly one is; None when there is none, or the message cannot be read (it may be why
+    it is in quarantine)."""
+    try:
+        raw = evidence.get(sha256)
+        end = re.search(rb"\r?\n\r?\n", raw[:_HEADER_BYTES])
+        headers = BytesHeaderParser(policy=compat32).parsebytes(
+            raw[: end.end() if end else _HEADER_BYTES]
+        )
+        fields = [str(v) for name in ("From", "Sender") for v in headers.get_all(name, [])]
+        addresses = {normalise_address(a) for _, a in getaddresses(fields) if "@" in a}
+    except Exception:  # unreadable in any way: no customer shown, the listing goes on
+        return None
+    if not addresses:
+        return None
+    refs = set(
+        session.scalars(
+            select(m.Customer.ref)
+            .join(m.CustomerEmail)
+            .where(m.CustomerEmail.address.in_(sorted(addresses)))
+        )
+    )
+    return refs.pop() if len(refs) == 1 else None
 
 
 def review_items(
@@ -133,16 +208,28 @@ def review_items(
     ]
 
 
-def forwards(session: Session) -> list[dict[str, Any]]:
-    rows = session.scalars(
-        select(m.Outbox).options(selectinload(m.Outbox.customer)).order_by(m.Outbox.id)
+def forwards(
+    session: Session, customer_ref: str | None = None, status: str | None = None
+) -> list[dict[str, Any]]:
+    """Forwards to officers and acknowledgements to customers, oldest first."""
+    query = (
+        select(m.Outbox)
+        .join(m.Customer)
+        .options(selectinload(m.Outbox.customer))
+        .order_by(m.Outbox.id)
     )
+    _check_customer(session, customer_ref)
+    if customer_ref:
+        query = query.where(m.Customer.ref == customer_ref)
+    if status:
+        query = query.where(m.Outbox.status == status)
     return [
         {
             **_forward_brief(o),
             "id": o.id,
             "kind": o.kind,
             "customer_ref": o.customer.ref,
+            "about": f"breach {o.breach_id}" if o.breach_id else f"contact {o.contact_id}",
             "breach_id": o.breach_id,
             "contact_id": o.contact_id,
             "original_message_id": o.original_message_id,
@@ -152,7 +239,7 @@ def forwards(session: Session) -> list[dict[str, Any]]:
             "last_error": o.last_error,
             "created_at": o.created_at.isoformat(),
         }
-        for o in rows
+        for o in session.scalars(query)
     ]
 
 

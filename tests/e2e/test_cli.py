@@ -3,7 +3,10 @@ and the demo (``make demo``) run as a real process."""
 
 from __future__ import annotations
 
+import getpass
+import importlib.metadata
 import json
+import logging
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +15,8 @@ import pytest
 from click.testing import CliRunner
 
 from bot.cli import main
+from bot.mail.ports import DeliveryRejected
+from tests.unit.test_watcher_with_fakes import Harness, customer_message
 
 REPO = Path(__file__).resolve().parents[2]
 HEADER = (
@@ -70,7 +75,7 @@ def test_import_lists_customer_with_normalised_addresses(cli: tuple[CliRunner, P
 
     code, out, _ = run(cli, "register", "import", str(cli[1] / "r.csv"))
 
-    assert (0, "1 new, 0 updated") == (code, out.strip().split(": ")[-1].rstrip("."))
+    assert (0, "1 new, 0 updated, 0 unchanged") == (code, out.strip().split(": ")[-1].rstrip("."))
     [row] = register_json(cli)
     assert ["casey@mail.example", "casey@work.example"] == row["customer_emails"]
     assert ["spoc@homes.example"] == row["restricted_to"]
@@ -104,12 +109,111 @@ def test_reimport_updates_by_reference_and_export_round_trips(cli: tuple[CliRunn
     (root / "r2.csv").write_text(HEADER + GOOD_ROW.replace("Casey Customer", "Casey Renamed"))
 
     code, out, _ = run(cli, "register", "import", str(root / "r2.csv"))
-    assert (0, True) == (code, "0 new, 1 updated" in out)
+    assert (0, True) == (code, "0 new, 1 updated, 0 unchanged" in out)
     for suffix in (".csv", ".xlsx"):
         exported = root / f"export{suffix}"
         assert 0 == run(cli, "register", "export", str(exported))[0]
         assert 0 == run(cli, "register", "import", str(exported))[0]
     assert ["Casey Renamed"] == [r["customer_name"] for r in register_json(cli)]
+
+
+def test_reimporting_the_same_file_says_how_many_were_unchanged(
+    cli: tuple[CliRunner, Path],
+) -> None:
+    path = cli[1] / "r.csv"
+    other = (
+        "C-2,Kit Customer,kit@mail.example,Sam Spoc,spoc@homes.example,,,,"
+        "active,2026-01-01,2027-01-01\n"
+    )
+    path.write_text(HEADER + GOOD_ROW + other)
+    run(cli, "register", "import", str(path))
+
+    code, out, _ = run(cli, "register", "import", str(path))
+
+    assert (0, f"Imported {path}: 0 new, 0 updated, 2 unchanged.") == (code, out.strip())
+
+
+def test_only_customers_whose_arrangement_changed_count_as_updated(
+    cli: tuple[CliRunner, Path],
+) -> None:
+    root = cli[1]
+    other = GOOD_ROW.replace("C-1", "C-2").replace("casey@mail", "kit@mail").replace("CASEY@", "k@")
+    third = GOOD_ROW.replace("C-1", "C-3").replace("casey@mail", "jo@mail").replace("CASEY@", "j@")
+    (root / "r.csv").write_text(HEADER + GOOD_ROW + other + third)
+    run(cli, "register", "import", str(root / "r.csv"))
+    (root / "r2.csv").write_text(
+        HEADER + GOOD_ROW.replace("2027-01-01", "2027-02-01") + other + third
+    )
+
+    code, out, _ = run(cli, "register", "import", str(root / "r2.csv"))
+
+    assert (0, "0 new, 1 updated, 2 unchanged.") == (code, out.strip().split(": ")[-1])
+
+
+def test_import_warns_of_a_past_review_date_and_an_unwatched_spoc_inbox(
+    cli: tuple[CliRunner, Path],
+) -> None:
+    path = cli[1] / "r.csv"
+    path.write_text(HEADER + GOOD_ROW.replace("2027-01-01", "2026-02-01"))
+
+    code, out, err = run(cli, "register", "import", str(path))
+
+    assert (0, "Imported") == (code, out.split(" ")[0])
+    assert [
+        f"Warning: {path}:2:review_date: the review date 2026-02-01 has already passed",
+        f"Warning: {path}:2:spoc_email: spoc@homes.example is not a watched mailbox, so what "
+        "the customer sends the SPOC is not seen and their permitted contact cannot be recorded",
+    ] == err.splitlines()
+
+
+def test_a_reference_differing_only_in_case_is_refused_naming_both(
+    cli: tuple[CliRunner, Path],
+) -> None:
+    (cli[1] / "r.csv").write_text(HEADER + GOOD_ROW.replace("C-1", "NC-0001"))
+    run(cli, "register", "import", str(cli[1] / "r.csv"))
+    path = cli[1] / "lower.csv"
+    path.write_text(HEADER + GOOD_ROW.replace("C-1", "nc-0001"))
+
+    code, _, err = run(cli, "register", "import", str(path))
+
+    assert 1 == code
+    assert [
+        f"  {path}:2:customer_ref: nc-0001 differs only in case from NC-0001, already in the "
+        "register (references are compared ignoring case: write NC-0001 to update that customer)"
+    ] == err.splitlines()[1:]
+    assert ["NC-0001"] == [r["customer_ref"] for r in register_json(cli)]
+
+
+def test_export_error_reads_as_an_export_error(cli: tuple[CliRunner, Path]) -> None:
+    path = cli[1] / "out.json"
+
+    code, _, err = run(cli, "register", "export", str(path))
+
+    assert 1 == code
+    assert f"Error: cannot export to {path}: use a .csv or .xlsx file name" in err
+    assert "import" not in err
+    assert not path.exists()
+
+
+def test_export_to_a_missing_folder_is_a_clear_error(cli: tuple[CliRunner, Path]) -> None:
+    path = cli[1] / "no-such-folder" / "out.csv"
+
+    code, _, err = run(cli, "register", "export", str(path))
+
+    assert (1, f"Error: cannot export to {path}: No such file or directory") == (
+        code,
+        err.strip(),
+    )
+
+
+def test_file_level_import_problem_has_no_row_or_column(cli: tuple[CliRunner, Path]) -> None:
+    path = cli[1] / "x.txt"
+    path.write_text(HEADER + GOOD_ROW)
+
+    code, _, err = run(cli, "register", "import", str(path))
+
+    assert 1 == code
+    assert f"  {path}: the register must be a .csv or .xlsx file" in err.splitlines()
 
 
 def test_absence_for_unknown_officer_is_refused(cli: tuple[CliRunner, Path]) -> None:
@@ -184,13 +288,152 @@ def test_absence_dates_are_validated_and_listed(cli: tuple[CliRunner, Path]) -> 
     assert "no absence with id 1" in missing[2]
 
 
+def add_absence(cli: tuple[CliRunner, Path], starts: str, ends: str) -> tuple[int, str, str]:
+    return run(
+        cli, "officer", "absence", "add", "spoc@homes.example", "--from", starts, "--to", ends
+    )
+
+
+def test_absence_add_prints_the_new_id_and_remove_names_the_officer(
+    cli: tuple[CliRunner, Path],
+) -> None:
+    (cli[1] / "r.csv").write_text(HEADER + GOOD_ROW)
+    run(cli, "register", "import", str(cli[1] / "r.csv"))
+
+    added = add_absence(cli, "2099-12-01", "2099-12-02")
+    removed = run(cli, "officer", "absence", "remove", "1")
+
+    assert (
+        0,
+        "Recorded absence 1: Sam Spoc <spoc@homes.example> away from 2099-12-01 to 2099-12-02.",
+        "",
+    ) == (added[0], added[1].strip(), added[2])
+    assert (0, "Removed absence 1: Sam Spoc <spoc@homes.example> (2099-12-01 to 2099-12-02).") == (
+        removed[0],
+        removed[1].strip(),
+    )
+
+
+def test_overlapping_absence_is_recorded_with_a_warning(cli: tuple[CliRunner, Path]) -> None:
+    (cli[1] / "r.csv").write_text(HEADER + GOOD_ROW)
+    run(cli, "register", "import", str(cli[1] / "r.csv"))
+    add_absence(cli, "2099-12-01", "2099-12-10")
+    add_absence(cli, "2099-12-20", "2099-12-24")
+
+    code, out, err = add_absence(cli, "2099-12-10", "2099-12-12")
+
+    assert (0, True) == (code, out.startswith("Recorded absence 3:"))
+    assert [
+        "Warning: it overlaps absence 1 of Sam Spoc (2099-12-01 to 2099-12-10); if one was "
+        "entered by mistake, remove it with `spocbot officer absence remove ID`."
+    ] == err.splitlines()
+
+
+def test_absence_wholly_in_the_past_is_recorded_with_a_warning(
+    cli: tuple[CliRunner, Path],
+) -> None:
+    (cli[1] / "r.csv").write_text(HEADER + GOOD_ROW)
+    run(cli, "register", "import", str(cli[1] / "r.csv"))
+
+    code, out, err = add_absence(cli, "2020-01-01", "2020-01-02")
+
+    assert (0, True) == (code, out.startswith("Recorded absence 1:"))
+    assert [
+        "Warning: it is wholly in the past (it ended on 2020-01-02), so it changes no "
+        "routing; check the dates."
+    ] == err.splitlines()
+
+
+def test_watch_json_without_once_is_a_usage_error_not_the_daemon(
+    cli: tuple[CliRunner, Path],
+) -> None:
+    code, _, err = run(cli, "watch", "--json")
+
+    assert 2 == code
+    assert "--json needs --once" in err
+    assert not (cli[1] / "state").exists()  # nothing was opened, let alone watched
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_verbose_works_before_or_after_the_watch_subcommand(
+    cli: tuple[CliRunner, Path], where: str
+) -> None:
+    root = logging.getLogger()
+    level = root.level
+    args = ("-v", "watch", "--once") if where == "before" else ("watch", "--once", "-v")
+    try:
+        root.setLevel(logging.WARNING)
+        code, out, err = run(cli, *args)
+        logs_decisions = root.isEnabledFor(logging.DEBUG)
+    finally:
+        root.setLevel(level)
+
+    assert (0, True) == (code, logs_decisions), out + err
+    assert out.startswith("Checked 1 folder(s): 0 new message(s)")
+
+
+def test_retrying_a_forward_that_does_not_exist_says_so(cli: tuple[CliRunner, Path]) -> None:
+    code, _, err = run(
+        cli, "forwards", "retry", "7", "--to", "dmo@homes.example", "--operator", "Jo"
+    )
+
+    assert (1, "Error: no forward with id 7 (see `spocbot forwards list`)") == (code, err.strip())
+
+
+def test_imports_and_absences_are_audited_with_the_operator_and_no_personal_data(
+    cli: tuple[CliRunner, Path],
+) -> None:
+    (cli[1] / "r.csv").write_text(HEADER + GOOD_ROW)
+    run(cli, "register", "import", str(cli[1] / "r.csv"), "--operator", "Dana DMO")
+    run(cli, "register", "import", str(cli[1] / "r.csv"), "--operator", "Dana DMO")
+    add_absence(cli, "2099-12-01", "2099-12-02")
+    run(cli, "officer", "absence", "remove", "1", "--operator", "Dana DMO")
+
+    _, out, _ = run(cli, "audit", "list", "--json")
+
+    events = json.loads(out)
+    assert [
+        (
+            "Dana DMO",
+            "register.import",
+            "register_file:r.csv",
+            "1 new, 0 updated, 0 unchanged; new: C-1",
+        ),
+        ("Dana DMO", "register.import", "register_file:r.csv", "0 new, 0 updated, 1 unchanged"),
+        (
+            getpass.getuser(),
+            "absence.add",
+            "officer_absence:1",
+            "Sam Spoc <spoc@homes.example> away 2099-12-01 to 2099-12-02",
+        ),
+        (
+            "Dana DMO",
+            "absence.remove",
+            "officer_absence:1",
+            "Sam Spoc <spoc@homes.example> away 2099-12-01 to 2099-12-02",
+        ),
+    ] == [(e["operator"], e["action"], e["record"], e["details"]) for e in events]
+    assert "casey" not in out.lower()
+
+
+def test_version_is_printed_without_a_configuration(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        main, ["--config", str(tmp_path / "none.toml"), "--version"], prog_name="spocbot"
+    )
+
+    assert (0, f"spocbot {importlib.metadata.version('spocbot')}") == (
+        result.exit_code,
+        result.stdout.strip(),
+    )
+
+
 def test_bad_config_names_the_key(cli: tuple[CliRunner, Path]) -> None:
     (cli[1] / "spocbot.toml").write_text(CONFIG.replace('kind = "embedded"', 'kind = "pigeon"'))
 
     code, _, err = run(cli, "register", "list")
 
     assert 1 == code
-    assert "backend.kind: Input should be 'imap' or 'embedded'" in err
+    assert "backend.kind: Input should be 'imap', 'graph' or 'embedded'" in err
 
 
 def test_missing_config_file_says_how_to_give_one(tmp_path: Path) -> None:
@@ -224,6 +467,13 @@ def test_demo_runs_every_case_as_expected_and_leaves_state(tmp_path: Path) -> No
 
     assert 0 == demo.returncode, demo.stdout + demo.stderr
     assert "All cases behaved as expected." in demo.stdout
+    lines = demo.stdout.splitlines()
+    assert [
+        "      → permitted contact recorded; left where it arrived, in the SPOC's inbox "
+        "(amelia.hart@)",
+        "      → permitted contact recorded; left where it arrived, in housing@, an address the "
+        "arrangement permits",
+    ] == [lines[i + 1] for i, line in enumerate(lines) if line[3:6] in ("01 ", "14 ")]
     listed = subprocess.run(
         [sys.executable, "-m", "bot.cli", "--config", str(config), "breaches", "list", "--json"],
         capture_output=True,
@@ -262,8 +512,19 @@ def test_demo_runs_every_case_as_expected_and_leaves_state(tmp_path: Path) -> No
     ]
     [confirmed] = [r for r in listing("review", "list", "--all") if r["status"] == "confirmed"]
     assert ("NV-1002", "demo (as the DMO)") == (confirmed["customer_ref"], confirmed["decided_by"])
-    [event] = listing("audit", "list")
-    assert ("review.confirm", "NV-1002") == (event["action"], event["customer_ref"])
+    events = listing("audit", "list")
+    assert [
+        ("register.import", None),
+        ("absence.add", None),
+        ("review.confirm", "NV-1002"),
+    ] == [(e["action"], e["customer_ref"]) for e in events]
+    assert {"demo (as the DMO)"} == {e["operator"] for e in events}
+
+
+def test_demo_help_counts_the_passes_it_runs(cli: tuple[CliRunner, Path]) -> None:
+    _, out, _ = run(cli, "demo", "--help")
+
+    assert (True, False) == ("three passes" in out, "two passes" in out)
 
 
 def test_listing_an_unknown_customer_says_so(cli: tuple[CliRunner, Path]) -> None:
@@ -271,3 +532,143 @@ def test_listing_an_unknown_customer_says_so(cli: tuple[CliRunner, Path]) -> Non
 
     assert 1 == code
     assert "no customer with reference NV-9999" in err
+
+
+def test_register_list_shows_customer_emails_and_every_restriction(
+    cli: tuple[CliRunner, Path],
+) -> None:
+    header = HEADER.rstrip("\n") + (
+        ",representative_emails,channels,contact_hours,max_contacts,max_issues,acknowledge\n"
+    )
+    row = GOOD_ROW.rstrip("\n") + (
+        ",advocate@help.example,email;letter,Mon-Fri 09:00-17:00,3/week,2/month,yes\n"
+    )
+    (cli[1] / "r.csv").write_text(header + row)
+    run(cli, "register", "import", str(cli[1] / "r.csv"))
+
+    _, table, _ = run(cli, "register", "list")
+    [listed] = register_json(cli)
+
+    assert "casey@mail.example, casey@work.example" in table
+    assert (
+        "representatives advocate@help.example; channels email/letter; "
+        "hours Mon-Fri 09:00-17:00; max 3/week; issues 2/month; acknowledged"
+    ) in table
+    assert {
+        "customer_emails": ["casey@mail.example", "casey@work.example"],
+        "spoc_email": "spoc@homes.example",
+        "cover_email": "cover@homes.example",
+        "representative_emails": ["advocate@help.example"],
+        "channels": ["email", "letter"],
+        "contact_hours": "Mon-Fri 09:00-17:00",
+        "max_contacts": "3/week",
+        "max_issues": "2/month",
+        "subject_matters": [],
+        "acknowledge": True,
+    }.items() <= listed.items()
+
+
+@pytest.fixture
+def watched(tmp_path: Path) -> tuple[Harness, tuple[CliRunner, Path]]:
+    """A watcher on fakes (see tests/unit/test_watcher_with_fakes.py), and the CLI on the
+    same configuration and database."""
+    return Harness(tmp_path), (CliRunner(), tmp_path)
+
+
+def test_breaches_show_prints_one_breach_in_full_with_its_raw_file(
+    watched: tuple[Harness, tuple[CliRunner, Path]],
+) -> None:
+    h, cli = watched
+    h.info.deliver(customer_message())
+    h.watcher.run_pass()
+
+    code, out, _ = run(cli, "breaches", "show", "1")
+    shown = dict(line.strip().split(": ", 1) for line in out.splitlines())
+    missing = run(cli, "breaches", "show", "2")
+
+    [breach] = h.breaches()
+    assert 0 == code
+    assert {
+        "customer ref": "C-1",
+        "mailboxes": "info@homes.example",
+        "sightings": "info@homes.example (INBOX, UID 1)",
+        "rules": "bypassed-spoc",
+        "raw message": str(h.app.evidence.path_for(str(breach["sha256"]))),
+    }.items() <= shown.items()
+    assert shown["forwarded to"].startswith("Sam Spoc <spoc@homes.example> (sent, 2026-12-03")
+    assert (1, "Error: there is no breach 2 (see `spocbot breaches list`)") == (
+        missing[0],
+        missing[2].strip(),
+    )
+
+
+def test_forwards_list_shows_the_error_the_sent_time_and_what_it_is_about(
+    watched: tuple[Harness, tuple[CliRunner, Path]],
+) -> None:
+    h, cli = watched
+    h.info.deliver(customer_message(1))
+    h.watcher.run_pass()
+    h.sender.fail_with = DeliveryRejected("550 no such user")
+    h.info.deliver(customer_message(2))
+    h.watcher.run_pass()
+
+    _, table, _ = run(cli, "forwards", "list")
+    _, failed, _ = run(cli, "forwards", "list", "--status", "failed", "--json")
+    _, nobody, _ = run(cli, "forwards", "list", "--customer", "C-1", "--status", "pending")
+
+    assert ["id", "kind", "customer_ref", "about", "to", "status", "attempts", "sent_at"] == (
+        table.splitlines()[0].split()[:8]
+    )
+    assert "breach 1" in table.splitlines()[1] and "2026-12-03" in table.splitlines()[1]
+    assert table.splitlines()[2].rstrip().endswith("550 no such user")
+    assert [(2, 2, "550 no such user", None)] == [
+        (f["id"], f["breach_id"], f["last_error"], f["sent_at"]) for f in json.loads(failed)
+    ]
+    assert "No forwards match." == nobody.strip()
+
+
+def test_forwards_help_does_not_call_acknowledgements_forwards_to_officers(
+    cli: tuple[CliRunner, Path],
+) -> None:
+    _, out, _ = run(cli, "--help")
+
+    [line] = [line for line in out.splitlines() if line.strip().startswith("forwards")]
+    assert "acknowledgements to customers" in line
+
+
+def test_quarantine_shows_the_customer_and_where_the_raw_message_is(
+    watched: tuple[Harness, tuple[CliRunner, Path]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import bot.watcher as watcher_module
+
+    h, cli = watched
+    real_parse = watcher_module.parse_envelope
+
+    def parse(header: bytes, **kwargs: object) -> object:
+        if b"Repairs 1" in header:
+            raise UnicodeError("simulated parser failure")
+        return real_parse(header, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(watcher_module, "parse_envelope", parse)
+    h.info.deliver(customer_message(1))  # cannot be processed: the sender is read from the file
+    h.info.deliver(customer_message(2, extra="X-Padding: " + "x" * 6000 + "\r\n"))  # too large
+    h.info.deliver(customer_message(11, sender="stranger@else.example"))  # "Repairs 11" fails
+    h.watcher.run_pass()
+
+    code, listed, err = run(cli, "quarantine", "list", "--json")
+    assert 0 == code, err
+    code, out, _ = run(cli, "quarantine", "show", "1")
+    shown = dict(line.strip().split(": ", 1) for line in out.splitlines())
+
+    assert [("C-1", True), ("C-1", False), (None, True)] == [
+        (q["customer_ref"], q["sha256"] is not None) for q in json.loads(listed)
+    ]
+    sha256 = json.loads(listed)[0]["sha256"]
+    assert 0 == code
+    assert {
+        "customer ref": "C-1",
+        "reason": "could not be processed: UnicodeError: simulated parser failure",
+        "size": str(len(h.app.evidence.get(sha256))),
+        "raw message": str(h.app.evidence.path_for(sha256)),
+    }.items() <= shown.items()
+    assert "raw message: not kept" in run(cli, "quarantine", "show", "2")[1]

@@ -13,6 +13,7 @@ from bot.register_file import (
     RegisterFileError,
     RegisterRow,
     read_register,
+    register_warnings,
     write_register,
 )
 from mailbox_rules import ArrangementStatus
@@ -92,7 +93,8 @@ def test_write_then_read_round_trips(tmp_path: Path, suffix: str) -> None:
 
 
 def test_write_refuses_other_file_types(tmp_path: Path) -> None:
-    with pytest.raises(RegisterFileError, match=r"use a \.csv or \.xlsx file name"):
+    """Not a RegisterFileError, which means "the file was not imported"."""
+    with pytest.raises(ValueError, match=r"use a \.csv or \.xlsx file name"):
         write_register(tmp_path / "register.txt", [])
 
 
@@ -302,6 +304,27 @@ def test_duplicate_customer_ref_is_rejected(tmp_path: Path) -> None:
     assert [f"{path}:3:customer_ref: NV-1001 also appears on row 2"] == errors_of(path)
 
 
+def test_duplicate_customer_ref_is_found_ignoring_case(tmp_path: Path) -> None:
+    path = csv_file(tmp_path, MARGARET, TOM.replace("NV-1002", "nv-1001"))
+
+    assert [f"{path}:3:customer_ref: nv-1001 also appears on row 2 as NV-1001, ignoring case"] == (
+        errors_of(path)
+    )
+
+
+def test_reference_differing_only_in_case_from_the_register_is_refused(tmp_path: Path) -> None:
+    path = csv_file(tmp_path, MARGARET.replace("NV-1001", "nv-1001"), TOM)
+
+    assert [
+        f"{path}:2:customer_ref: nv-1001 differs only in case from NV-1001, already in the "
+        "register (references are compared ignoring case: write NV-1001 to update that customer)"
+    ] == errors_of(
+        path,
+        existing_refs=["NV-1001", "NV-1002"],
+        existing_owner={"m.ellis@work.example": "NV-1001"},
+    )
+
+
 def test_one_officer_address_with_two_names_is_rejected(tmp_path: Path) -> None:
     path = csv_file(tmp_path, MARGARET, TOM.replace("Amelia Hart", "A. Hart"))
 
@@ -315,10 +338,72 @@ def test_missing_required_column_is_reported_on_the_header_row(tmp_path: Path) -
     assert [f"{path}:1:review_date: required column is missing"] == errors_of(path)
 
 
-def test_unknown_column_is_reported_with_its_position(tmp_path: Path) -> None:
-    path = csv_file(tmp_path, MARGARET + ",x", header=HEADER + ",review_dat")
+def test_unknown_column_is_reported_with_its_position_and_the_nearest_name(
+    tmp_path: Path,
+) -> None:
+    path = csv_file(tmp_path, MARGARET + ",x,y", header=HEADER + ",review_dat,notes")
 
-    assert [f"{path}:1:review_dat: unknown column (column 12)"] == errors_of(path)
+    assert [
+        f"{path}:1:review_dat: unknown column (column 12; did you mean review_date?)",
+        f"{path}:1:notes: unknown column (column 13)",
+    ] == errors_of(path)
+
+
+def test_unknown_column_does_not_hide_the_rows_problems(tmp_path: Path) -> None:
+    path = csv_file(
+        tmp_path, MARGARET + ",x", TOM.replace("warning", "paused") + ",y", header=HEADER + ",notes"
+    )
+
+    assert [
+        f"{path}:1:notes: unknown column (column 12)",
+        f"{path}:3:status: unknown status 'paused' "
+        "(use one of: active, warning, cease_and_desist, ceased)",
+    ] == errors_of(path)
+
+
+def test_missing_column_is_one_error_not_an_empty_value_on_every_row(tmp_path: Path) -> None:
+    columns = HEADER.split(",")
+    drop = columns.index("status")
+    header = ",".join(c for i, c in enumerate(columns) if i != drop)
+    lines = [
+        ",".join(c for i, c in enumerate(line.split(",")) if i != drop)
+        for line in (
+            MARGARET,
+            TOM.replace("2026-05-04", "4 May 2026"),
+        )
+    ]
+    path = csv_file(tmp_path, *lines, header=header)
+
+    assert [
+        f"{path}:1:status: required column is missing",
+        f"{path}:3:start_date: not a date in YYYY-MM-DD form: '4 May 2026'",
+    ] == errors_of(path)
+
+
+def test_duplicate_reference_is_reported_on_a_row_with_other_errors(tmp_path: Path) -> None:
+    path = csv_file(tmp_path, MARGARET, TOM.replace("NV-1002", "NV-1001").replace("warning", "x"))
+
+    assert [
+        f"{path}:3:status: unknown status 'x' "
+        "(use one of: active, warning, cease_and_desist, ceased)",
+        f"{path}:3:customer_ref: NV-1001 also appears on row 2",
+    ] == errors_of(path)
+
+
+def test_shared_address_is_reported_on_a_row_with_other_errors(tmp_path: Path) -> None:
+    path = csv_file(
+        tmp_path,
+        MARGARET.replace("2027-03-16", "2027-13-16"),
+        TOM.replace("tom.fraser@freemail.example", "m.ellis@work.example").replace(
+            "2027-05-04", "2026-01-01"
+        ),
+    )
+
+    assert [
+        f"{path}:2:review_date: not a date in YYYY-MM-DD form: '2027-13-16'",
+        f"{path}:3:review_date: review date 2026-01-01 is before start date 2026-05-04",
+        f"{path}:3:customer_emails: m.ellis@work.example is also given for NV-1001 on row 2",
+    ] == errors_of(path)
 
 
 def test_repeated_column_is_reported_once(tmp_path: Path) -> None:
@@ -330,14 +415,14 @@ def test_repeated_column_is_reported_once(tmp_path: Path) -> None:
 def test_header_only_file_has_no_rows(tmp_path: Path) -> None:
     path = csv_file(tmp_path)
 
-    assert [f"{path}:2:-: the file has no register rows"] == errors_of(path)
+    assert [f"{path}: the file has no register rows, only a header"] == errors_of(path)
 
 
-def test_unsupported_file_type_is_rejected(tmp_path: Path) -> None:
+def test_unsupported_file_type_is_a_file_problem_without_row_or_column(tmp_path: Path) -> None:
     path = tmp_path / "register.ods"
     path.write_bytes(b"")
 
-    assert [f"{path}:0:-: the register must be a .csv or .xlsx file"] == errors_of(path)
+    assert [f"{path}: the register must be a .csv or .xlsx file"] == errors_of(path)
 
 
 def test_unreadable_file_is_reported_not_raised_raw(tmp_path: Path) -> None:
@@ -346,7 +431,58 @@ def test_unreadable_file_is_reported_not_raised_raw(tmp_path: Path) -> None:
 
     (error,) = errors_of(path)
 
-    assert error.startswith(f"{path}:0:-: the file is not UTF-8 text")
+    assert error.startswith(f"{path}: the file is not UTF-8 text")
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".xlsx"])
+def test_empty_file_says_it_is_empty_not_that_every_column_is_missing(
+    tmp_path: Path, suffix: str
+) -> None:
+    path = tmp_path / f"register{suffix}"
+    if suffix == ".csv":
+        path.write_bytes(b"")
+    else:
+        _xlsx(path, [])
+
+    assert [
+        f"{path}: the file is empty: it needs a header row naming the columns, "
+        "then one row per customer"
+    ] == errors_of(path)
+
+
+def test_empty_first_row_is_named_as_the_missing_header(tmp_path: Path) -> None:
+    path = csv_file(tmp_path, MARGARET, header="")
+
+    assert [
+        f"{path}: the first row is empty: it must be the header row naming the columns "
+        "(customer_ref, customer_name, customer_emails, spoc_name, spoc_email, status, "
+        "start_date, review_date, ...)"
+    ] == errors_of(path)
+
+
+def test_data_in_the_first_row_is_named_as_the_missing_header(tmp_path: Path) -> None:
+    path = csv_file(tmp_path, TOM, header=MARGARET)
+
+    (error,) = errors_of(path)
+
+    assert error.startswith(f"{path}: the first row is not a header row")
+
+
+def test_semicolon_separated_csv_gets_one_hint_about_commas(tmp_path: Path) -> None:
+    path = csv_file(tmp_path, MARGARET.replace(",", ";"), header=HEADER.replace(",", ";"))
+
+    assert [
+        f"{path}: the columns are separated by semicolons: they must be separated by commas "
+        "(in Excel use Save As > 'CSV UTF-8 (Comma delimited)')"
+    ] == errors_of(path)
+
+
+def test_csv_text_named_xlsx_says_it_is_not_a_workbook(tmp_path: Path) -> None:
+    path = csv_file(tmp_path, MARGARET, name="register.xlsx")
+
+    assert [
+        f"{path}: the file is not an Excel workbook (if it is CSV text, name it .csv)"
+    ] == errors_of(path)
 
 
 def _xlsx(path: Path, header: list[str], *rows: list[object]) -> Path:
@@ -478,3 +614,50 @@ def test_overlong_reference_and_values_without_a_header_are_refused(tmp_path: Pa
         f"{path}:2:column 12: value in a column with no header",
         f"{path}:2:customer_ref: longer than 64 characters",
     ] == errors_of(path)
+
+
+def test_representative_owned_by_another_customer_is_reported_on_its_own_column(
+    tmp_path: Path,
+) -> None:
+    header = HEADER + ",representative_emails"
+    path = csv_file(tmp_path, MARGARET + ",tom.fraser@freemail.example", header=header)
+
+    errors = errors_of(path, existing_owner={"tom.fraser@freemail.example": "NV-1002"})
+
+    assert [
+        f"{path}:2:representative_emails: tom.fraser@freemail.example already belongs to "
+        "customer NV-1002"
+    ] == errors
+
+
+def test_a_review_date_already_past_is_a_warning_except_for_a_ceased_arrangement(
+    tmp_path: Path,
+) -> None:
+    path = csv_file(tmp_path, MARGARET, TOM.replace("warning", "ceased"))
+    rows = read_register(path)
+
+    warnings = register_warnings(path, rows, today=date(2027, 6, 1))
+
+    assert [f"{path}:2:review_date: the review date 2027-03-16 has already passed"] == [
+        str(w) for w in warnings
+    ]
+
+
+def test_a_spoc_whose_inbox_is_not_watched_is_one_warning_naming_every_row(
+    tmp_path: Path,
+) -> None:
+    other = (
+        MARGARET.replace("NV-1001", "NV-1003")
+        .replace("margaret.ellis@", "x@")
+        .replace("M.Ellis@", "y@")
+    )
+    path = csv_file(tmp_path, MARGARET, TOM, other)
+    rows = read_register(path)
+
+    warnings = register_warnings(path, rows, watched=[HOUSING])
+
+    assert [
+        f"{path}:2:spoc_email: {AMELIA} is not a watched mailbox, so what the customer sends "
+        "the SPOC is not seen and their permitted contact cannot be recorded (also on rows 3, 4)"
+    ] == [str(w) for w in warnings]
+    assert [] == register_warnings(path, rows, watched=[AMELIA.upper()])

@@ -18,9 +18,10 @@ from sqlalchemy.exc import OperationalError
 from bot import reports
 from bot.bootstrap import App, build_app
 from bot.evidence import EvidenceError
+from bot.forward_service import retry_forward
 from bot.mail.imap import InboxSentLog
 from bot.mail.ports import DeliveryRejected, DeliveryUncertain, MailServerError
-from bot.outbox import OutboxError, OutboxSender, SenderIdentity, retry_failed
+from bot.outbox import OutboxError, OutboxSender, SenderIdentity
 from bot.policy import Policy
 from bot.register_service import import_register
 from bot.store import models as m
@@ -122,6 +123,19 @@ def customer_message(n: int = 1, sender: str = "casey@mail.example", extra: str 
 @pytest.fixture
 def h(tmp_path: Path) -> Harness:
     return Harness(tmp_path)
+
+
+def retry(h: Harness, forward_id: int, to: str | None = None) -> tuple[str, str]:
+    """``spocbot forwards retry``, by the operator "ops"; who the forward will go to."""
+    result = retry_forward(
+        h.app.factory,
+        forward_id,
+        operator="ops",
+        now=NOW,
+        dmo=Policy(h.app.settings).dmo,
+        to=to,
+    )
+    return result.recipient_name, result.recipient_email
 
 
 def test_breach_is_forwarded_to_spoc_and_copied_to_bot_mailbox(h: Harness) -> None:
@@ -388,7 +402,7 @@ def test_forward_that_cannot_be_built_fails_alone_and_can_be_retried(h: Harness)
     assert ["failed", "sent"] == [r.status for r in h.outbox_rows()]
     assert 1 == len(report.attention) and "spocbot forwards retry 1" in report.attention[0]
     path.write_bytes(saved)
-    retry_failed(h.app.factory, 1)
+    retry(h, 1)
     h.watcher.run_pass()
     assert ["sent", "sent"] == [r.status for r in h.outbox_rows()]
 
@@ -454,11 +468,9 @@ def test_failed_forward_can_be_retried_to_another_officer(h: Harness) -> None:
     h.watcher.run_pass()
     h.sender.fail_with = None
 
-    with pytest.raises(OutboxError, match="not an officer"):
-        retry_failed(h.app.factory, 1, "stranger@else.example")
-    assert "Chris Cover <cover@homes.example>" == retry_failed(
-        h.app.factory, 1, "cover@homes.example"
-    )
+    with pytest.raises(OutboxError, match="neither an officer in the register nor the DMO"):
+        retry(h, 1, to="stranger@else.example")
+    assert ("Chris Cover", "cover@homes.example") == retry(h, 1, to="cover@homes.example")
     h.watcher.run_pass()
 
     assert [("cover@homes.example", "bot@homes.example")] == [s.recipients for s in h.sender.sent]
