@@ -25,7 +25,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, or_, select, update
@@ -49,6 +49,7 @@ from bot.mail.ports import (
 )
 from bot.store import models as m
 from bot.templating import Templates
+from mailbox_rules import header_block, parse_envelope
 
 log = logging.getLogger(__name__)
 
@@ -254,7 +255,7 @@ class OutboxSender:
         with self._factory.begin() as session:
             row = session.get_one(m.Outbox, row_id)
             row.status = status
-            row.last_error = note if status != SENT or note else row.last_error
+            row.last_error = note  # a forward sent after a deferral no longer shows the error
             row.next_attempt_at = retry_at
             if status == SENT:
                 row.sent_at = self._clock()
@@ -279,6 +280,7 @@ class OutboxSender:
             ).one()
             raw = self._evidence.get(row.original_sha256)
             context = self._context(session, row)
+            context["representative"] = _representative(raw, row.customer.arrangement)
             attached_as_file = not (
                 self._sender.keeps_attached_messages and can_attach_as_message(raw, eight_bit)
             )
@@ -375,26 +377,14 @@ class OutboxSender:
         }
 
 
-def retry_failed(factory: sessionmaker[Session], row_id: int, to: str | None = None) -> str:
-    """Put a failed forward back in the queue (after its cause has been fixed), optionally to
-    another officer in the register (when the cause was the recipient).  Returns who gets it."""
-    with factory.begin() as session:
-        row = session.get(m.Outbox, row_id)
-        if row is None:
-            raise OutboxError(f"no forward with id {row_id} (see `spocbot forwards list`)")
-        if row.status != FAILED:
-            raise OutboxError(f"forward {row_id} is {row.status}, not failed; nothing to retry")
-        if to is not None:
-            officer = session.scalars(
-                select(m.Officer).where(m.Officer.email == to.strip().lower())
-            ).first()
-            if officer is None:
-                raise OutboxError(f"{to} is not an officer in the register")
-            row.recipient_name, row.recipient_email = officer.name, officer.email
-            row.route_reason = f"{row.route_reason}; re-sent to {officer.name} by an operator"
-        row.status = PENDING
-        row.next_attempt_at = None
-        return f"{row.recipient_name} <{row.recipient_email}>"
+def _representative(raw: bytes, arrangement: m.Arrangement | None) -> str | None:
+    """The agreed representative's address when they, not the customer, wrote the message."""
+    if arrangement is None or not arrangement.representative_emails:
+        return None
+    agreed = {a.strip().lower() for a in arrangement.representative_emails.split(";") if a.strip()}
+    envelope = parse_envelope(header_block(raw), found_in="", received_at=datetime.now(UTC))
+    authors = [a.lower() for a in (*envelope.from_addresses, *envelope.sender_addresses)]
+    return next((a for a in authors if a in agreed), None)
 
 
 def _ordinal(n: int) -> str:

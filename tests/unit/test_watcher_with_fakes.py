@@ -8,6 +8,8 @@ refusal, an oversized message, and recovery when an interrupted send never went 
 from __future__ import annotations
 
 import threading
+from email import message_from_bytes
+from email.policy import default as default_policy
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -589,3 +591,17 @@ def test_a_new_folder_is_read_from_the_since_date_not_its_whole_history(h: Harne
     watcher.run_pass()  # once followed, every new message counts, whatever its date
 
     assert ["<m2@mail.example>", "<m3@mail.example>"] == [b["message_id"] for b in h.breaches()]
+
+
+def test_the_cover_note_says_when_the_agreed_representative_wrote_it(h: Harness) -> None:
+    with h.app.factory.begin() as session:
+        session.scalars(select(m.Arrangement)).one().representative_emails = "ken@mail.example"
+    h.info.deliver(customer_message(1, sender="ken@mail.example"))
+
+    h.watcher.run_pass()
+
+    [forward] = h.sender.sent
+    text = forward.message.replace(b"=\r\n", b"")
+    assert b"ken@mail.example, the agreed representative of Casey Customer" in text
+    subject = message_from_bytes(forward.message, policy=default_policy)["Subject"]
+    assert "C-1 Casey Customer's representative wrote to info@homes.example" in subject
