@@ -309,6 +309,10 @@ class OutboxSender:
     def _render_acknowledgement(self, session: Session, row: m.Outbox) -> bytes:
         zone = ZoneInfo(self._identity.timezone)
         arrangement = row.customer.arrangement
+        # A reply to the acknowledgement must reach a person, not the unread bot mailbox:
+        # it goes to the address the customer may write to.
+        permitted = sorted(p.address for p in arrangement.permitted) if arrangement else []
+        reply_to = permitted[0] if permitted else arrangement.spoc.email if arrangement else None
         text = self._templates.render(
             "acknowledgement.txt.j2",
             customer_name=row.customer.name,
@@ -320,6 +324,7 @@ class OutboxSender:
             organisation=self._identity.organisation,
             emergency_name=self._identity.emergency_name,
             emergency_address=self._identity.emergency_address,
+            reply_to=reply_to,
         )
         headers = OutgoingHeaders(
             from_name=self._identity.organisation,
@@ -332,7 +337,7 @@ class OutboxSender:
             kind=row.kind,
             reference="",
         )
-        return build_acknowledgement(headers, text, row.original_message_id)
+        return build_acknowledgement(headers, text, row.original_message_id, reply_to=reply_to)
 
     def _context(self, session: Session, row: m.Outbox) -> dict[str, object]:
         zone = ZoneInfo(self._identity.timezone)

@@ -30,6 +30,7 @@ class FakeMailStore:
         self._next_uid: dict[str, int] = {"INBOX": 1}
         self.keywords_supported = True
         self.fail_with: Exception | None = None
+        self.unreadable: set[int] = set()  # UIDs whose whole message the "server" will not return
         self.selects = 0
         self.header_fetches = 0
         self.raw_fetches = 0
@@ -90,6 +91,8 @@ class FakeMailStore:
 
     def fetch_raw(self, folder: str, uid: int) -> bytes:
         self._check()
+        if uid in self.unreadable:
+            raise MailServerError(f"UID FETCH failed for UID {uid}: socket error: EOF")
         self.raw_fetches += 1
         return self.folders[folder][uid].raw
 

@@ -391,7 +391,7 @@ class Watcher:
             if not item.complete and not too_large:
                 # A summary header (Graph) lacks the auto-reply and bounce markers: decide
                 # again from the real header and the text before anything is kept or sent.
-                raw = store.fetch_raw(folder, item.uid)
+                raw = self._fetch_raw(store, folder, item.uid)
                 report.raw_fetched += 1
                 envelope = parse_envelope(
                     header_block(raw), found_in=mailbox, folder=folder, received_at=item.received_at
@@ -409,7 +409,7 @@ class Watcher:
                     decision = _too_large(decision, item.size)
                 else:
                     if raw is None:
-                        raw = store.fetch_raw(folder, item.uid)
+                        raw = self._fetch_raw(store, folder, item.uid)
                         report.raw_fetched += 1
                     evidence = self._evidence.keep(raw)
                     crash_point("after-evidence-write")
@@ -460,6 +460,31 @@ class Watcher:
             f" customer {decision.customer_ref}" if decision.customer_ref else "",
         )
         return decision.kind is not DecisionKind.IGNORE
+
+    def _fetch_raw(self, store: MailStore, folder: str, uid: int) -> bytes:
+        """The whole message; a message the server will not return is told apart from an
+        outage, so that one damaged message cannot stop its folder for ever.
+
+        After a failure the folder is opened again: if that fails too, the server is down
+        (raised as such: the pass stops and the cursor stays).  If the folder opens but the
+        message still cannot be read, it is this message: :class:`UnreadableMessage`, which
+        quarantines it and lets the pass go on.
+        """
+        try:
+            return store.fetch_raw(folder, uid)
+        except MailAuthError:
+            raise
+        except MailServerError as first:
+            store.close()
+            store.select(folder)  # raises if the server itself is unreachable
+            try:
+                return store.fetch_raw(folder, uid)
+            except MailServerError as again:
+                if isinstance(again, MailAuthError):
+                    raise
+                raise UnreadableMessage(
+                    f"the mail server would not return it ({first}; then {again})"
+                ) from again
 
     def _decide(
         self,
@@ -539,6 +564,10 @@ class Watcher:
                 delay = max(delay * random.uniform(0.8, 1.2), 0.1)
                 log.warning("pass had errors; next attempt in %.0f s", delay)
             stop.wait(delay)
+
+
+class UnreadableMessage(Exception):
+    """The server answers for the folder but will not return this message: quarantine it."""
 
 
 def _describe(exc: Exception) -> str:

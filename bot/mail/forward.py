@@ -155,10 +155,13 @@ def _boundary(raw: bytes, seed: str) -> str:
         counter += 1
 
 
-def build_acknowledgement(headers: OutgoingHeaders, text: str, in_reply_to: str) -> bytes:
+def build_acknowledgement(
+    headers: OutgoingHeaders, text: str, in_reply_to: str, *, reply_to: str | None = None
+) -> bytes:
     """An automatic acknowledgement to a customer (RFC 3834: ``Auto-Submitted: auto-replied``).
 
-    It answers the customer's message (In-Reply-To) but copies nothing else from it.
+    It answers the customer's message (In-Reply-To) but copies nothing else from it; replies
+    go to ``reply_to`` (the customer's permitted route), never to the unread bot mailbox.
     """
     message = EmailMessage(policy=SMTP)
     message["From"] = formataddr((headers.from_name, headers.from_address))
@@ -169,6 +172,8 @@ def build_acknowledgement(headers: OutgoingHeaders, text: str, in_reply_to: str)
     if re.fullmatch(r"<[^<>\s]+>", in_reply_to):
         message["In-Reply-To"] = in_reply_to
         message["References"] = in_reply_to
+    if reply_to:
+        message["Reply-To"] = reply_to
     message["Auto-Submitted"] = "auto-replied"
     message["X-Auto-Response-Suppress"] = "All"
     message["X-Spocbot-Kind"] = headers.kind

@@ -8,9 +8,9 @@ refusal, an oversized message, and recovery when an interrupted send never went 
 from __future__ import annotations
 
 import threading
+from datetime import UTC, datetime
 from email import message_from_bytes
 from email.policy import default as default_policy
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -22,7 +22,7 @@ from bot.bootstrap import App, build_app
 from bot.evidence import EvidenceError
 from bot.forward_service import retry_forward
 from bot.mail.imap import InboxSentLog
-from bot.mail.ports import DeliveryRejected, DeliveryUncertain, MailServerError
+from bot.mail.ports import DeliveryRejected, DeliveryUncertain, FolderState, MailServerError
 from bot.outbox import OutboxError, OutboxSender, SenderIdentity
 from bot.policy import Policy
 from bot.register_service import import_register
@@ -524,6 +524,7 @@ def test_acknowledgement_goes_to_the_customer_once_per_day(h: Harness) -> None:
     assert b"Auto-Submitted: auto-replied" in acks[0].message
     assert b"In-Reply-To: <m1@mail.example>" in acks[0].message
     assert b"Sam Spoc will deal with it" in acks[0].message.replace(b"=\r\n", b"")
+    assert b"Reply-To: spoc@homes.example" in acks[0].message  # not the unread bot mailbox
 
 
 def test_no_acknowledgement_to_bulk_or_no_reply_mail(h: Harness) -> None:
@@ -605,3 +606,47 @@ def test_the_cover_note_says_when_the_agreed_representative_wrote_it(h: Harness)
     assert b"ken@mail.example, the agreed representative of Casey Customer" in text
     subject = message_from_bytes(forward.message, policy=default_policy)["Subject"]
     assert "C-1 Casey Customer's representative wrote to info@homes.example" in subject
+
+
+def test_a_message_the_server_will_not_return_is_quarantined_and_the_pass_goes_on(
+    h: Harness,
+) -> None:
+    for n in (1, 2, 3):
+        h.info.deliver(customer_message(n))
+    h.info.unreadable = {2}
+
+    first = h.watcher.run_pass()
+    second = h.watcher.run_pass()
+
+    assert ["<m1@mail.example>", "<m3@mail.example>"] == [b["message_id"] for b in h.breaches()]
+    assert 1 == first.quarantined
+    assert 0 == second.quarantined  # decided once: the folder is not stuck on it
+    with h.app.factory() as session:
+        [entry] = session.scalars(select(m.Quarantine))
+        assert "would not return it" in entry.reason
+
+
+def test_an_outage_while_fetching_is_not_blamed_on_the_message(h: Harness) -> None:
+    """The fetch fails and so does opening the folder again: the server is down, so the
+    message is not quarantined, the pass reports an error and the next pass decides it."""
+    h.info.deliver(customer_message(1))
+    h.info.unreadable = {1}
+    real_select = h.info.select
+    calls = 0
+
+    def select_then_go_down(folder: str) -> FolderState:
+        nonlocal calls
+        calls += 1
+        if calls > 1:
+            raise MailServerError("cannot reach IMAP server")
+        return real_select(folder)
+
+    h.info.select = select_then_go_down  # type: ignore[method-assign]
+    report = h.watcher.run_pass()
+    h.info.select = real_select  # type: ignore[method-assign]
+    h.info.unreadable = set()
+    h.watcher.run_pass()
+
+    assert 0 == report.quarantined
+    assert report.errors
+    assert 1 == len(h.breaches())  # nothing lost: decided once the server is back
