@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 IS_ROOT := $(shell [ "$$(id -u)" = 0 ] && echo yes)
 
-.PHONY: demo test unit servers stop-servers lint typecheck check bench clean
+.PHONY: demo test unit servers stop-servers lint typecheck check bench bench-graph clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +55,10 @@ check: lint typecheck
 ## bench: the IMAP benchmark (10,000 messages on the real Dovecot server)
 bench: $(STAMP) servers
 	$(BIN)/python benchmarks/imap_pass.py
+
+## bench-graph: Graph requests per 1,000 messages and per breach (local Graph server)
+bench-graph: $(STAMP)
+	$(BIN)/python benchmarks/graph_requests.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

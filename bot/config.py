@@ -140,7 +140,7 @@ class Graph(_Section):
     ca_bundle: Path | None = None  # extra CA certificates to trust (e.g. a TLS-inspecting proxy)
     timeout_seconds: float = Field(default=60, gt=0)
     category: str = "SPOC handled"
-    page_size: int = Field(default=100, ge=1, le=1000)
+    page_size: int = Field(default=500, ge=1, le=1000)
     max_concurrent_requests: int = Field(default=4, ge=1, le=4)
     max_attempts: int = Field(default=5, ge=1, le=20)
     max_retry_after_seconds: float = Field(default=120, gt=0)
