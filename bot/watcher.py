@@ -20,7 +20,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
@@ -266,8 +266,11 @@ class Watcher:
             )
             if cursor is not None and cursor.uidvalidity == uidvalidity:
                 return cursor.last_uid
-            start = store.start_uid(folder, self._since)
-            since = self._since.date().isoformat()
+            since_at = self._since
+            if cursor is not None:  # read again from before it last moved on, at the latest
+                since_at = min(since_at, cursor.updated_at - timedelta(days=1))
+            start = store.start_uid(folder, since_at)
+            since = since_at.date().isoformat()
             if cursor is None:
                 log.info(
                     "%s/%s: first pass; reading mail received since %s", mailbox, folder, since

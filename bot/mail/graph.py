@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Iterable, Iterator, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime, formataddr
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -52,6 +52,7 @@ SUMMARY_FIELDS = (
 )
 TEXT_PREFERENCE = 'outlook.body-content-type="text"'
 CACHE_BYTES = 64 * 1024 * 1024  # bodies kept between a folder's delta round and its scan
+RESYNC_MARGIN = timedelta(days=1)
 
 
 class MessageTooLarge(MailError):
@@ -233,15 +234,18 @@ class GraphMailbox:
                 if restarted:
                     raise
                 restarted = True
+                # Read again from before the folder last moved on (a link can expire after a
+                # long outage: starting at the usual first-pass date could skip mail).
+                since = min(self._since, (state.followed_since or self._since) - RESYNC_MARGIN)
                 log.warning(
                     "%s/%s: the delta link has expired; reading the folder again from %s "
                     "(messages already handled are not handed over again)",
                     self.address,
                     folder,
-                    self._since.date().isoformat(),
+                    since.date().isoformat(),
                 )
                 self._sync.restart(self.address, folder)
-                url, params = self._first_request(folder)
+                url, params = self._first_request(folder, since)
                 continue
             reported, removed = self._read_page(folder, page.get("value"))
             next_link, delta_link = page.get("@odata.nextLink"), page.get("@odata.deltaLink")
@@ -259,14 +263,16 @@ class GraphMailbox:
                 return
             url, params = str(next_link), None
 
-    def _first_request(self, folder: str) -> tuple[str, dict[str, str]]:
-        since = self._since.strftime("%Y-%m-%dT%H:%M:%SZ")
+    def _first_request(
+        self, folder: str, since: datetime | None = None
+    ) -> tuple[str, dict[str, str]]:
+        start = (since or self._since).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         return (
             f"{self._user}/mailFolders/{quote(folder)}/messages/delta",
             {
                 "$select": ",".join(self._fields()),
                 "$expand": f"singleValueExtendedProperties($filter=id eq '{SIZE_PROPERTY}')",
-                "$filter": f"receivedDateTime ge {since}",
+                "$filter": f"receivedDateTime ge {start}",
             },
         )
 

@@ -27,6 +27,7 @@ UIDVALIDITY = 1  # message numbers are never reused in a folder, so this never c
 class FolderLink:
     link: str  # "" before the first round
     complete: bool  # a deltaLink (round finished) rather than a nextLink
+    followed_since: datetime | None = None  # when the folder last moved on; None: never
 
 
 @dataclass(frozen=True)
@@ -53,7 +54,9 @@ class GraphSyncStore:
     def link(self, mailbox: str, folder: str) -> FolderLink:
         with self._factory() as session:
             row = self._folder(session, mailbox, folder)
-            return FolderLink(row.link, row.complete) if row else FolderLink("", False)
+            if row is None:
+                return FolderLink("", False)
+            return FolderLink(row.link, row.complete, row.updated_at)
 
     def record_page(
         self,

@@ -307,3 +307,27 @@ def _inline_image_message(sender: str, to: str) -> bytes:
         + png
         + b"--r1--\r\n"
     )
+
+
+def test_after_a_long_outage_an_expired_link_is_read_again_from_before_it_stopped(
+    org: GraphOrg,
+) -> None:
+    """The watcher was down for 40 days; mail that came 35 days ago is older than the usual
+    first-pass window (30 days here) but newer than the last good round: it must be read."""
+    import sqlite3
+
+    org.spocbot("watch", "--once")
+    database = sqlite3.connect(org.root / "state" / "spocbot.db")
+    with database:
+        database.execute("UPDATE graph_folder_sync SET updated_at = datetime('now', '-40 days')")
+    database.close()
+    org.server.deliver(
+        org.info,
+        customer_message(org.customer, org.info),
+        received_at=datetime.now(UTC) - timedelta(days=35),
+    )
+    org.server.expire_delta_tokens(org.info, "inbox")
+
+    org.spocbot("watch", "--once")
+
+    assert 1 == len(org.forwards(org.spoc))
