@@ -185,3 +185,13 @@ def test_message_the_server_cannot_read_is_quarantined_and_folder_goes_on(org: O
     assert (1, 1) == (report["quarantined"], report["new_breaches"])
     [entry] = json.loads(org.spocbot("quarantine", "list", "--json").stdout)
     assert "the mail server would not return it" in entry["reason"]
+
+
+def test_doctor_passes_on_the_real_servers_and_names_a_wrong_password(org: Org) -> None:
+    good = org.spocbot("doctor", "--send-test")
+    bad = org.spocbot("doctor", env={"SPOCBOT_TEST_PW": "wrong"}, check=False)
+
+    assert "All checks passed." in good.stdout
+    assert "PASS  bot mailbox can send: a test message" in good.stdout
+    assert 1 == bad.returncode
+    assert f"FAIL  mailbox {org.info}/INBOX: IMAP login refused" in bad.stdout
