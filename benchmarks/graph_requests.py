@@ -27,9 +27,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.bootstrap import build_app, build_watcher, mail_connections  # noqa: E402
-from tests.graphserver import GraphTestServer  # noqa: E402
-from tests.graphtest import customer_message, graph_org  # noqa: E402
+from bot.bootstrap import build_app, build_watcher, mail_connections
+from tests.graphserver import GraphTestServer
+from tests.graphtest import customer_message, graph_org
 
 UNFLAGGED = int(os.environ.get("BENCH_UNFLAGGED", "1000"))
 BREACHES = int(os.environ.get("BENCH_BREACHES", "20"))

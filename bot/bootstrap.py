@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.config import BackendKind, ConfigError, Mailbox, Settings, load_settings, resolve_secret
 from bot.evidence import EvidenceStore
 from bot.mail.embedded import EmbeddedMailServer
-from bot.mail.entra import OUTLOOK_SCOPE, AppTokens, load_credential
+from bot.mail.entra import AppTokens, load_credential
 from bot.mail.graph import GraphMailbox
 from bot.mail.graph_client import GraphClient
 from bot.mail.graph_send import GraphSender, GraphSentLog
@@ -227,7 +227,9 @@ def _outlook_tokens(settings: Settings) -> Callable[[], str] | None:
     if not uses_oauth or settings.backend.kind is BackendKind.EMBEDDED:
         return None
     tokens = app_tokens(settings)
-    return lambda: tokens.token(OUTLOOK_SCOPE)
+    assert settings.graph is not None
+    scope = settings.graph.outlook_scope
+    return lambda: tokens.token(scope)
 
 
 def _imap_store(

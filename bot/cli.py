@@ -46,6 +46,7 @@ from bot.register_service import (
     register_rows,
     remove_absence,
 )
+from bot.rescan import rescan as rescan_folders
 from bot.watcher import PassReport
 
 log = logging.getLogger("spocbot")
@@ -165,8 +166,27 @@ _VERBOSE = click.option(
 )
 
 
+_NOISY = (
+    "alembic",
+    "sqlalchemy",
+    "imapclient",
+    "pymap",
+    "mail.log",
+    "aiosmtpd",
+    "asyncio",
+    "httpx",
+    "httpcore",
+    "msal",
+    "urllib3",
+    "requests",
+)
+
+
 def _log_decisions() -> None:
-    logging.getLogger().setLevel(logging.DEBUG)
+    """spocbot's own DEBUG lines (each message's decision); never the libraries' (they log
+    URLs with delta tokens, token caches and wire traffic)."""
+    for name in ("bot", "spocbot"):
+        logging.getLogger(name).setLevel(logging.DEBUG)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -190,7 +210,7 @@ def main(ctx: click.Context, config: str | None, verbose: bool) -> None:
     )
     if verbose:
         _log_decisions()
-    for noisy in ("alembic", "sqlalchemy", "imapclient", "pymap", "mail.log"):
+    for noisy in _NOISY:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     ctx.obj = _Context(config)
 
@@ -491,13 +511,19 @@ def watch(obj: _Context, once: bool, as_json: bool, since: date | None, verbose:
                     click.echo(json.dumps(report.as_dict(), indent=2))
                 else:
                     _print_pass(report)
+                    if since and not report.new_folders:
+                        click.echo(
+                            "  note: --since changed nothing: every folder was already being "
+                            "followed (`spocbot rescan --since DATE` reads them again)",
+                            err=True,
+                        )
                 if not report.ok or report.attention:
                     raise SystemExit(1)  # a failed forward needs a person: make monitoring see it
                 return
             # The daemon reports its passes and forwards (INFO) without -v; -v adds decisions.
-            level = min(logging.INFO, logging.getLogger().level)
             for name in ("bot", "spocbot"):
-                logging.getLogger(name).setLevel(level)
+                logger = logging.getLogger(name)
+                logger.setLevel(min(logging.INFO, logger.getEffectiveLevel()))
             stop = threading.Event()
             for sig in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(sig, lambda *_: stop.set())
@@ -505,6 +531,50 @@ def watch(obj: _Context, once: bool, as_json: bool, since: date | None, verbose:
                 "watching %d mailbox(es); stop with Ctrl-C or SIGTERM", len(app.settings.watched)
             )
             watcher.run_forever(stop, _PassLogger())
+            log.info("stopped")
+
+
+@main.command()
+@click.option(
+    "--since",
+    metavar="YYYY-MM-DD",
+    callback=_iso_date,
+    required=True,
+    help="Decide again every message received on or after this date.",
+)
+@click.option(
+    "--mailbox",
+    "only",
+    metavar="ADDRESS",
+    multiple=True,
+    help="Only this watched mailbox (repeatable; default: all).",
+)
+@_OPERATOR
+@click.pass_obj
+def rescan(obj: _Context, since: date, only: tuple[str, ...], operator: str | None) -> None:
+    """Read watched folders again from a date on the next pass (e.g. after a late register
+    import).  Nothing already recorded or sent is repeated; the change is audited."""
+    with _errors():
+        app = obj.app
+        wanted = {a.strip().lower() for a in only}
+        mailboxes = [m for m in app.settings.watched if not wanted or m.address in wanted]
+        unknown = wanted - {m.address for m in app.settings.watched}
+        if unknown:
+            raise click.ClickException(f"not a watched mailbox: {', '.join(sorted(unknown))}")
+        start = datetime.combine(
+            since, datetime.min.time(), tzinfo=ZoneInfo(app.settings.organisation.timezone)
+        )
+        with _single_watcher(app), mail_connections(app.settings, app.factory) as connections:
+            done = rescan_folders(
+                app.factory,
+                connections.stores,
+                mailboxes,
+                start,
+                operator=current_operator(operator),
+            )
+    for item in done:
+        click.echo(f"{item.mailbox}/{item.folder}: {item.detail}")
+    click.echo("The next `spocbot watch` pass reads them again.")
 
 
 @main.command()
@@ -540,15 +610,24 @@ def _single_watcher(app: App) -> Iterator[None]:
         yield
 
 
-def _print_pass(report: PassReport) -> None:
+def _pass_summary(report: PassReport) -> str:
     d = report.as_dict()
-    click.echo(
-        f"Checked {d['folders_checked']} folder(s): {d['headers_fetched']} new message(s), "
-        f"{d['full_messages_fetched']} fetched in full, {d['new_breaches']} new breach(es), "
-        f"{d['to_review']} for review, {d['quarantined']} quarantined; "
-        f"forwards sent {d['forwards_sent']}, "
+    kinds = report.decisions
+    return (
+        f"Checked {d['folders_checked']} folder(s): {d['headers_fetched']} new message(s) "
+        f"({kinds.get('emergency', 0)} emergency, {d['new_breaches']} new breach(es), "
+        f"{kinds.get('allowed', 0)} permitted, {d['to_review']} for review, "
+        f"{d['quarantined']} quarantined, {kinds.get('ignore', 0)} no action), "
+        f"{d['full_messages_fetched']} fetched in full; forwards sent {d['forwards_sent']}, "
         f"deferred {d['forwards_deferred']}, failed {d['forwards_failed']}."
     )
+
+
+def _print_pass(report: PassReport) -> None:
+    d = report.as_dict()
+    click.echo(_pass_summary(report))
+    for warning in report.warnings:
+        click.echo(f"  warning: {warning}", err=True)
     for error in d["errors"]:  # type: ignore[attr-defined]
         click.echo(f"  error: {error}", err=True)
     for line in d["needs_attention"]:  # type: ignore[attr-defined]
@@ -575,7 +654,11 @@ class _PassLogger:
             )
         )
         level = logging.WARNING if not report.ok else logging.INFO if busy else logging.DEBUG
-        log.log(level, "pass: %s", json.dumps(summary))
+        log.log(level, "%s", _pass_summary(report))
+        for line in report.errors + report.delivery.errors:
+            log.warning("error: %s", line)
+        for warning in report.warnings:
+            log.log(level, "warning: %s", warning)
         if report.attention != self._attention:
             for line in report.attention:
                 log.warning("needs attention: %s", line)

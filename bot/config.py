@@ -136,10 +136,12 @@ class Graph(_Section):
     client_secret_file: Path | None = None
     authority: str = "https://login.microsoftonline.com"
     base_url: str = "https://graph.microsoft.com/v1.0"
+    resource: str | None = None  # token audience; default: base_url's origin (sovereign clouds)
+    outlook_resource: str = "https://outlook.office365.com"  # IMAP/SMTP tokens (xoauth2)
     validate_authority: bool = True  # msal's instance discovery; off only for a private test IdP
     ca_bundle: Path | None = None  # extra CA certificates to trust (e.g. a TLS-inspecting proxy)
     timeout_seconds: float = Field(default=60, gt=0)
-    category: str = "SPOC handled"
+    category: str = "Recorded by spocbot"
     page_size: int = Field(default=500, ge=1, le=1000)
     max_concurrent_requests: int = Field(default=4, ge=1, le=4)
     max_attempts: int = Field(default=5, ge=1, le=20)
@@ -152,9 +154,23 @@ class Graph(_Section):
     def _text(cls, value: str) -> str:
         return _plain_text(value)
 
-    @field_validator("authority", "base_url")
+    @property
+    def graph_scope(self) -> str:
+        """The scope of Graph tokens: the resource's ``/.default``."""
+        if self.resource:
+            return f"{self.resource.rstrip('/')}/.default"
+        scheme, _, rest = self.base_url.partition("://")
+        return f"{scheme}://{rest.split('/', 1)[0]}/.default"
+
+    @property
+    def outlook_scope(self) -> str:
+        return f"{self.outlook_resource.rstrip('/')}/.default"
+
+    @field_validator("authority", "base_url", "resource", "outlook_resource")
     @classmethod
-    def _https(cls, value: str) -> str:
+    def _https(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
         value = value.rstrip("/")
         if not re.fullmatch(r"https://[^/\s]+(/[^\s]*)?", value):
             raise ValueError(f"must be an https:// URL, not {value!r}")
@@ -295,6 +311,20 @@ class Settings(_Section):
                 raise ValueError("[imap] is required when [backend] kind = 'imap'")
             if self.smtp is None:
                 raise ValueError("[smtp] is required when [backend] kind = 'imap'")
+        if self.backend.kind is BackendKind.GRAPH:
+            # Keys that would do nothing mislead whoever reads the file: refuse them.
+            for name in ("imap", "smtp"):
+                if getattr(self, name) is not None:
+                    raise ValueError(
+                        f"[{name}] is not used with [backend] kind = 'graph' (Graph reads and "
+                        "sends through the app registration): remove it"
+                    )
+            for index, mailbox in enumerate(self.mailboxes):
+                if mailbox.password_env or mailbox.password_file or mailbox.username:
+                    raise ValueError(
+                        f"mailboxes[{index}]: password_env, password_file and username are not "
+                        "used with [backend] kind = 'graph': remove them"
+                    )
         if self.graph is None:
             if self.backend.kind is BackendKind.GRAPH:
                 raise ValueError("[graph] is required when [backend] kind = 'graph'")

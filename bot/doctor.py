@@ -1,44 +1,55 @@
 """``spocbot doctor``: check a deployment, one line per check, each failure with its fix.
 
 The checks follow what the service needs, in order: a valid configuration; a writable
-database and evidence directory that only the service's user can read; a token from Entra ID
-(Graph or XOAUTH2) carrying the permissions the service uses; every watched folder readable;
-and the bot mailbox able to send.  Nothing is changed and nothing is sent, except with
-``--send-test``, which sends one message from the bot mailbox to itself and looks for it where
-the exactly-once recovery would (the bot's inbox, or its Sent Items on Graph), so the whole
-sending path is proved on the real tenant.
+database and evidence directory that only the service's user can read; the app's
+certificate (owner-only, not expiring) and a token from Entra ID (Graph or XOAUTH2) carrying
+the permissions the service uses; every watched folder readable; the register's officers'
+automatic replies readable (Graph); and the bot mailbox able to send.  A check whose
+prerequisite failed is shown as skipped rather than failing again with the wrong fix.
+
+Doctor creates the database and its schema if they do not exist yet (as every command does),
+and otherwise changes nothing and sends nothing, except with ``--send-test``: it then sends
+one message from the bot mailbox to itself and looks for it where the exactly-once recovery
+would (the bot's inbox, or its Sent Items on Graph), which proves the whole sending path on
+the real tenant.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import stat
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from functools import partial
 from pathlib import Path
 from urllib.parse import quote
 
+from cryptography import x509
+from cryptography.hazmat.primitives.serialization import Encoding
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.bootstrap import App, app_tokens, graph_client, mail_connections
 from bot.config import BackendKind, ConfigError, Settings, load_settings
-from bot.mail.entra import GRAPH_SCOPE, OUTLOOK_SCOPE, token_roles
+from bot.mail.entra import AppTokens, token_roles
+from bot.mail.graph_client import BatchCall, GraphClient, GraphError
 from bot.mail.ports import MailError
+from bot.register_service import register_rows
 
 GRAPH_ROLES = {
-    "Mail.ReadWrite": "read the watched mailboxes and add the handled category",
-    "Mail.Send": "send forwards, acknowledgements and digests from the bot mailbox",
+    "Mail.ReadWrite": "read the watched mailboxes and add the category",
+    "Mail.Send": "send forwards and acknowledgements from the bot mailbox",
 }
 AUTOMATIC_REPLIES_ROLE = ("MailboxSettings.Read", "read officers' automatic replies (cover)")
-OUTLOOK_ROLES = {"IMAP.AccessAsApp": "IMAP", "SMTP.SendAsApp": "SMTP"}
+CERTIFICATE_WARNING = timedelta(days=30)
+SCOPE_FIX = "add the mailbox to the app's RBAC management scope (README, step 4)"
 
 
 @dataclass(frozen=True)
@@ -47,10 +58,20 @@ class Check:
     ok: bool
     detail: str
     fix: str = ""
+    skipped: bool = False
 
     def line(self) -> str:
-        text = f"{'PASS' if self.ok else 'FAIL'}  {self.name}: {self.detail}"
+        label = "SKIP" if self.skipped else "PASS" if self.ok else "FAIL"
+        text = f"{label}  {self.name}: {self.detail}"
         return text if self.ok or not self.fix else f"{text}\n      fix: {self.fix}"
+
+
+@dataclass
+class _Tokens:
+    """What the token checks found out, for the checks after them."""
+
+    failed: bool = False
+    roles: set[str] = field(default_factory=set)
 
 
 def run(
@@ -60,11 +81,14 @@ def run(
     try:
         settings = load_settings(config_file)
     except ConfigError as exc:
+        missing = not config_file.exists()
         yield Check(
             "configuration",
             False,
             str(exc),
-            "correct the key named; spocbot.example.toml documents every key",
+            "copy spocbot.example.toml to spocbot.toml and edit it, or give --config FILE"
+            if missing
+            else "correct the key named; spocbot.example.toml documents every key",
         )
         return
     yield Check("configuration", True, f"{config_file} is valid")
@@ -75,16 +99,39 @@ def run(
         return
     yield check_database(app)
     yield check_evidence_dir(app.settings.storage.evidence_dir)
+    tokens = _Tokens()
     if settings.graph is not None:
-        yield from check_tokens(settings)
+        if settings.graph.certificate_path is not None:
+            yield check_certificate(settings.graph.certificate_path)
+        for check, roles in check_tokens(settings):
+            if roles is None:
+                tokens.failed = True
+            else:
+                tokens.roles |= roles
+            yield check
+    if tokens.failed:
+        for name in ("watched mailboxes", "bot mailbox can send"):
+            yield Check(name, False, "skipped: no token (see above)", skipped=True)
+        return
     yield from check_mailboxes(app)
+    if settings.backend.kind is BackendKind.GRAPH and settings.graph is not None:
+        if settings.graph.automatic_replies:
+            yield from check_officers(app)
+        if "Mail.Send" not in tokens.roles:
+            yield Check(
+                "bot mailbox can send",
+                False,
+                "the token has no Mail.Send",
+                "grant Mail.Send (see the token line above)",
+            )
+            return
     yield from check_sending(app, send_test)
 
 
 def check_database(app: App) -> Check:
     try:
         with app.engine.begin() as connection:
-            # A write inside a transaction that is rolled back: proves the lock and the file.
+            # A write in a transaction: proves the file is writable and the lock obtainable.
             connection.execute(text("CREATE TABLE IF NOT EXISTS doctor_probe (x INTEGER)"))
             connection.execute(text("DROP TABLE doctor_probe"))
     except SQLAlchemyError as exc:
@@ -105,7 +152,8 @@ def check_database(app: App) -> Check:
                 f"{path} is writable but {loose}",
                 f"chmod 600 {path} (it holds personal data)",
             )
-    return Check("database", True, "writable" + _owner_only_note(url.get_backend_name()))
+        return Check("database", True, f"{path} is writable and owner-only")
+    return Check("database", True, "writable")
 
 
 def check_evidence_dir(path: Path) -> Check:
@@ -126,52 +174,90 @@ def check_evidence_dir(path: Path) -> Check:
     return Check("evidence directory", True, f"{path} is writable and owner-only")
 
 
-def check_tokens(settings: Settings) -> Iterator[Check]:
+def check_certificate(path: Path, now: datetime | None = None) -> Check:
+    """The app certificate: owner-only (it holds the private key), and not (nearly) expired.
+    Its SHA-1 thumbprint is shown as the Entra portal shows it, to compare with the upload."""
+    now = now or datetime.now(UTC)
+    try:
+        pem = path.read_bytes()
+        cert = x509.load_pem_x509_certificate(pem[pem.index(b"-----BEGIN CERTIFICATE") :])
+    except (OSError, ValueError) as exc:
+        return Check(
+            "app certificate",
+            False,
+            f"cannot read a certificate from {path}: {exc}",
+            "graph.certificate_path must be a PEM file with the private key and the certificate",
+        )
+    thumbprint = hashlib.sha1(cert.public_bytes(Encoding.DER)).hexdigest().upper()
+    expires = cert.not_valid_after_utc
+    about = f"{cert.subject.rfc4514_string()}, thumbprint {thumbprint}, expires {expires:%Y-%m-%d}"
+    loose = _loose_permissions(path)
+    if loose:
+        return Check("app certificate", False, f"{path} {loose}", f"chmod 600 {path}")
+    if expires <= now:
+        return Check(
+            "app certificate",
+            False,
+            f"{about}: expired",
+            "make a new certificate and upload it (README, step 2)",
+        )
+    if expires - now <= CERTIFICATE_WARNING:
+        return Check(
+            "app certificate",
+            False,
+            f"{about}: expires in {(expires - now).days} day(s)",
+            "make a new certificate, upload it beside the old one, then switch the file",
+        )
+    return Check("app certificate", True, about)
+
+
+def check_tokens(settings: Settings) -> Iterator[tuple[Check, set[str] | None]]:
+    """A check per token the configuration needs, with the roles it carries (None: no token)."""
     graph = settings.graph
     assert graph is not None
     try:
         tokens = app_tokens(settings)
     except ConfigError as exc:
-        yield Check("token", False, str(exc), "correct the [graph] credential")
+        yield Check("token", False, str(exc), "correct the [graph] credential"), None
         return
-    scopes = []
+    wanted: dict[str, dict[str, str]] = {}
     if settings.backend.kind is BackendKind.GRAPH:
-        scopes.append(GRAPH_SCOPE)
-    if any(s is not None and s.auth == "xoauth2" for s in (settings.imap, settings.smtp)):
-        scopes.append(OUTLOOK_SCOPE)
-    for scope in scopes:
-        try:
-            token = tokens.token(scope)
-        except MailError as exc:
-            yield Check(
-                f"token ({scope})",
-                False,
-                str(exc),
-                "check tenant_id and client_id, and that the certificate (or secret) is "
-                "uploaded to the app registration and not expired",
-            )
-            continue
-        roles = set(token_roles(token))
-        wanted = dict(GRAPH_ROLES) if scope == GRAPH_SCOPE else {}
-        if scope == GRAPH_SCOPE and graph.automatic_replies:
-            wanted[AUTOMATIC_REPLIES_ROLE[0]] = AUTOMATIC_REPLIES_ROLE[1]
-        if scope == OUTLOOK_SCOPE:
-            if settings.imap is not None and settings.imap.auth == "xoauth2":
-                wanted["IMAP.AccessAsApp"] = "log in to the watched mailboxes over IMAP"
-            if settings.smtp is not None and settings.smtp.auth == "xoauth2":
-                wanted["SMTP.SendAsApp"] = "send over SMTP"
-        missing = sorted(set(wanted) - roles)
-        if missing:
-            yield Check(
-                f"token ({scope})",
-                False,
-                f"acquired, but without {', '.join(missing)} (needed to "
-                + "; ".join(wanted[m] for m in missing)
-                + ")",
-                "grant the application permission(s) and admin consent in the app registration",
-            )
-        else:
-            yield Check(f"token ({scope})", True, f"acquired; roles {', '.join(sorted(roles))}")
+        wanted[graph.graph_scope] = dict(GRAPH_ROLES)
+        if graph.automatic_replies:
+            wanted[graph.graph_scope][AUTOMATIC_REPLIES_ROLE[0]] = AUTOMATIC_REPLIES_ROLE[1]
+    if settings.imap is not None and settings.imap.auth == "xoauth2":
+        wanted.setdefault(graph.outlook_scope, {})["IMAP.AccessAsApp"] = "log in over IMAP"
+    if settings.smtp is not None and settings.smtp.auth == "xoauth2":
+        wanted.setdefault(graph.outlook_scope, {})["SMTP.SendAsApp"] = "send over SMTP"
+    for scope, needed in wanted.items():
+        yield _token_check(tokens, scope, needed)
+
+
+def _token_check(
+    tokens: AppTokens, scope: str, needed: dict[str, str]
+) -> tuple[Check, set[str] | None]:
+    name = f"token ({scope})"
+    try:
+        token = tokens.token(scope)
+    except MailError as exc:
+        fix = (
+            "check tenant_id and client_id, and that the certificate shown above (or the "
+            "secret) is uploaded to the app registration"
+        )
+        return Check(name, False, str(exc), fix), None
+    roles = set(token_roles(token))
+    missing = sorted(set(needed) - roles)
+    if missing:
+        check = Check(
+            name,
+            False,
+            f"acquired, but without {', '.join(missing)} (needed to "
+            + "; ".join(needed[m] for m in missing)
+            + ")",
+            "grant the application permission(s) and admin consent in the app registration",
+        )
+        return check, roles
+    return Check(name, True, f"acquired; roles {', '.join(sorted(roles))}"), roles
 
 
 def check_mailboxes(app: App) -> Iterator[Check]:
@@ -207,15 +293,67 @@ def _readable(address: str, folder: str, read: Callable[[], object]) -> Check:
     name = f"mailbox {address}/{folder}"
     try:
         read()
+    except GraphError as exc:
+        return Check(name, False, str(exc), _graph_fix(exc.code))
     except MailError as exc:
         return Check(
             name,
             False,
             str(exc),
-            "check the folder name, the credentials, and (Microsoft 365) that the mailbox is "
-            "in the app's RBAC management scope",
+            "check the folder name and the mailbox's credentials (or, for xoauth2, its "
+            "FullAccess permission for the app)",
         )
     return Check(name, True, "readable")
+
+
+def _graph_fix(code: str) -> str:
+    if code in ("ErrorInvalidUser", "MailboxNotEnabledForRESTAPI", "ResourceNotFound"):
+        return f"no such mailbox: check the address; if it is right, {SCOPE_FIX}"
+    if code == "ErrorItemNotFound":
+        return (
+            "no such folder: use a well-known name (inbox, junkemail, archive, ...) or the "
+            "folder's id (README, 'Connect to Microsoft 365')"
+        )
+    return SCOPE_FIX
+
+
+def check_officers(app: App) -> Iterator[Check]:
+    """Every SPOC and cover officer in the register: their automatic replies are readable."""
+    with app.factory() as session:
+        officers = sorted(
+            {r.spoc_email for r in register_rows(session)}
+            | {r.cover_email for r in register_rows(session) if r.cover_email}
+        )
+    if not officers:
+        yield Check("officers' automatic replies", True, "no officers in the register yet")
+        return
+    client: GraphClient = graph_client(app.settings, app_tokens(app.settings))
+    try:
+        results = client.batch(
+            [
+                BatchCall("GET", f"/users/{quote(o)}/mailboxSettings/automaticRepliesSetting", o)
+                for o in officers
+            ]
+        )
+    except MailError as exc:
+        yield Check("officers' automatic replies", False, str(exc), SCOPE_FIX)
+        return
+    finally:
+        client.close()
+    unreadable = [
+        f"{officer} ({result.status} {result.code})"
+        for officer, result in zip(officers, results, strict=True)
+        if not result.ok
+    ]
+    if unreadable:
+        yield Check(
+            "officers' automatic replies",
+            False,
+            f"cannot read {', '.join(unreadable)}; mail would not go to cover while they are away",
+            f"check the addresses in the register, and {SCOPE_FIX}",
+        )
+    else:
+        yield Check("officers' automatic replies", True, f"readable for {len(officers)} officer(s)")
 
 
 def check_sending(app: App, send_test: bool) -> Iterator[Check]:
@@ -281,7 +419,3 @@ def _loose_permissions(path: Path) -> str:
     if stat.S_IMODE(info.st_mode) & 0o077:
         problems.append(f"is readable by others (mode {stat.S_IMODE(info.st_mode):o})")
     return " and ".join(problems)
-
-
-def _owner_only_note(backend: str) -> str:
-    return " and owner-only" if backend == "sqlite" else ""

@@ -49,9 +49,11 @@ def breaches(
     if breach_id is not None:
         query = query.where(m.Breach.id == breach_id)
     forwards: dict[int, list[dict[str, Any]]] = {}
+    routing: dict[int, list[str]] = {}
     for row in session.scalars(select(m.Outbox).where(m.Outbox.breach_id.is_not(None))):
         assert row.breach_id is not None
         forwards.setdefault(row.breach_id, []).append(_forward_brief(row))
+        routing.setdefault(row.breach_id, []).append(f"{row.recipient_name}: {row.route_reason}")
     return [
         {
             "id": b.id,
@@ -63,6 +65,7 @@ def breaches(
             "reason": b.reason,
             "rules": b.rules.split(",") if b.rules else [],
             "forwarded_to": forwards.get(b.id, []),
+            "routing": routing.get(b.id, []),  # why each went to whom
             "sightings": [
                 {
                     "mailbox": s.mailbox,
@@ -229,7 +232,7 @@ def forwards(
             "id": o.id,
             "kind": o.kind,
             "customer_ref": o.customer.ref,
-            "about": f"breach {o.breach_id}" if o.breach_id else f"contact {o.contact_id}",
+            "about": _about(o),
             "breach_id": o.breach_id,
             "contact_id": o.contact_id,
             "original_message_id": o.original_message_id,
@@ -241,6 +244,14 @@ def forwards(
         }
         for o in session.scalars(query)
     ]
+
+
+def _about(row: m.Outbox) -> str:
+    if row.breach_id:
+        return f"breach {row.breach_id}"
+    if row.contact_id:
+        return f"contact {row.contact_id}"
+    return "the customer's message"  # an acknowledgement answers a message, not a record
 
 
 def _forward_brief(row: m.Outbox) -> dict[str, Any]:

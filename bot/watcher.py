@@ -84,6 +84,8 @@ class PassReport:
     to_review: int = 0
     errors: list[str] = field(default_factory=list)
     attention: list[str] = field(default_factory=list)  # e.g. failed forwards awaiting a person
+    warnings: list[str] = field(default_factory=list)  # said, but not a failure of the pass
+    new_folders: int = 0  # folders read for the first time (from the since date)
     delivery: DeliveryReport = field(default_factory=DeliveryReport)
 
     @property
@@ -106,6 +108,8 @@ class PassReport:
             "forwards_failed": self.delivery.failed,
             "errors": self.errors + self.delivery.errors,
             "needs_attention": self.attention,
+            "warnings": self.warnings,
+            "new_folders": self.new_folders,
         }
 
 
@@ -166,6 +170,12 @@ class Watcher:
     def _scan_all(self, report: PassReport) -> None:
         with self._factory() as session:
             register = self._with_outside_absences(self._policy.register(session))
+        if not register.arrangements:
+            report.warnings.append(
+                "the register is empty, so no message can be a breach: import it with "
+                "`spocbot register import`, then `spocbot rescan --since DATE` for mail "
+                "already seen"
+            )
         for mailbox in self._settings.watched:
             store = self._stores[mailbox.address]
             for folder in mailbox.folders:
@@ -205,7 +215,7 @@ class Watcher:
     ) -> None:
         state = store.select(folder)
         report.folders_checked += 1
-        last_uid = self._cursor(store, mailbox.address, folder, state.uidvalidity)
+        last_uid = self._cursor(store, mailbox.address, folder, state.uidvalidity, report)
         if state.uidnext - 1 <= last_uid:
             return  # nothing new: one SELECT, no fetch
         to_tag: list[int] = []
@@ -257,7 +267,9 @@ class Watcher:
         if uids and (watch.tag_keyword or watch.mark_seen):
             store.tag(folder, uids, watch.tag_keyword, watch.mark_seen)
 
-    def _cursor(self, store: MailStore, mailbox: str, folder: str, uidvalidity: int) -> int:
+    def _cursor(
+        self, store: MailStore, mailbox: str, folder: str, uidvalidity: int, report: PassReport
+    ) -> int:
         with self._factory.begin() as session:
             cursor = session.scalar(
                 select(m.MailboxCursor).where(
@@ -272,6 +284,7 @@ class Watcher:
             start = store.start_uid(folder, since_at)
             since = since_at.date().isoformat()
             if cursor is None:
+                report.new_folders += 1
                 log.info(
                     "%s/%s: first pass; reading mail received since %s", mailbox, folder, since
                 )
@@ -462,7 +475,9 @@ class Watcher:
             ",".join(decision.rules),
             f" customer {decision.customer_ref}" if decision.customer_ref else "",
         )
-        return decision.kind is not DecisionKind.IGNORE
+        # Tagged: what was recorded.  Not what waits for a person in the review queue: a
+        # colleague would read the tag as "dealt with".
+        return decision.kind not in (DecisionKind.IGNORE, DecisionKind.REVIEW)
 
     def _fetch_raw(self, store: MailStore, folder: str, uid: int) -> bytes:
         """The whole message; a message the server will not return is told apart from an

@@ -184,6 +184,7 @@ def graph_org(root: Path, *, extra_config: str = "", page_size: int = 5) -> Iter
                 certificate_path = "{pem}"
                 authority = "{server.authority}"
                 base_url = "{server.base_url}"
+                resource = "https://graph.microsoft.com"
                 validate_authority = false
                 ca_bundle = "{server.ca_path}"
                 page_size = {page_size}

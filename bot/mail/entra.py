@@ -28,9 +28,6 @@ import requests.adapters
 from bot.config import ConfigError, Graph
 from bot.mail.ports import MailAuthError, MailServerError
 
-GRAPH_SCOPE = "https://graph.microsoft.com/.default"
-OUTLOOK_SCOPE = "https://outlook.office365.com/.default"  # IMAP.AccessAsApp, SMTP.SendAsApp
-
 
 @dataclass(frozen=True)
 class Credential:
@@ -159,8 +156,10 @@ class AppTokens:
                     raise MailAuthError(f"Entra ID refused the app configuration: {exc}") from exc
             return self._app
 
-    def token(self, scope: str = GRAPH_SCOPE) -> str:
-        """A valid access token for ``scope``; msal returns the cached one while it is fresh."""
+    def token(self, scope: str | None = None) -> str:
+        """A valid access token for ``scope`` (default: Graph's); msal returns the cached one
+        while it is fresh."""
+        scope = scope or self._graph.graph_scope
         app = self._application()
         try:
             result: dict[str, Any] = app.acquire_token_for_client(scopes=[scope])

@@ -121,6 +121,12 @@ class GraphMailbox:
     def start_uid(self, folder: str, since: datetime) -> int:
         return 0  # the delta query itself starts at ``since``
 
+    def rescan(self, folder: str, since: datetime) -> int:
+        """Read the folder again from ``since`` on the next pass (``spocbot rescan``)."""
+        url, params = self._first_request(folder, since)
+        link = f"{self._client.base_url}/{url}?{urlencode(params, quote_via=quote, safe='$,()')}"
+        return self._sync.rescan(self.address, folder, since, link)
+
     def fetch_raw(self, folder: str, uid: int) -> bytes:
         graph_id = self._graph_id(folder, uid)
         try:

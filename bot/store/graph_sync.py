@@ -76,21 +76,27 @@ class GraphSyncStore:
                 row = m.GraphFolderSync(mailbox=mailbox, folder=folder, resyncs=0)
                 session.add(row)
             ids = [r.graph_id for r in reported]
-            known = set(
-                session.scalars(
-                    select(m.GraphMessage.graph_id).where(
+            known = {
+                row.graph_id: row
+                for row in session.scalars(
+                    select(m.GraphMessage).where(
                         m.GraphMessage.mailbox == mailbox,
                         m.GraphMessage.folder == folder,
                         m.GraphMessage.graph_id.in_(ids),
                     )
                 )
-            )
+            }
             uid = self._max_uid(session, mailbox, folder)
             numbered = []
             for message in reported:
-                if message.graph_id in known:
+                seen = known.get(message.graph_id)
+                if seen is not None and seen.rescan:  # `spocbot rescan`: hand it over again
+                    uid += 1
+                    seen.uid, seen.rescan, seen.removed = uid, False, False
+                    numbered.append(Numbered(uid, seen.graph_id, seen.received_at, seen.size))
+                    continue
+                if seen is not None:
                     continue  # a replay, or an update of a message already handed over
-                known.add(message.graph_id)
                 uid += 1
                 session.add(
                     m.GraphMessage(
@@ -116,6 +122,28 @@ class GraphSyncStore:
                 )
             row.link, row.complete = link, complete
             return numbered
+
+    def rescan(self, mailbox: str, folder: str, since: datetime, first_link: str) -> int:
+        """Read the folder again from ``first_link`` (a first delta request from ``since``):
+        messages received since then are handed over again when it reports them.  Returns
+        how many numbered messages that covers."""
+        with self._factory.begin() as session:
+            marked = session.execute(
+                update(m.GraphMessage)
+                .where(
+                    m.GraphMessage.mailbox == mailbox,
+                    m.GraphMessage.folder == folder,
+                    m.GraphMessage.received_at >= since,
+                )
+                .values(rescan=True)
+            )
+            row = self._folder(session, mailbox, folder)
+            if row is None:
+                row = m.GraphFolderSync(mailbox=mailbox, folder=folder, resyncs=0)
+                session.add(row)
+            row.link, row.complete = first_link, False
+            count: int = marked.rowcount  # type: ignore[attr-defined]
+            return count
 
     def restart(self, mailbox: str, folder: str) -> None:
         """Forget the folder's link (it expired): the next round reads it from the start,

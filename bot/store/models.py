@@ -211,6 +211,7 @@ class GraphMessage(Base):
     received_at: Mapped[datetime] = mapped_column(UTCDateTime)
     size: Mapped[int] = mapped_column(BigInteger, default=0)
     removed: Mapped[bool] = mapped_column(Boolean, default=False)
+    rescan: Mapped[bool] = mapped_column(Boolean, default=False)  # hand over again when seen
     first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

@@ -38,7 +38,7 @@ def test_a_bypass_is_forwarded_to_the_spoc_with_the_original_intact(org: GraphOr
     [row] = breaches(org)
     assert [org.info] == row["mailboxes"]
     [original] = [m for m in org.server.messages(org.info, "inbox") if m.id == original_id]
-    assert ["SPOC handled"] == original.categories
+    assert ["Recorded by spocbot"] == original.categories
     assert not original.is_read  # never marked read unless configured
     assert raw == original.raw  # never altered
 
@@ -331,3 +331,33 @@ def test_after_a_long_outage_an_expired_link_is_read_again_from_before_it_stoppe
     org.spocbot("watch", "--once")
 
     assert 1 == len(org.forwards(org.spoc))
+
+
+def test_a_rescan_after_a_late_import_forwards_what_was_missed_once(org: GraphOrg) -> None:
+    late = "late.customer@customer.example"
+    org.deliver(customer_message(late, org.info), org.info)
+    org.spocbot("watch", "--once")  # not in the register yet: no action
+    register = org.root / "register.csv"
+    register.write_text(
+        register.read_text()
+        + f"NV-1009,Lee Late,{late},Amelia Hart,{org.spoc},,,,active,2026-01-01,2027-01-01\n"
+    )
+    org.spocbot("register", "import", str(register))
+    since = datetime.now(UTC).date().isoformat()
+
+    rescanned = org.spocbot("rescan", "--since", since)
+    org.spocbot("watch", "--once")
+    org.spocbot("rescan", "--since", since)
+    org.spocbot("watch", "--once")
+
+    assert f"{org.info}/inbox: 1 message(s) already seen" in rescanned.stdout
+    assert 1 == len(org.forwards(org.spoc))
+    assert ["NV-1009"] == [b["customer_ref"] for b in breaches(org)]
+
+
+def test_a_watch_with_an_empty_register_says_so(tmp_path: Path) -> None:
+    with graph_org(tmp_path) as org:
+        org.root.joinpath("state", "spocbot.db").unlink()  # a new deployment: nothing imported
+        result = org.spocbot("watch", "--once")
+
+    assert "the register is empty" in result.stderr

@@ -195,3 +195,18 @@ def test_doctor_passes_on_the_real_servers_and_names_a_wrong_password(org: Org) 
     assert "PASS  bot mailbox can send: a test message" in good.stdout
     assert 1 == bad.returncode
     assert f"FAIL  mailbox {org.info}/INBOX: IMAP login refused" in bad.stdout
+
+
+def test_a_rescan_on_imap_decides_the_folder_again_without_repeating_anything(
+    org: Org,
+) -> None:
+    deliver_and_wait(message(org.customer, org.info), [org.info])
+    org.spocbot("watch", "--once")
+
+    result = org.spocbot("rescan", "--since", "2026-01-01", "--mailbox", org.info)
+    org.spocbot("watch", "--once")
+
+    assert f"{org.info}/INBOX: 1 message(s) already seen" in result.stdout
+    assert 1 == len(wait_for_count(org.spoc, 1))
+    events = json.loads(org.spocbot("audit", "list", "--json").stdout)
+    assert "folders.rescan" == events[-1]["action"]

@@ -55,3 +55,10 @@ def test_example_configuration_mentions_every_key() -> None:
     ]
     missing += [s for s in Settings.model_fields if f"[{s}]" not in text and f"[[{s}]]" not in text]
     assert [] == missing
+
+
+def test_the_graph_example_configuration_loads() -> None:
+    settings = load_settings(EXAMPLE.with_name("spocbot.graph.example.toml"))
+
+    assert "graph" == settings.backend.kind.value
+    assert ("inbox", "junkemail") == settings.mailboxes[0].folders

@@ -153,3 +153,55 @@ def test_a_bad_graph_section_names_the_key(tmp_path: Path, graph: str, message: 
         load_settings(_write(tmp_path, graph))
 
     assert message in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("extra", "scope"),
+    [
+        ("", "https://graph.microsoft.com/.default"),
+        ('base_url = "https://graph.microsoft.us/v1.0"', "https://graph.microsoft.us/.default"),
+        ('resource = "https://graph.example/"', "https://graph.example/.default"),
+    ],
+)
+def test_the_token_scope_follows_the_cloud(tmp_path: Path, extra: str, scope: str) -> None:
+    settings = load_settings(
+        _write(
+            tmp_path,
+            f'[graph]\ntenant_id = "t"\nclient_id = "c"\ncertificate_path = "a.pem"\n{extra}',
+        )
+    )
+
+    assert scope == settings.graph.graph_scope  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ('[imap]\nhost = "imap.h.example"', "[imap] is not used with [backend] kind = 'graph'"),
+        ('[smtp]\nhost = "smtp.h.example"', "[smtp] is not used with [backend] kind = 'graph'"),
+    ],
+)
+def test_keys_that_do_nothing_on_graph_are_refused(
+    tmp_path: Path, extra: str, message: str
+) -> None:
+    path = _write(tmp_path, '[graph]\ntenant_id = "t"\nclient_id = "c"\ncertificate_path = "a"')
+    path.write_text(path.read_text().replace("[[mailboxes]]", extra + "\n[[mailboxes]]", 1))
+
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path)
+
+    assert message in str(caught.value)
+
+
+def test_a_mailbox_password_on_graph_is_refused(tmp_path: Path) -> None:
+    path = _write(tmp_path, '[graph]\ntenant_id = "t"\nclient_id = "c"\ncertificate_path = "a"')
+    path.write_text(
+        path.read_text().replace('role = "information"', 'role = "information"\npassword_env = "X"')
+    )
+
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path)
+
+    assert "mailboxes[0]: password_env, password_file and username are not used" in str(
+        caught.value
+    )
