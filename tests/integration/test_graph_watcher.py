@@ -361,3 +361,18 @@ def test_a_watch_with_an_empty_register_says_so(tmp_path: Path) -> None:
         result = org.spocbot("watch", "--once")
 
     assert "the register is empty" in result.stderr
+
+
+def test_doctor_without_a_token_skips_what_needs_one(org: GraphOrg) -> None:
+    from tests.graphtest import app_certificate
+
+    other, _ = app_certificate(org.root / "state")  # a certificate Entra has never seen
+    org.config.write_text(
+        org.config.read_text().replace(str(org.root / "spocbot-app.pem"), str(other))
+    )
+
+    result = org.spocbot("doctor", check=False)
+
+    assert 1 == result.returncode
+    assert "SKIP  watched mailboxes: skipped: no token" in result.stdout
+    assert result.stdout.count("AADSTS") == 1  # said once, not for every mailbox
