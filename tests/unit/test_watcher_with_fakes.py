@@ -8,9 +8,9 @@ refusal, an oversized message, and recovery when an interrupted send never went 
 from __future__ import annotations
 
 import threading
+from datetime import UTC, datetime
 from email import message_from_bytes
 from email.policy import default as default_policy
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
