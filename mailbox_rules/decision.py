@@ -217,7 +217,20 @@ def arrangement_of(envelope: Envelope, register: Register) -> Arrangement | None
     return None
 
 
-_NO_REPLY = re.compile(r"^(no-?reply|do-?not-?reply|donotreply|mailer-daemon|postmaster)\b")
+# Compared with the local part's separators (. _ - +) removed: no_reply, no.reply, do_not_reply
+# and noreply-123 are all "noreply...".  Anywhere in the local part for the no-reply words
+# (alerts-noreply@), at its start for the system mailboxes (bounces+123@, mailer-daemon@).
+_NO_REPLY_WORDS = ("noreply", "donotreply", "dontreply")
+_SYSTEM_LOCAL_PARTS = ("bounce", "mailerdaemon", "postmaster")
+_SEPARATORS = re.compile(r"[._+-]")
+
+
+def is_no_reply_address(address: str) -> bool:
+    """An address that must never get an automatic reply: no-reply senders (in any spelling:
+    no-reply, no_reply, no.reply, noreply, do-not-reply, donotreply...), bounce addresses,
+    MAILER-DAEMON and postmaster."""
+    local = _SEPARATORS.sub("", address.rpartition("@")[0].lower())
+    return any(word in local for word in _NO_REPLY_WORDS) or local.startswith(_SYSTEM_LOCAL_PARTS)
 
 
 def _acknowledge_to(envelope: Envelope, arrangement: Arrangement) -> str | None:
@@ -227,7 +240,7 @@ def _acknowledge_to(envelope: Envelope, arrangement: Arrangement) -> str | None:
         return None
     registered = arrangement.customer_emails | arrangement.representative_emails
     for address in envelope.from_addresses:
-        if address in registered and not _NO_REPLY.match(address):
+        if address in registered and not is_no_reply_address(address):
             return address
     return None
 

@@ -26,7 +26,14 @@ from email.utils import getaddresses, parsedate_to_datetime
 from typing import Any
 
 _ADDR_SPEC = re.compile(r"^[^@\s<>()\[\],;:\"]+@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?$")
-_AUTO_SUBJECT = re.compile(r"^\s*(automatic reply|auto-?reply|autoreply)\s*:", re.IGNORECASE)
+# Subjects that Exchange, Outlook, Gmail and common vacation responders give their replies, in
+# English and German (Exchange's "Abwesenheitsnotiz"), when they add no header saying so.
+_AUTO_SUBJECT = re.compile(
+    r"^\s*(automatic\s+reply|auto[\s_-]?reply|auto[\s_-]?response|autoresponder"
+    r"|out\s+of\s+(the\s+)?office(\s+(auto[\s_-]?)?reply)?|abwesenheitsnotiz"
+    r"|automatische\s+antwort)\s*:",
+    re.IGNORECASE,
+)
 _BOUNCE_LOCALPARTS = frozenset({"mailer-daemon", "postmaster"})
 # Only these fields are parsed.  Each is capped in size and count first, so that a message
 # with megabytes of hostile headers costs milliseconds, not minutes (the stdlib parser's time

@@ -541,3 +541,55 @@ def test_register_lookup_ignores_case() -> None:
 
     assert reg.arrangement_for("Tom.Fraser@FreeMail.Example") is reg.arrangement_for(TOM)
     assert reg.arrangement_for(TOM) is not None
+
+
+NO_REPLY_ADDRESSES = (
+    "noreply@mailbox.example",
+    "no-reply@mailbox.example",
+    "no_reply-4411@mailbox.example",
+    "No.Reply@mailbox.example",
+    "do_not_reply@mailbox.example",
+    "do-not-reply@mailbox.example",
+    "donotreply@mailbox.example",
+    "alerts-noreply@mailbox.example",
+    "bounce@mailbox.example",
+    "bounces+abc@mailbox.example",
+    "mailer-daemon@mailbox.example",
+    "postmaster@mailbox.example",
+)
+
+
+@pytest.mark.parametrize("address", NO_REPLY_ADDRESSES)
+def test_no_reply_addresses_never_get_an_acknowledgement(address: str) -> None:
+    customer = dataclasses.replace(
+        ARRANGEMENTS[0], customer_emails=frozenset({address}), acknowledge=True
+    )
+    decision = decide(envelope(address, AMELIA.email), Register.build([customer], (), WATCHED), NOW)
+
+    assert (DecisionKind.ALLOWED, None) == (decision.kind, decision.acknowledge_to)
+
+
+@pytest.mark.parametrize(
+    "address", ["margaret.ellis@mailbox.example", "reply.to.me@mailbox.example", "nora@x.example"]
+)
+def test_ordinary_addresses_get_an_acknowledgement(address: str) -> None:
+    customer = dataclasses.replace(
+        ARRANGEMENTS[0], customer_emails=frozenset({address}), acknowledge=True
+    )
+    decision = decide(envelope(address, AMELIA.email), Register.build([customer], (), WATCHED), NOW)
+
+    assert address == decision.acknowledge_to
+
+
+def test_an_out_of_office_subject_from_a_customer_is_never_acknowledged() -> None:
+    customer = dataclasses.replace(ARRANGEMENTS[0], acknowledge=True)
+    raw = f"From: {MARGARET}\r\nTo: {AMELIA.email}\r\nSubject: Out of Office: fan\r\n\r\n"
+    env = parse_envelope(raw.encode(), found_in=AMELIA.email, received_at=NOW)
+
+    decision = decide(env, Register.build([customer], (), WATCHED), NOW)
+
+    assert (DecisionKind.IGNORE, ("automatic-message",), None) == (
+        decision.kind,
+        decision.rules,
+        decision.acknowledge_to,
+    )
