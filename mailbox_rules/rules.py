@@ -22,7 +22,8 @@ from datetime import datetime
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
-from mailbox_rules.content import body_of
+from mailbox_rules.content import MessageText, body_of
+from mailbox_rules.emergency import find_phrases
 from mailbox_rules.envelope import Envelope
 from mailbox_rules.register import Arrangement, ArrangementStatus, PriorContact, Register
 from mailbox_rules.restrictions import Limit
@@ -432,10 +433,23 @@ def _matched_words(text: str, keywords: Sequence[str]) -> list[str]:
 
 
 def emergency_phrases_in(ctx: RuleContext) -> list[str]:
-    """Emergency and safeguarding phrases in the message text (none until it is read)."""
-    if ctx.content is None:
+    """Emergency and safeguarding phrases in the message's subject, text and ``text/plain``
+    attachments (none until it is read), each as it appeared: ``"gas is leaking" (gas leak)``.
+    See :mod:`mailbox_rules.emergency` for how a phrase matches."""
+    content = ctx.content
+    if content is None or not ctx.emergency_phrases:
         return []
-    return _matched_words(ctx.content, ctx.emergency_phrases)
+    found = find_phrases(content, ctx.emergency_phrases)
+    described = [str(m) for m in found]
+    attached = content.attached if isinstance(content, MessageText) else ""
+    if attached:
+        seen = {m.phrase for m in found}
+        described += [
+            f"{m} in an attachment"
+            for m in find_phrases(attached, ctx.emergency_phrases)
+            if m.phrase not in seen
+        ]
+    return described
 
 
 RULES: tuple[Rule, ...] = (

@@ -285,7 +285,7 @@ def test_emergency_words_make_an_emergency_routed_to_spoc_and_emergency_route() 
         decision.route_to,
         decision.emergency_route,
     )
-    assert "emergency or safeguarding words: smell of gas" == decision.reasons[0]
+    assert 'emergency or safeguarding words: "smell of gas"' == decision.reasons[0]
     assert decision.breached  # the cap was still broken, and is still recorded
 
 
