@@ -80,6 +80,10 @@ def record_decision(
             evidence,
         )
         return False
+    if decision.kind is DecisionKind.EMERGENCY and decision.candidates:
+        # An emergency from a sender nobody has identified yet: forwarded now (below), and
+        # in the review queue as well, for a person to say whose it is.
+        add_review_item(session, envelope, decision, uid, uidvalidity, evidence)
     if decision.breached:
         assert decision.customer_ref and evidence is not None
         customer = _customer(session, decision.customer_ref)
@@ -355,12 +359,17 @@ def _enqueue_emergency(
     breach_id: int | None = None,
     contact_id: int | None = None,
 ) -> None:
-    """An emergency goes to the officer and, separately, to the emergency route."""
+    """An emergency goes to the officer and, separately, to the emergency route; one whose
+    sender addresses belong to several customers goes to each of their officers."""
     links = {"breach_id": breach_id, "contact_id": contact_id}
     if decision.route_to is not None:
         _enqueue(
             session, EMERGENCY_FORWARD, customer, decision, message_key, sha256, domain, **links
         )
+    for copy in decision.also_to:
+        other = _customer(session, copy.customer_ref)
+        routed = replace(decision, route_to=copy.route_to, route_reason=copy.route_reason)
+        _enqueue(session, EMERGENCY_FORWARD, other, routed, message_key, sha256, domain, **links)
     if decision.emergency_route is not None:
         routed = replace(
             decision, route_to=decision.emergency_route, route_reason="to the emergency route"

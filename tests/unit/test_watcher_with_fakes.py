@@ -605,3 +605,113 @@ def test_the_cover_note_says_when_the_agreed_representative_wrote_it(h: Harness)
     assert b"ken@mail.example, the agreed representative of Casey Customer" in text
     subject = message_from_bytes(forward.message, policy=default_policy)["Subject"]
     assert "C-1 Casey Customer's representative wrote to info@homes.example" in subject
+
+
+def with_emergency_route(h: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    emergency = h.app.settings.emergency.model_copy(
+        update={"forward_to": "cc@homes.example", "name": "Contact centre"}
+    )
+    settings = h.app.settings.model_copy(update={"emergency": emergency})
+    monkeypatch.setattr(h.watcher, "_settings", settings)
+    monkeypatch.setattr(h.watcher, "_policy", Policy(settings))
+
+
+GAS_LEAK = b"The gas is leaking in the kitchen, please come."
+
+
+def kinds_sent(h: Harness) -> list[tuple[str, tuple[str, ...]]]:
+    return [
+        (
+            message_from_bytes(s.message, policy=default_policy)["X-Spocbot-Kind"],
+            s.recipients,
+        )
+        for s in h.sender.sent
+    ]
+
+
+def test_an_emergency_in_bulk_mail_from_a_customer_is_forwarded_not_ignored(
+    h: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with_emergency_route(h, monkeypatch)
+    enable_acknowledgements(h)
+    h.info.deliver(
+        customer_message(1, extra="Precedence: bulk\r\n").replace(
+            b"Please fix the boiler.", GAS_LEAK
+        )
+    )
+
+    report = h.watcher.run_pass()
+
+    assert {"emergency": 1} == dict(report.decisions)
+    assert [
+        ("emergency-forward", ("spoc@homes.example", "bot@homes.example")),
+        ("emergency-route", ("cc@homes.example", "bot@homes.example")),
+    ] == kinds_sent(h)  # and no acknowledgement to automatic mail
+    with h.app.factory() as session:
+        [contact] = reports.contacts(session)
+    assert ("emergency", []) == (contact["kind"], h.breaches())
+
+
+def test_bulk_mail_from_a_customer_without_emergency_words_is_still_ignored(h: Harness) -> None:
+    h.info.deliver(customer_message(1, extra="Precedence: bulk\r\n"))
+
+    report = h.watcher.run_pass()
+
+    assert ({"ignore": 1}, [], 0, 1) == (
+        dict(report.decisions),
+        h.sender.sent,
+        h.info.raw_fetches,
+        h.info.partial_fetches,  # only the start of it was read, for emergency words
+    )
+
+
+def test_an_emergency_from_a_customer_and_another_author_is_forwarded_and_queued_for_review(
+    h: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with_emergency_route(h, monkeypatch)
+    h.info.deliver(
+        customer_message(1)
+        .replace(b"From: Casey <casey@mail.example>", b"From: casey@mail.example, pat@else.example")
+        .replace(b"Please fix the boiler.", GAS_LEAK)
+    )
+
+    report = h.watcher.run_pass()
+
+    assert {"emergency": 1} == dict(report.decisions)
+    assert [
+        ("emergency-forward", ("spoc@homes.example", "bot@homes.example")),
+        ("emergency-route", ("cc@homes.example", "bot@homes.example")),
+    ] == kinds_sent(h)
+    with h.app.factory() as session:
+        [item] = reports.review_items(session)
+    assert (["C-1"], True) == (item["candidates"], "ambiguous-sender" in item["rules"])
+
+
+def test_an_emergency_from_two_customers_goes_to_both_officers(
+    h: Harness, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with_emergency_route(h, monkeypatch)
+    (tmp_path / "more.csv").write_text(
+        REGISTER.splitlines()[0]
+        + "\nC-2,Dana Other,dana@mail.example,Olly Officer,olly@homes.example,,,,active,"
+        "2026-01-01,2027-01-01\n"
+    )
+    import_register(h.app.factory, tmp_path / "more.csv", staff_addresses=(), staff_domains=())
+    h.info.deliver(
+        customer_message(1, extra="Sender: dana@mail.example\r\n").replace(
+            b"Please fix the boiler.", GAS_LEAK
+        )
+    )
+
+    h.watcher.run_pass()
+
+    assert [
+        ("emergency-forward", ("olly@homes.example", "bot@homes.example")),
+        ("emergency-forward", ("spoc@homes.example", "bot@homes.example")),
+        ("emergency-route", ("cc@homes.example", "bot@homes.example")),
+    ] == sorted(kinds_sent(h))
+    olly = next(s for s in h.sender.sent if "olly@homes.example" in s.recipients)
+    assert b"Dana Other (C-2)" in olly.message.replace(b"=\r\n", b"")
+    with h.app.factory() as session:
+        [item] = reports.review_items(session)
+    assert ["C-1", "C-2"] == item["candidates"]
