@@ -32,6 +32,7 @@ Row = TypeVar("Row", bound=m.Base)
 
 # Far enough back to hold the current calendar month and the current week.
 HISTORY_WINDOW = timedelta(days=40)
+BODY_KEY = "#body-"  # in a record's key: another message (this body) reusing a Message-ID
 
 
 def add_once(
@@ -189,11 +190,20 @@ def prior_contacts(session: Session, customer_ref: str, since: datetime) -> list
     found: list[PriorContact] = []
     for model in (m.Breach, m.Contact):
         rows = session.execute(
-            select(model.received_at, model.message_id, model.subject_key, model.new_issue).where(
-                model.customer_id == customer_id, model.received_at >= since
-            )
+            select(
+                model.received_at,
+                model.message_id,
+                model.subject_key,
+                model.new_issue,
+                model.body_sha256,
+            ).where(model.customer_id == customer_id, model.received_at >= since)
         )
-        found.extend(PriorContact(*row) for row in rows)
+        # The record's key is the Message-ID, with "#body-…" when another message already
+        # held it (see _message_key): the core tells messages apart by the body's hash.
+        found.extend(
+            PriorContact(at, key.split(BODY_KEY, 1)[0], subject, new_issue, body)
+            for at, key, subject, new_issue, body in rows
+        )
     return sorted(found, key=lambda p: p.received_at)
 
 
@@ -345,7 +355,7 @@ def _message_key(
     ).first()
     if holder is None or body_sha256 is None or holder == body_sha256:
         return message_id
-    return f"{message_id}#body-{body_sha256[:16]}"
+    return f"{message_id}{BODY_KEY}{body_sha256[:16]}"
 
 
 def _enqueue_emergency(

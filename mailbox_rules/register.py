@@ -79,12 +79,25 @@ class Arrangement:
 
 @dataclass(frozen=True)
 class PriorContact:
-    """An earlier message from the same customer (breach or not), for limits and threads."""
+    """An earlier message from the same customer (breach or not), for limits and threads.
+
+    One message can be recorded more than once (a breach for the copy in one mailbox, a
+    contact for the copy in the SPOC's); a *different* message can reuse a Message-ID.  The
+    two are told apart by ``body_sha256`` (None when the body was not read).
+    """
 
     received_at: datetime
     message_id: str
     subject_key: str
     new_issue: bool
+    body_sha256: str | None = None
+
+    def same_message(self, message_id: str, body_sha256: str | None) -> bool:
+        """Whether this is a record of the message ``message_id`` with that body (an unknown
+        body on either side counts as the same: it cannot be told apart)."""
+        return self.message_id == message_id and (
+            self.body_sha256 is None or body_sha256 is None or self.body_sha256 == body_sha256
+        )
 
 
 @dataclass(frozen=True)

@@ -67,16 +67,39 @@ class RuleContext:
     def local_received(self) -> datetime:
         return self.envelope.received_at.astimezone(self.zone)
 
+    @property
+    def body_sha256(self) -> str | None:
+        """The SHA-256 of this message's body, when its text was read from the raw message."""
+        content = self.content
+        return content.body_sha256 if isinstance(content, MessageText) else None
+
+    @property
+    def earlier(self) -> list[PriorContact]:
+        """The customer's earlier messages, each once, without this message itself.
+
+        A message recorded twice (a breach for one mailbox's copy and a contact for the
+        SPOC's) is one message; a different message reusing a Message-ID (another body) is
+        another; a record of this very message (another copy of it, or this copy decided
+        again) is not an earlier message.
+        """
+        message_id, body = self.envelope.message_id, self.body_sha256
+        kept: list[PriorContact] = []
+        for prior in self.history:
+            if prior.same_message(message_id, body):
+                continue
+            if any(k.same_message(prior.message_id, prior.body_sha256) for k in kept):
+                continue
+            kept.append(prior)
+        return kept
+
     def in_period(self, limit: Limit) -> list[PriorContact]:
-        """Earlier contacts in the same calendar week or month as this message."""
+        """Earlier messages in the same calendar week or month as this message."""
         start = limit.period.start(self.local_received)
         end = self.envelope.received_at
         return [
             p
-            for p in self.history
-            if start <= p.received_at.astimezone(self.zone)
-            and p.received_at <= end
-            and p.message_id != self.envelope.message_id
+            for p in self.earlier
+            if start <= p.received_at.astimezone(self.zone) and p.received_at <= end
         ]
 
     @property

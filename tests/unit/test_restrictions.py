@@ -16,6 +16,7 @@ from mailbox_rules import (
     Register,
     decide,
 )
+from mailbox_rules.content import MessageText
 from mailbox_rules.register import PriorContact
 from mailbox_rules.restrictions import ContactHours, Limit, Period, parse_channels, parse_topics
 
@@ -51,6 +52,7 @@ def envelope(
     at: datetime = THURSDAY_10AM,
     subject: str = "A question",
     in_reply_to: tuple[str, ...] = (),
+    references: tuple[str, ...] = (),
     message_id: str = "<new@x>",
 ) -> Envelope:
     return Envelope(
@@ -62,15 +64,31 @@ def envelope(
         to=(found_in,),
         subject=subject,
         in_reply_to=in_reply_to,
+        references=references,
     )
 
 
 def prior(
-    days_ago: float, *, subject: str = "older", new_issue: bool = True, n: int = 0
+    days_ago: float,
+    *,
+    subject: str = "older",
+    new_issue: bool = True,
+    n: int = 0,
+    message_id: str | None = None,
+    body: str | None = None,
 ) -> PriorContact:
     return PriorContact(
-        THURSDAY_10AM - timedelta(days=days_ago), f"<p{n}-{days_ago}@x>", subject, new_issue
+        THURSDAY_10AM - timedelta(days=days_ago),
+        message_id or f"<p{n}-{days_ago}@x>",
+        subject,
+        new_issue,
+        body,
     )
+
+
+def text(body_sha256: str | None) -> MessageText:
+    """Content read from a raw message whose body has this digest."""
+    return MessageText("A question\nSome text", body_sha256=body_sha256)
 
 
 def run(
@@ -174,6 +192,48 @@ CASES = {
         envelope(subject="FW: damp"),
         (prior(1, subject="damp"),),
         None,
+        (DecisionKind.ALLOWED, ("permitted-route",)),
+    ),
+    "one message recorded as a breach and a contact counts once": (
+        replace(BASE, max_contacts=Limit.parse("2/week")),
+        envelope(),
+        (prior(1, message_id="<m1@x>", body="b1"), prior(1, message_id="<m1@x>", body="b1")),
+        text("b2"),
+        (DecisionKind.ALLOWED, ("permitted-route",)),
+    ),
+    "one message recorded twice, its body unread, counts once": (
+        replace(BASE, max_contacts=Limit.parse("2/week")),
+        envelope(),
+        (prior(1, message_id="<m1@x>"), prior(1, message_id="<m1@x>", body="b1")),
+        None,
+        (DecisionKind.ALLOWED, ("permitted-route",)),
+    ),
+    "two messages in one week of 2/week: the third is a breach": (
+        replace(BASE, max_contacts=Limit.parse("2/week")),
+        envelope(),
+        (prior(1, message_id="<m1@x>", body="b1"), prior(1, message_id="<m2@x>", body="b2")),
+        text("b3"),
+        (DecisionKind.BREACH, ("over-contact-limit",)),
+    ),
+    "a different message reusing this Message-ID counts": (
+        replace(BASE, max_contacts=Limit.parse("1/week")),
+        envelope(message_id="<new@x>"),
+        (prior(1, message_id="<new@x>", body="b1"),),
+        text("b2"),
+        (DecisionKind.BREACH, ("over-contact-limit",)),
+    ),
+    "two different messages reusing a Message-ID count twice": (
+        replace(BASE, max_contacts=Limit.parse("2/week")),
+        envelope(message_id="<other@x>"),
+        (prior(2, message_id="<new@x>", body="b1"), prior(1, message_id="<new@x>", body="b2")),
+        text("b3"),
+        (DecisionKind.BREACH, ("over-contact-limit",)),
+    ),
+    "another copy of this very message is not an earlier contact": (
+        replace(BASE, max_contacts=Limit.parse("1/week")),
+        envelope(message_id="<new@x>"),
+        (prior(0, message_id="<new@x>", body="b1"),),
+        text("b1"),
         (DecisionKind.ALLOWED, ("permitted-route",)),
     ),
     "about a permitted subject": (

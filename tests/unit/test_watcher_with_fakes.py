@@ -715,3 +715,47 @@ def test_an_emergency_from_two_customers_goes_to_both_officers(
     with h.app.factory() as session:
         [item] = reports.review_items(session)
     assert ["C-1", "C-2"] == item["candidates"]
+
+
+def limit_contacts(h: Harness, limit: str) -> None:
+    with h.app.factory.begin() as session:
+        session.scalars(select(m.Arrangement)).one().max_contacts = limit
+
+
+def decisions_in_order(h: Harness) -> list[tuple[str, str, str]]:
+    with h.app.factory() as session:
+        rows = session.scalars(select(m.ProcessedMessage).order_by(m.ProcessedMessage.id))
+        return [(r.mailbox, r.decision, r.rules) for r in rows]
+
+
+def test_one_message_seen_in_two_mailboxes_counts_once_towards_a_contact_limit(
+    h: Harness,
+) -> None:
+    limit_contacts(h, "2/week")
+    first = customer_message(1).replace(b"To: info@", b"To: spoc@")  # Bcc'd to info too
+    h.info.deliver(first)
+    h.spoc.deliver(first)
+    h.spoc.deliver(customer_message(2).replace(b"To: info@", b"To: spoc@"))
+
+    h.watcher.run_pass()
+
+    assert [
+        ("info@homes.example", "breach", "bypassed-spoc"),
+        ("spoc@homes.example", "allowed", "permitted-route"),
+        ("spoc@homes.example", "allowed", "permitted-route"),  # the second message of two
+    ] == decisions_in_order(h)
+
+
+def test_messages_reusing_a_message_id_with_other_bodies_each_count(h: Harness) -> None:
+    limit_contacts(h, "1/week")
+    first = customer_message(1).replace(b"To: info@", b"To: spoc@")
+    for body in (b"Please fix the boiler.", b"The boiler again.", b"And the boiler."):
+        h.spoc.deliver(first.replace(b"Please fix the boiler.", body))
+
+    h.watcher.run_pass()
+
+    assert [
+        ("spoc@homes.example", "allowed", "permitted-route"),
+        ("spoc@homes.example", "breach", "over-contact-limit"),
+        ("spoc@homes.example", "breach", "over-contact-limit"),
+    ] == decisions_in_order(h)
