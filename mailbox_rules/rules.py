@@ -104,14 +104,17 @@ class RuleContext:
 
     @property
     def starts_new_issue(self) -> bool:
-        """Not a reply in a known thread: judged by In-Reply-To/References and the subject."""
+        """Not a reply in a known thread: new unless it answers (In-Reply-To/References) one
+        of the customer's recorded messages, or has the normalised subject of one.  A bare
+        "Re:" or an In-Reply-To naming a message nobody recorded is a new issue: otherwise
+        anyone could evade an issue limit by writing "Re:"."""
         envelope = self.envelope
-        known_ids = {p.message_id for p in self.history}
-        if known_ids & set(envelope.in_reply_to + envelope.references):
+        earlier = self.earlier
+        answered = set(envelope.in_reply_to + envelope.references)
+        if answered and any(p.message_id in answered for p in earlier):
             return False
-        if envelope.subject_key and envelope.subject_key in {p.subject_key for p in self.history}:
-            return False
-        return not envelope.is_reply
+        key = envelope.subject_key
+        return not (key and any(p.subject_key == key for p in earlier))
 
 
 @dataclass(frozen=True)

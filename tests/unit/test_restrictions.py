@@ -236,6 +236,37 @@ CASES = {
         text("b1"),
         (DecisionKind.ALLOWED, ("permitted-route",)),
     ),
+    "a bare Re: is a new issue": (
+        replace(BASE, max_issues=Limit.parse("1/month")),
+        envelope(subject="Re: Noise again"),
+        (prior(1, subject="damp"),),
+        None,
+        (DecisionKind.BREACH, ("over-issue-limit",)),
+    ),
+    "a reply to a message nobody recorded is a new issue": (
+        replace(BASE, max_issues=Limit.parse("1/month")),
+        envelope(subject="Noise again", in_reply_to=("<officer-letter@homes.example>",)),
+        (prior(1, subject="damp"),),
+        None,
+        (DecisionKind.BREACH, ("over-issue-limit",)),
+    ),
+    "References naming a known message is not a new issue": (
+        replace(BASE, max_issues=Limit.parse("1/month")),
+        envelope(subject="Something else", references=("<a@x>", "<p0-1@x>")),
+        (prior(1, subject="damp"),),
+        None,
+        (DecisionKind.ALLOWED, ("permitted-route",)),
+    ),
+    "another copy of a new issue is still a new issue": (
+        replace(BASE, max_issues=Limit.parse("1/month")),
+        envelope(subject="Noise again", message_id="<new@x>"),
+        (
+            prior(2, subject="damp"),
+            prior(0, subject="noise again", message_id="<new@x>", body="b1"),
+        ),
+        text("b1"),
+        (DecisionKind.BREACH, ("over-issue-limit",)),
+    ),
     "about a permitted subject": (
         replace(BASE, subject_matters=frozenset({"repairs"})),
         envelope(),
@@ -371,3 +402,35 @@ def test_without_the_text_an_emergency_cannot_be_seen_so_the_text_is_asked_for()
     )
 
     assert (DecisionKind.ALLOWED, True) == (decision.kind, decision.needs_content)
+
+
+NEW_ISSUE = {
+    "a first message": (envelope(subject="Damp"), (), True),
+    "a bare Re: with no history": (envelope(subject="Re: Damp"), (), True),
+    "In-Reply-To an unknown message": (
+        envelope(subject="Re: Damp", in_reply_to=("<unknown@x>",)),
+        (prior(1, subject="boiler"),),
+        True,
+    ),
+    "In-Reply-To a recorded message": (
+        envelope(subject="Re: Something", in_reply_to=("<p0-1@x>",)),
+        (prior(1, subject="boiler"),),
+        False,
+    ),
+    "the subject of an earlier contact": (
+        envelope(subject="RE: FW: [Ticket 4] Boiler"),
+        (prior(1, subject="boiler"),),
+        False,
+    ),
+}
+
+
+@pytest.mark.parametrize(("env", "history", "expected"), NEW_ISSUE.values(), ids=NEW_ISSUE.keys())
+def test_new_issue_flag_needs_a_known_thread(
+    env: Envelope, history: tuple[PriorContact, ...], expected: bool
+) -> None:
+    """The "new issue — please screen" flag (cease and desist, over a limit) is not evaded by
+    writing "Re:" or adding an In-Reply-To."""
+    register = Register.build([replace(BASE, status=ArrangementStatus.CEASE_AND_DESIST)])
+
+    assert expected == decide(env, register, THURSDAY_10AM, history=history).new_issue
