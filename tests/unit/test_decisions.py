@@ -664,6 +664,13 @@ GATED = {
         BEN,
         candidates=("NV-1002",),
     ),
+    "unreadable-from-naming-a-customer": Gated(
+        parsed(f'From: "Margaret <{MARGARET}>'),
+        ("emergency", "unreadable-sender"),
+        "NV-1001",
+        AMELIA,
+        candidates=("NV-1001",),
+    ),
     "from-and-sender-two-customers": Gated(
         parsed(f"From: {TOM}", f"Sender: {MARGARET}"),
         ("emergency", "several-customers"),
