@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import difflib
+import re
 import zipfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from mailbox_rules.envelope import is_addr_spec, normalise_address
-from mailbox_rules.register import ArrangementStatus
+from mailbox_rules.register import ArrangementStatus, in_domains
 from mailbox_rules.restrictions import (
     ContactHours,
     Limit,
@@ -65,6 +66,7 @@ EXPORT_SUFFIXES = (".csv", ".xlsx")
 LIST_SEPARATOR = ";"
 MAX_ADDRESSES = 20
 MAX_LENGTH = {"customer_ref": 64, "customer_name": 200, "spoc_name": 200, "cover_name": 200}
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 @dataclass(frozen=True)
@@ -532,7 +534,7 @@ class _Validator:
         if not raw:
             return None
         try:
-            if len(raw) != 10:
+            if not _ISO_DATE.fullmatch(raw):  # fromisoformat also takes 2026-W05-1, 20260126
                 raise ValueError
             return date.fromisoformat(raw)
         except ValueError:
@@ -540,9 +542,18 @@ class _Validator:
             return None
 
     def check_customer_address(self, number: int, column: str, address: str, ref: str) -> None:
-        domain = address.rsplit("@", 1)[-1]
-        if address in self.staff or domain in self.staff_domains:
+        if address in self.staff or in_domains(address, self.staff_domains):
             self.error(number, column, f"{address} is a staff address, not a customer's")
+        elif not address.rpartition("@")[0].isascii():
+            # The domain may be internationalised (it is kept in its ASCII form); the part
+            # before the @ cannot be written in ASCII, and mail servers without SMTPUTF8
+            # refuse it, so every acknowledgement to it would fail.
+            self.error(
+                number,
+                column,
+                f"{address}: the part before the @ has non-ASCII characters, so mail to it "
+                "(acknowledgements) cannot be sent reliably; give an ASCII address",
+            )
         owner = self.existing_owner.get(address)
         if owner and owner.casefold() != ref.casefold():  # a case-only change is reported once
             self.error(number, column, f"{address} already belongs to customer {owner}")
@@ -554,8 +565,7 @@ class _Validator:
         owner = self.existing_owner.get(address)
         if owner:
             self.error(number, column, f"{address} is the address of customer {owner}")
-        domain = address.rsplit("@", 1)[-1]
-        if self.staff_domains and domain not in self.staff_domains:
+        if self.staff_domains and not in_domains(address, self.staff_domains):
             self.error(
                 number,
                 column,

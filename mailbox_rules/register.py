@@ -25,6 +25,17 @@ class ArrangementStatus(enum.StrEnum):
     CEASED = "ceased"
 
 
+def in_domains(address: str, domains: frozenset[str]) -> bool:
+    """Whether ``address`` (lower case) is in one of ``domains`` or a subdomain of one:
+    ``x@mail.homes.example`` is in ``homes.example``."""
+    domain = address.rpartition("@")[2]
+    while domain:
+        if domain in domains:
+            return True
+        domain = domain.partition(".")[2]
+    return False
+
+
 @dataclass(frozen=True)
 class Officer:
     """A member of staff who can be a SPOC or a cover officer."""
@@ -171,9 +182,12 @@ class Register:
         return self._by_ref.get(customer_ref)
 
     def is_staff(self, address: str) -> bool:
-        """An officer, a watched mailbox or an address in one of the organisation's domains."""
+        """An officer, a watched mailbox or an address in one of the organisation's domains
+        (or their subdomains)."""
         address = address.lower()
-        return address in self._staff or address.rpartition("@")[2] in self.staff_domains
+        return address in self._staff or (
+            bool(self.staff_domains) and in_domains(address, self.staff_domains)
+        )
 
     def arrangement_for(self, address: str) -> Arrangement | None:
         """The arrangement whose customer owns ``address`` (case-insensitive addr-spec)."""

@@ -792,3 +792,13 @@ def test_without_emergency_phrases_nothing_extra_is_read() -> None:
         decide(env, register(), NOW).kind,
         decide(env, register(), NOW).needs_content,
     )
+
+
+def test_staff_domains_cover_their_subdomains() -> None:
+    staff = Register.build([], staff_domains=["northvale-homes.example"])
+
+    assert (True, True, False) == (
+        staff.is_staff(f"x@{DOMAIN}"),
+        staff.is_staff(f"x@mail.{DOMAIN}"),
+        staff.is_staff("x@evil-northvale-homes.example"),
+    )

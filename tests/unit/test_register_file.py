@@ -207,6 +207,24 @@ SINGLE_ERRORS = {
         MARGARET.replace("2026-03-16", "2026-03-16T09:00"),
         "2:start_date: not a date in YYYY-MM-DD form: '2026-03-16T09:00'",
     ),
+    "iso-week-date": (
+        MARGARET.replace("2026-03-16", "2026-W05-1"),
+        "2:start_date: not a date in YYYY-MM-DD form: '2026-W05-1'",
+    ),
+    "basic-format-date": (
+        MARGARET.replace("2027-03-16", "20270316"),
+        "2:review_date: not a date in YYYY-MM-DD form: '20270316'",
+    ),
+    "ordinal-date": (
+        MARGARET.replace("2027-03-16", "2027-075"),
+        "2:review_date: not a date in YYYY-MM-DD form: '2027-075'",
+    ),
+    "non-ascii-local-part": (
+        MARGARET.replace("M.Ellis@Work.Example", "mär.ellis@work.example"),
+        "2:customer_emails: mär.ellis@work.example: the part before the @ has non-ASCII "
+        "characters, so mail to it (acknowledgements) cannot be sent reliably; give an ASCII "
+        "address",
+    ),
     "review-before-start": (
         MARGARET.replace("2027-03-16", "2026-03-15"),
         "2:review_date: review date 2026-03-15 is before start date 2026-03-16",
@@ -263,6 +281,39 @@ def test_customer_address_in_a_staff_domain_is_rejected(tmp_path: Path) -> None:
         "2:customer_emails: dev.patel@northvale-homes.example is a staff address, not a customer's"
         == _one_error(tmp_path, line, staff_domains=["Northvale-Homes.Example"])
     )
+
+
+def test_customer_address_in_a_subdomain_of_a_staff_domain_is_rejected(tmp_path: Path) -> None:
+    line = MARGARET.replace("M.Ellis@Work.Example", "x@mail.test.example")
+
+    assert "2:customer_emails: x@mail.test.example is a staff address, not a customer's" == (
+        _one_error(tmp_path, line, staff_domains=["test.example", "northvale-homes.example"])
+    )
+
+
+def test_a_domain_that_only_ends_like_a_staff_domain_is_not_staff(tmp_path: Path) -> None:
+    line = MARGARET.replace("M.Ellis@Work.Example", "x@latest.example")
+
+    (row,) = read_register(csv_file(tmp_path, line))
+
+    assert "x@latest.example" in row.customer_emails
+
+
+def test_an_internationalised_domain_is_accepted_in_its_ascii_form(tmp_path: Path) -> None:
+    line = MARGARET.replace("M.Ellis@Work.Example", "m.ellis@bücher.example")
+
+    (row,) = read_register(csv_file(tmp_path, line))
+
+    assert "m.ellis@xn--bcher-kva.example" in row.customer_emails
+
+
+def test_officers_in_a_subdomain_of_a_staff_domain_are_accepted(tmp_path: Path) -> None:
+    (row,) = read_register(
+        csv_file(tmp_path, with_spoc(TOM, "ben@mail.northvale-homes.example")),
+        staff_domains=["northvale-homes.example"],
+    )
+
+    assert "ben@mail.northvale-homes.example" == row.spoc_email
 
 
 def test_customer_address_that_is_an_officer_in_the_same_file_is_rejected(tmp_path: Path) -> None:
