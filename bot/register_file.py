@@ -446,6 +446,7 @@ class _Validator:
                 customer_ref=values.get("customer_ref", ""),
                 customer_emails=customer_emails,
                 restricted_to=restricted_to,
+                representatives=representatives,
                 officers=tuple(
                     (prefix, email, name)
                     for prefix, email, name in (
@@ -574,11 +575,27 @@ class _Validator:
 
     def cross_checks(self) -> None:
         """Problems between rows, checked on every row, including rows with errors of their
-        own: a repeated reference, an address given for two customers, an officer who is
-        also a customer or has two names."""
-        seen_address: dict[str, tuple[str, int]] = {}
-        officer_names: dict[str, tuple[str, int]] = {}
+        own, whatever order the rows come in: a repeated reference; an address given for two
+        customers; an officer who is also a customer or has two names; a representative who
+        is another row's customer or officer, or represents two customers; a customer
+        restricted to another customer's (or representative's) address."""
         first_ref: dict[str, tuple[str, int]] = {}  # casefolded ref -> (as written, row)
+        customers: dict[str, tuple[str, int]] = {}  # address -> (ref, row), first given
+        representatives: dict[str, tuple[str, int]] = {}
+        officers: dict[str, tuple[str, str, int]] = {}  # email -> (name, "spoc"|"cover", row)
+        for row in self.seen:
+            for address in row.customer_emails:
+                customers.setdefault(address, (row.customer_ref, row.row))
+            for address in row.representatives:
+                representatives.setdefault(address, (row.customer_ref, row.row))
+            for prefix, email, name in row.officers:
+                officers.setdefault(
+                    email, (name, prefix.upper() if prefix == "spoc" else prefix, row.row)
+                )
+
+        def other(owner: tuple[str, int] | None, row: _Seen) -> bool:
+            return owner is not None and owner[0].casefold() != row.customer_ref.casefold()
+
         for row in self.seen:
             earlier = first_ref.get(row.customer_ref.casefold())
             if earlier is not None:
@@ -592,25 +609,69 @@ class _Validator:
             elif row.customer_ref:
                 first_ref[row.customer_ref.casefold()] = (row.customer_ref, row.row)
             for address in row.customer_emails:
-                other = seen_address.get(address)
-                if other and other[0].casefold() != row.customer_ref.casefold():
+                first = customers[address]
+                if other(first, row) and first[1] < row.row:
                     self.error(
                         row.row,
                         "customer_emails",
-                        f"{address} is also given for {other[0]} on row {other[1]}",
+                        f"{address} is also given for {first[0]} on row {first[1]}",
                     )
-                seen_address.setdefault(address, (row.customer_ref, row.row))
+                if address in officers:
+                    self.error(
+                        row.row,
+                        "customer_emails",
+                        f"{address} is a staff address, not a customer's",
+                    )
+            for address in row.representatives:
+                owner = customers.get(address)
+                if other(owner, row):
+                    assert owner is not None
+                    self.error(
+                        row.row,
+                        "representative_emails",
+                        f"{address} is an address of customer {owner[0]} (row {owner[1]}), "
+                        "so it cannot also be a representative",
+                    )
+                first = representatives[address]
+                if other(first, row) and first[1] < row.row:
+                    self.error(
+                        row.row,
+                        "representative_emails",
+                        f"{address} is also the representative of {first[0]} on row "
+                        f"{first[1]} (a representative's mail must belong to one customer)",
+                    )
+                if address in officers:
+                    _, role, on_row = officers[address]
+                    self.error(
+                        row.row,
+                        "representative_emails",
+                        f"{address} is a staff address ({role} officer on row {on_row}), not "
+                        "a representative's",
+                    )
             for address in row.restricted_to:
-                owner = seen_address.get(address)
-                if owner and owner[0].casefold() != row.customer_ref.casefold():
+                owner = customers.get(address)
+                if other(owner, row):
+                    assert owner is not None
                     self.error(
                         row.row,
                         "restricted_to",
                         f"{address} is an address of customer {owner[0]}",
                     )
-            for prefix, email, name in row.officers:
-                if email in seen_address:
+                represented = representatives.get(address)
+                if represented is not None:
+                    self.error(
+                        row.row,
+                        "restricted_to",
+                        f"{address} is the address of a representative of customer "
+                        f"{represented[0]}",
+                    )
+            for prefix, email, _ in row.officers:
+                # (The customer's own row is told too, whichever comes first: see above.)
+                if email in customers and customers[email][1] < row.row:
                     self.error(row.row, f"{prefix}_email", f"{email} is also a customer address")
+        officer_names: dict[str, tuple[str, int]] = {}
+        for row in self.seen:
+            for prefix, email, name in row.officers:
                 known = officer_names.get(email)
                 if known and known[0] != name:
                     self.error(
@@ -619,15 +680,6 @@ class _Validator:
                         f"{email} is named {known[0]!r} on row {known[1]}",
                     )
                 officer_names.setdefault(email, (name, row.row))
-        officer_emails = set(officer_names)
-        for row in self.seen:
-            for address in row.customer_emails:
-                if address in officer_emails:
-                    self.error(
-                        row.row,
-                        "customer_emails",
-                        f"{address} is a staff address, not a customer's",
-                    )
         self.errors.sort(key=lambda e: e.row or 0)
 
 
@@ -640,3 +692,4 @@ class _Seen:
     customer_emails: tuple[str, ...]
     restricted_to: tuple[str, ...]
     officers: tuple[tuple[str, str, str], ...]  # ("spoc" | "cover", email, name)
+    representatives: tuple[str, ...] = ()

@@ -712,3 +712,89 @@ def test_a_spoc_whose_inbox_is_not_watched_is_one_warning_naming_every_row(
         "the SPOC is not seen and their permitted contact cannot be recorded (also on rows 3, 4)"
     ] == [str(w) for w in warnings]
     assert [] == register_warnings(path, rows, watched=[AMELIA.upper()])
+
+
+REP_HEADER = HEADER + ",representative_emails"
+
+
+def with_rep(line: str, representatives: str) -> str:
+    return f"{line},{representatives}"
+
+
+def test_a_representative_who_is_another_rows_customer_is_refused_in_any_order(
+    tmp_path: Path,
+) -> None:
+    before = csv_file(
+        tmp_path,
+        with_rep(MARGARET, "tom.fraser@freemail.example"),
+        with_rep(TOM, ""),
+        header=REP_HEADER,
+        name="before.csv",
+    )
+    after = csv_file(
+        tmp_path,
+        with_rep(TOM, ""),
+        with_rep(MARGARET, "tom.fraser@freemail.example"),
+        header=REP_HEADER,
+        name="after.csv",
+    )
+
+    assert [
+        f"{before}:2:representative_emails: tom.fraser@freemail.example is an address of "
+        "customer NV-1002 (row 3), so it cannot also be a representative"
+    ] == errors_of(before)
+    assert [
+        f"{after}:3:representative_emails: tom.fraser@freemail.example is an address of "
+        "customer NV-1002 (row 2), so it cannot also be a representative"
+    ] == errors_of(after)
+
+
+def test_a_representative_who_is_an_officer_in_the_file_is_refused(tmp_path: Path) -> None:
+    path = csv_file(tmp_path, with_rep(TOM, CHLOE), with_rep(MARGARET, ""), header=REP_HEADER)
+
+    assert [
+        f"{path}:2:representative_emails: {CHLOE} is a staff address (cover officer on row 3), "
+        "not a representative's"
+    ] == errors_of(path)
+
+
+def test_one_representative_for_two_customers_is_refused(tmp_path: Path) -> None:
+    path = csv_file(
+        tmp_path,
+        with_rep(MARGARET, "ken@help.example"),
+        with_rep(TOM, "Ken@Help.Example"),
+        header=REP_HEADER,
+    )
+
+    assert [
+        f"{path}:3:representative_emails: ken@help.example is also the representative of "
+        "NV-1001 on row 2 (a representative's mail must belong to one customer)"
+    ] == errors_of(path)
+
+
+def test_restricted_to_another_customers_address_is_refused_in_any_order(
+    tmp_path: Path,
+) -> None:
+    cells = TOM.split(",")
+    cells[COLUMNS.index("restricted_to")] = "m.ellis@work.example"
+    path = csv_file(tmp_path, ",".join(cells), MARGARET)
+
+    assert [f"{path}:2:restricted_to: m.ellis@work.example is an address of customer NV-1001"] == [
+        e for e in errors_of(path) if ":restricted_to:" in e
+    ]
+
+
+def test_restricted_to_a_representatives_address_is_refused(tmp_path: Path) -> None:
+    cells = TOM.split(",")
+    cells[COLUMNS.index("restricted_to")] = "ken@help.example"
+    path = csv_file(
+        tmp_path,
+        with_rep(",".join(cells), ""),
+        with_rep(MARGARET, "ken@help.example"),
+        header=REP_HEADER,
+    )
+
+    assert [
+        f"{path}:2:restricted_to: ken@help.example is the address of a representative of "
+        "customer NV-1001"
+    ] == [e for e in errors_of(path) if ":restricted_to:" in e]
