@@ -14,8 +14,8 @@ import difflib
 import re
 import zipfile
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
-from datetime import date
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +62,7 @@ REQUIRED = frozenset(
         "review_date",
     }
 )
+DATE_COLUMNS = frozenset({"start_date", "review_date"})
 EXPORT_SUFFIXES = (".csv", ".xlsx")
 LIST_SEPARATOR = ";"
 MAX_ADDRESSES = 20
@@ -141,7 +142,7 @@ def read_register(
     """
     name = str(path)
     try:
-        header, records = _read_rows(path)
+        sheet = _read_rows(path)
     except RegisterFileError:
         raise
     except UnicodeDecodeError as exc:
@@ -155,9 +156,10 @@ def read_register(
         raise RegisterFileError([_file_error(name, message)]) from exc
     except Exception as exc:
         raise RegisterFileError([_file_error(name, f"cannot read the file: {exc}")]) from exc
+    header, records = sheet.header, sheet.rows
     problem = _header_problem(path, header, records)
     if problem:
-        raise RegisterFileError([_file_error(name, problem)])
+        raise RegisterFileError([_file_error(name, problem + sheet.where)])
     validator = _Validator(
         name,
         staff=frozenset(normalise_address(a) for a in staff_addresses),
@@ -172,10 +174,14 @@ def read_register(
     validator.missing = REQUIRED - set(columns)
     rows = []
     for number, values in records:
+        unusable: dict[str, str] = {}  # column -> why its cell could not be read
+        for index, message in sheet.cell_problems.get(number, {}).items():
+            named = index < len(columns) and columns[index]
+            unusable[columns[index] if named else f"column {index + 1}"] = message
         for index, value in enumerate(values):
             if (value or "").strip() and (index >= len(columns) or not columns[index]):
                 validator.error(number, f"column {index + 1}", "value in a column with no header")
-        row = validator.row(number, dict(zip(columns, values, strict=False)))
+        row = validator.row(number, dict(zip(columns, values, strict=False)), unusable)
         if row is not None:
             rows.append(row)
     validator.cross_checks()
@@ -268,7 +274,17 @@ def _cell(row: RegisterRow, column: str) -> str:
     return "" if value is None else str(value)
 
 
-def _read_rows(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
+@dataclass
+class _Sheet:
+    """The cells of a register file as text, with the cells that could not be read."""
+
+    header: list[str]
+    rows: list[tuple[int, list[str]]]  # (row number as the sheet shows it, cells)
+    cell_problems: dict[int, dict[int, str]] = field(default_factory=dict)  # row -> col -> why
+    where: str = ""  # e.g. " (in worksheet 'Notes')", for problems with the header
+
+
+def _read_rows(path: Path) -> _Sheet:
     suffix = path.suffix.lower()
     if suffix == ".csv":
         # Hand the csv module a stream, not str.splitlines(), which would also split cells at
@@ -278,27 +294,139 @@ def _read_rows(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
             reader = csv.reader(handle)
             header = next(reader, [])
             rows = list(enumerate(reader, start=2))
-        return header, rows
+        return _Sheet(header, rows)
     if suffix in (".xlsx", ".xlsm"):
-        from openpyxl import load_workbook
-
-        book = load_workbook(path, read_only=True, data_only=True)
-        sheet = book.worksheets[0]
-        all_rows = [[_xlsx_text(v) for v in r] for r in sheet.iter_rows(values_only=True)]
-        book.close()
-        header = all_rows[0] if all_rows else []
-        return header, list(enumerate(all_rows[1:], start=2))
+        return _read_workbook(path)
     raise RegisterFileError([_file_error(str(path), "the register must be a .csv or .xlsx file")])
 
 
-def _xlsx_text(value: object) -> str:
+def _read_workbook(path: Path) -> _Sheet:
+    """The register's worksheet: see :func:`_register_worksheet` for which one.
+
+    Cells are read as Excel saved them (``data_only``); a formula whose result was never
+    saved (a file written by a program, not by Excel) is refused, not read as empty.  Text
+    columns must hold text: a number (12.5, or one too long for Excel to hold exactly) or a
+    TRUE/FALSE cell is refused, since turning it back into text could change it; whole
+    numbers (1001) and, in the date columns, date cells are accepted.
+    """
+    from openpyxl import load_workbook
+    from openpyxl.utils import get_column_letter
+
+    book = load_workbook(path, read_only=True, data_only=True)
+    try:
+        sheet, where = _register_worksheet(path, book)
+        values = [list(r) for r in sheet.iter_rows(values_only=True)]
+    finally:
+        book.close()
+    formulas = load_workbook(path, read_only=True, data_only=False)
+    try:
+        formula_cells = {
+            (number, index)
+            for number, cells in enumerate(formulas[sheet.title].iter_rows(), start=1)
+            for index, cell in enumerate(cells)
+            if getattr(cell, "data_type", None) == "f"
+        }
+    finally:
+        formulas.close()
+    header = [_header_text(v) for v in values[0]] if values else []
+    columns = [h.strip().lower() for h in header]
+    rows: list[tuple[int, list[str]]] = []
+    problems: dict[int, dict[int, str]] = {}
+    for number, cells in enumerate(values[1:], start=2):
+        texts = []
+        for index, value in enumerate(cells):
+            column = columns[index] if index < len(columns) else ""
+            if value is None and (number, index) in formula_cells:
+                text, problem = (
+                    "",
+                    (
+                        f"cell {get_column_letter(index + 1)}{number}: formula without a saved "
+                        "value: open and save the file in Excel"
+                    ),
+                )
+            else:
+                text, problem = _xlsx_text(value, column)
+            if problem:
+                problems.setdefault(number, {})[index] = problem
+            texts.append(text)
+        rows.append((number, texts))
+    return _Sheet(header, rows, problems, where)
+
+
+def _register_worksheet(path: Path, book: Any) -> tuple[Any, str]:
+    """The worksheet holding the register, and how to name it in messages.
+
+    Hidden worksheets are never read (a hidden first sheet is often an old copy).  Of the
+    visible ones: the only one; else the only one whose first row names register columns (a
+    workbook may keep notes or lists beside the register); else, if none does, the one the
+    workbook opens on (so that the header problem is reported on it, by name).  Two visible
+    worksheets that both look like a register are refused: nothing says which is current.
+    """
+    visible = [ws for ws in book.worksheets if ws.sheet_state == "visible"]
+    if not visible:
+        raise RegisterFileError([_file_error(str(path), "the workbook has no visible worksheet")])
+    if len(visible) == 1:
+        return visible[0], ""
+    registers = [ws for ws in visible if _looks_like_register(ws)]
+    if len(registers) == 1:
+        return registers[0], ""
+    if len(registers) > 1:
+        names = ", ".join(repr(ws.title) for ws in registers)
+        raise RegisterFileError(
+            [
+                _file_error(
+                    str(path),
+                    f"the workbook has several visible worksheets with register columns "
+                    f"({names}), so it does not say which is the register: delete or hide "
+                    "all but one",
+                )
+            ]
+        )
+    active = book.active if book.active in visible else visible[0]
+    return active, f" (in worksheet {active.title!r}; no visible worksheet has register columns)"
+
+
+def _looks_like_register(sheet: Any) -> bool:
+    first = next(sheet.iter_rows(max_row=1, values_only=True), ())
+    return any(str(v).strip().lower() in COLUMNS for v in first if v is not None)
+
+
+def _header_text(value: object) -> str:
+    return "" if value is None else str(value)
+
+
+_WHOLE_NUMBER_LIMIT = 10**15  # Excel keeps 15 significant digits: beyond, digits are lost
+
+
+def _xlsx_text(value: object, column: str) -> tuple[str, str]:
+    """A cell's value as the register's text, and why it cannot be used ("" if it can)."""
+    retype = "format the cells as Text and type the value again"
     if value is None:
-        return ""
-    if isinstance(value, date):  # Excel turns ISO text into dates; accept them
-        return value.isoformat()[:10]
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
+        return "", ""
+    if isinstance(value, str):
+        return value, ""
+    if isinstance(value, bool):  # before int: True is an int too
+        if column == "acknowledge":
+            return ("yes" if value else "no"), ""
+        return "", f"a TRUE/FALSE cell ({value}) where text is expected: {retype}"
+    if isinstance(value, datetime | date):
+        if column not in DATE_COLUMNS:
+            return "", f"a date cell ({value:%Y-%m-%d}) where text is expected: {retype}"
+        if isinstance(value, datetime) and value.time() != time():
+            return "", f"a date with a time of day ({value:%Y-%m-%d %H:%M}): give the date only"
+        return value.isoformat()[:10], ""  # Excel turns ISO text into dates; accept them
+    if isinstance(value, int | float):
+        whole = isinstance(value, int) or value.is_integer()
+        if whole and abs(value) < _WHOLE_NUMBER_LIMIT:
+            return str(int(value)), ""
+        shown = f"{value:.15g}" if isinstance(value, float) else str(value)
+        if whole:
+            return "", (
+                f"a number too long for Excel to hold exactly ({shown}): it may not be what "
+                f"was typed; {retype}"
+            )
+        return "", f"a number ({shown}) where text is expected: {retype}"
+    return "", f"a {type(value).__name__} cell where text is expected: {retype}"
 
 
 def _header_problem(path: Path, header: list[str], records: list[tuple[int, list[str]]]) -> str:
@@ -375,13 +503,20 @@ class _Validator:
     def error(self, row: int, column: str, message: str) -> None:
         self.errors.append(RowError(self.name, row, column, message))
 
-    def row(self, number: int, values: dict[str, str]) -> RegisterRow | None:
+    def row(
+        self, number: int, values: dict[str, str], unusable: dict[str, str] | None = None
+    ) -> RegisterRow | None:
+        """Validate one row; ``unusable`` are its cells that could not be read (a formula
+        without a saved value, a number where text belongs), by column, with why."""
         values = {k: (v or "").strip() for k, v in values.items() if k}
-        if not any(values.values()):
+        unusable = unusable or {}
+        if not any(values.values()) and not unusable:
             return None  # blank lines in spreadsheets are common and harmless
         before = len(self.errors)
+        for column, message in unusable.items():
+            self.error(number, column, message)
         for column in REQUIRED - self.missing:  # a missing column is one error, on row 1
-            if not values.get(column):
+            if not values.get(column) and column not in unusable:
                 self.error(number, column, "required value is empty")
         ref = values.get("customer_ref", "")
         known = self.existing_refs.get(ref.casefold())

@@ -798,3 +798,153 @@ def test_restricted_to_a_representatives_address_is_refused(tmp_path: Path) -> N
         f"{path}:2:restricted_to: ken@help.example is the address of a representative of "
         "customer NV-1001"
     ] == [e for e in errors_of(path) if ":restricted_to:" in e]
+
+
+XLSX_HEADER = [
+    "customer_ref",
+    "customer_name",
+    "customer_emails",
+    "spoc_name",
+    "spoc_email",
+    "status",
+    "start_date",
+    "review_date",
+    "acknowledge",
+]
+
+
+def xlsx_row(**changes: object) -> list[object]:
+    row: dict[str, object] = {
+        "customer_ref": "NV-1001",
+        "customer_name": "Margaret Ellis",
+        "customer_emails": "margaret.ellis@mailbox.example",
+        "spoc_name": "Amelia Hart",
+        "spoc_email": AMELIA,
+        "status": "active",
+        "start_date": "2026-03-16",
+        "review_date": "2027-03-16",
+        "acknowledge": "no",
+    }
+    row.update(changes)
+    return list(row.values())
+
+
+def test_a_formula_without_a_saved_value_is_refused_naming_the_cell(tmp_path: Path) -> None:
+    """openpyxl (and other programs) write formulas without their result; read as data they
+    would be empty cells, silently."""
+    path = _xlsx(
+        tmp_path / "register.xlsx",
+        XLSX_HEADER,
+        xlsx_row(customer_emails='=LOWER("Margaret.Ellis@mailbox.example")'),
+    )
+
+    assert [
+        f"{path}:2:customer_emails: cell C2: formula without a saved value: open and save the "
+        "file in Excel"
+    ] == errors_of(path)
+
+
+TYPED_CELLS = {
+    "decimal-number": (
+        {"customer_ref": 12.5},
+        "2:customer_ref: a number (12.5) where text is expected: format the cells as Text and "
+        "type the value again",
+    ),
+    "number-too-long-to-be-exact": (
+        {"customer_ref": 12345678901234569216},
+        "2:customer_ref: a number too long for Excel to hold exactly (1.23456789012346e+19): it "
+        "may not be what was typed; format the cells as Text and type the value again",
+    ),
+    "true-in-a-text-column": (
+        {"customer_name": True},
+        "2:customer_name: a TRUE/FALSE cell (True) where text is expected: format the cells as "
+        "Text and type the value again",
+    ),
+    "date-in-a-text-column": (
+        {"customer_ref": datetime(2026, 3, 4)},
+        "2:customer_ref: a date cell (2026-03-04) where text is expected: format the cells as "
+        "Text and type the value again",
+    ),
+    "date-with-a-time": (
+        {"start_date": datetime(2026, 3, 16, 9, 30)},
+        "2:start_date: a date with a time of day (2026-03-16 09:30): give the date only",
+    ),
+}
+
+
+@pytest.mark.parametrize(("changes", "expected"), TYPED_CELLS.values(), ids=TYPED_CELLS.keys())
+def test_excel_cells_that_are_not_text_are_refused_not_stringified(
+    tmp_path: Path, changes: dict[str, object], expected: str
+) -> None:
+    path = _xlsx(tmp_path / "register.xlsx", XLSX_HEADER, xlsx_row(**changes))
+
+    assert [f"{path}:{expected}"] == errors_of(path)
+
+
+def test_excel_whole_numbers_and_true_false_acknowledge_are_read_exactly(tmp_path: Path) -> None:
+    path = _xlsx(
+        tmp_path / "register.xlsx", XLSX_HEADER, xlsx_row(customer_ref=1001, acknowledge=True)
+    )
+
+    (row,) = read_register(path)
+
+    assert ("1001", True) == (row.customer_ref, row.acknowledge)
+
+
+def _workbook(path: Path, sheets: list[tuple[str, str, list[list[object]]]], active: int) -> Path:
+    book = Workbook()
+    first = book.active
+    assert first is not None
+    book.remove(first)
+    for title, state, rows in sheets:
+        sheet = book.create_sheet(title)
+        for row in rows:
+            sheet.append(row)
+        sheet.sheet_state = state
+    book.active = active
+    book.save(path)
+    return path
+
+
+OLD = [XLSX_HEADER, xlsx_row(customer_ref="OLD-1")]
+NEW = [XLSX_HEADER, xlsx_row(customer_ref="NV-1001")]
+NOTES = [["These are my notes"]]
+
+
+def test_a_hidden_first_worksheet_is_not_imported(tmp_path: Path) -> None:
+    path = _workbook(
+        tmp_path / "register.xlsx", [("Old", "hidden", OLD), ("Register", "visible", NEW)], 1
+    )
+
+    assert ["NV-1001"] == [row.customer_ref for row in read_register(path)]
+
+
+def test_the_visible_worksheet_with_register_columns_is_imported(tmp_path: Path) -> None:
+    path = _workbook(
+        tmp_path / "register.xlsx", [("Notes", "visible", NOTES), ("Register", "visible", NEW)], 0
+    )
+
+    assert ["NV-1001"] == [row.customer_ref for row in read_register(path)]
+
+
+def test_a_header_problem_names_the_worksheet_when_there_are_several(tmp_path: Path) -> None:
+    path = _workbook(
+        tmp_path / "register.xlsx", [("Notes", "visible", NOTES), ("More", "visible", NOTES)], 1
+    )
+
+    [error] = errors_of(path)
+
+    assert error.endswith("(in worksheet 'More'; no visible worksheet has register columns)")
+
+
+def test_two_visible_registers_in_one_workbook_are_refused(tmp_path: Path) -> None:
+    path = _workbook(
+        tmp_path / "register.xlsx",
+        [("Old", "hidden", OLD), ("A", "visible", NEW), ("B", "visible", OLD)],
+        1,
+    )
+
+    assert [
+        f"{path}: the workbook has several visible worksheets with register columns ('A', "
+        "'B'), so it does not say which is the register: delete or hide all but one"
+    ] == errors_of(path)
