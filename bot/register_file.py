@@ -236,14 +236,21 @@ def register_warnings(
 
 
 def write_register(path: Path, rows: Iterable[RegisterRow]) -> None:
-    """Write rows in the import format (.csv or .xlsx, by the file's suffix)."""
+    """Write rows in the import format (.csv or .xlsx, by the file's suffix).
+
+    Nothing written is ever a spreadsheet formula, whatever a customer's name or any other
+    value holds (formula injection: ``=HYPERLINK(...)``, ``+``, ``-``, ``@``): in CSV such a
+    value gets a leading apostrophe, which spreadsheets show as text and the import removes
+    again; in Excel every cell is a text cell (and those get Excel's "quote prefix" so that
+    editing them keeps them text).  Importing the exported file gives back the same values.
+    """
     lines = [[_cell(row, column) for column in COLUMNS] for row in rows]
     suffix = path.suffix.lower()
     if suffix == ".csv":
         with path.open("w", encoding="utf-8", newline="") as handle:
             writer = csv.writer(handle)
             writer.writerow(COLUMNS)
-            writer.writerows(lines)
+            writer.writerows([_escape(value) for value in line] for line in lines)
     elif suffix == ".xlsx":
         from openpyxl import Workbook
 
@@ -251,12 +258,35 @@ def write_register(path: Path, rows: Iterable[RegisterRow]) -> None:
         sheet = book.active
         assert sheet is not None
         sheet.title = "SPOC register"
-        sheet.append(list(COLUMNS))
-        for line in lines:
-            sheet.append(line)
+        for number, line in enumerate([list(COLUMNS), *lines], start=1):
+            for index, value in enumerate(line, start=1):
+                cell = sheet.cell(row=number, column=index, value=value or None)
+                cell.number_format = "@"  # Text: what the DMO types stays as typed
+                if value:
+                    cell.data_type = "s"  # never "f", which openpyxl picks for "=..."
+                    cell.quotePrefix = value.startswith(_FORMULA_STARTS)
         book.save(path)
     else:  # callers check the name first (export_register): this is a programming error
         raise ValueError(f"{path}: use a .csv or .xlsx file name")
+
+
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+"""How a cell that a spreadsheet would take for a formula begins (OWASP, CSV injection)."""
+
+
+def _escape(value: str) -> str:
+    """A CSV value that no spreadsheet takes for a formula: ``=1+1`` is written ``'=1+1``
+    (and a value that already looks escaped gets one apostrophe more, so that
+    :func:`_unescape` gives back exactly what was written)."""
+    return "'" + value if value.lstrip("'").startswith(_FORMULA_STARTS) else value
+
+
+def _unescape(value: str) -> str:
+    """A CSV value as it was before :func:`_escape` (a DMO's own ``'=...`` reads the same)."""
+    text = value.strip()
+    if text.startswith("'") and text.lstrip("'").startswith(_FORMULA_STARTS):
+        return text[1:]
+    return value
 
 
 def _cell(row: RegisterRow, column: str) -> str:
@@ -293,7 +323,7 @@ def _read_rows(path: Path) -> _Sheet:
         with path.open(encoding="utf-8-sig", newline="") as handle:
             reader = csv.reader(handle)
             header = next(reader, [])
-            rows = list(enumerate(reader, start=2))
+            rows = [(n, [_unescape(v) for v in r]) for n, r in enumerate(reader, start=2)]
         return _Sheet(header, rows)
     if suffix in (".xlsx", ".xlsm"):
         return _read_workbook(path)

@@ -948,3 +948,52 @@ def test_two_visible_registers_in_one_workbook_are_refused(tmp_path: Path) -> No
         f"{path}: the workbook has several visible worksheets with register columns ('A', "
         "'B'), so it does not say which is the register: delete or hide all but one"
     ] == errors_of(path)
+
+
+DANGEROUS = (
+    MARGARET.replace("NV-1001", "=1+1")
+    .replace("Margaret Ellis", '"=HYPERLINK(""http://evil.example"",""x"")"')
+    .replace("Chloe Price", "+Chloe Price"),
+    TOM.replace("NV-1002", "@SUM(A1)").replace("Tom Fraser", "-Tom Fraser"),
+    TOM.replace("NV-1002", "''=already quoted")  # a reference that truly starts with '=
+    .replace("Tom Fraser", "'Tom")
+    .replace("tom.fraser@freemail.example", "t2@freemail.example"),
+)
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".xlsx"])
+def test_export_never_writes_a_formula_and_round_trips_such_values(
+    tmp_path: Path, suffix: str
+) -> None:
+    original = read_register(csv_file(tmp_path, *DANGEROUS))
+    exported = tmp_path / f"export{suffix}"
+
+    write_register(exported, original)
+
+    assert ["=1+1", "@SUM(A1)", "'=already quoted"] == [r.customer_ref for r in original]
+    assert original == read_register(exported)
+
+
+def test_csv_export_quotes_formula_like_values_with_an_apostrophe(tmp_path: Path) -> None:
+    exported = tmp_path / "export.csv"
+
+    write_register(exported, read_register(csv_file(tmp_path, *DANGEROUS)))
+
+    cells = [c for line in exported.read_text().splitlines()[1:] for c in line.split(",")]
+    assert [] == [c for c in cells if c.lstrip('"').startswith(("=", "+", "-", "@"))]
+    assert "'=1+1" in cells and "''=already quoted" in cells
+
+
+def test_xlsx_export_has_only_text_cells(tmp_path: Path) -> None:
+    import zipfile
+
+    from openpyxl import load_workbook
+
+    exported = tmp_path / "export.xlsx"
+    write_register(exported, read_register(csv_file(tmp_path, *DANGEROUS)))
+
+    sheet_xml = zipfile.ZipFile(exported).read("xl/worksheets/sheet1.xml").decode()
+    book = load_workbook(exported)
+    kinds = {c.data_type for row in book.active.iter_rows() for c in row if c.value is not None}
+    assert ("<f>" in sheet_xml, {"s"}) == (False, kinds)
+    assert book.active["A2"].quotePrefix
