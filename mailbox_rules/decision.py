@@ -107,8 +107,11 @@ def decide(
     """Decide what to do with ``envelope`` under ``register`` at time ``now`` (UTC-aware).
 
     ``history`` is the customer's earlier contacts (for limits and threads), ``content`` the
-    message's subject and body text once fetched (for subject matters), ``topics`` the
-    configured topic keywords.  Absences, hours and periods are counted in ``zone``.
+    message's subject and body text once fetched (for subject matters and emergencies; a
+    :class:`~mailbox_rules.content.MessageText` also brings its text attachments, read for
+    emergencies only, and its body's digest, which tells a message that reuses a Message-ID
+    from a copy of the same one), ``topics`` the configured topic keywords.  Absences, hours
+    and periods are counted in ``zone``.
     A message whose text holds one of ``emergency_phrases`` is an emergency: it goes to the
     SPOC (or cover) and to ``emergency_route`` whatever else is true of it.
 

@@ -51,7 +51,7 @@ class RuleContext:
     arrangement: Arrangement | None
     zone: ZoneInfo = LONDON
     history: Sequence[PriorContact] = ()
-    content: str | None = None  # subject and body text, when the message was fetched
+    content: str | None = None  # subject and body text (a MessageText), once fetched
     topics: Mapping[str, Sequence[str]] = field(default_factory=dict)
     emergency_phrases: Sequence[str] = ()
     _may_be_a_customer: bool | None = field(default=None, repr=False, compare=False)
@@ -449,7 +449,11 @@ class OutsideSubject:
 
 
 def _matched_words(text: str, keywords: Sequence[str]) -> list[str]:
-    """Keywords found in ``text`` as whole words, ignoring case and how words are spaced."""
+    """Keywords found in ``text`` as whole words, ignoring case and how words are spaced.
+
+    Used for subject-matter topics, which match as written (a topic keyword is chosen by the
+    organisation for exactly that); emergency phrases are more tolerant: see
+    :mod:`mailbox_rules.emergency`."""
     found = []
     for keyword in keywords:
         pattern = r"\s+".join(re.escape(word) for word in keyword.split())
