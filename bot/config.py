@@ -38,7 +38,16 @@ def _address(value: str) -> str:
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Strict: a value of the wrong type is an error, never coerced ("10143" is not a port,
+    # "yes" or 1 is not true).  Lists, paths and names from a fixed set are still read from
+    # TOML's arrays and strings (the ``Lax`` fields below), which is what TOML can express.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+_LAX = Field(strict=False)
+Texts = Annotated[tuple[str, ...], _LAX]
+"""A TOML array of strings, kept as a tuple."""
+LaxPath = Annotated[Path, _LAX]
 
 
 def _plain_text(value: str) -> str:
@@ -47,12 +56,47 @@ def _plain_text(value: str) -> str:
     return value
 
 
+_DOMAIN = re.compile(r"[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)*")
+
+
+def _domains(value: tuple[str, ...]) -> tuple[str, ...]:
+    """Mail domains, lower-case and in ASCII (IDNA) form; an empty or malformed one is refused
+    (an empty domain would make no sense, and a typo would silently match nothing)."""
+    cleaned = []
+    for item in value:
+        domain = normalise_address(f"x@{item.strip().lstrip('@')}").partition("@")[2]
+        if not domain:
+            raise ValueError("an empty domain is not allowed")
+        if not _DOMAIN.fullmatch(domain):
+            raise ValueError(f"not a mail domain: {item!r}")
+        cleaned.append(domain)
+    return tuple(dict.fromkeys(cleaned))
+
+
+def _phrase(value: str) -> str:
+    """An emergency phrase: words that must start and end with a letter or digit, since a
+    phrase is matched as whole words (``fire!`` could never match)."""
+    phrase = " ".join(value.split())
+    if not phrase:
+        raise ValueError(
+            "an empty phrase is not allowed (it would make every message an emergency)"
+        )
+    if not phrase.isprintable():
+        raise ValueError(f"{value!r}: a phrase must not contain control characters")
+    if not (phrase[0].isalnum() and phrase[-1].isalnum()):
+        raise ValueError(
+            f"{value!r}: a phrase must start and end with a letter or digit, since phrases "
+            "are matched as whole words (write fire, not fire!)"
+        )
+    return phrase
+
+
 class Organisation(_Section):
     name: Annotated[str, Field(max_length=200)]
     dmo_email: str
     bot_address: str
     timezone: str = "Europe/London"
-    staff_domains: tuple[str, ...] = ()
+    staff_domains: Texts = ()
 
     _addresses = field_validator("dmo_email", "bot_address")(_address)
     _name = field_validator("name")(_plain_text)
@@ -66,15 +110,12 @@ class Organisation(_Section):
             raise ValueError(f"unknown time zone {value!r}") from exc
         return value
 
-    @field_validator("staff_domains")
-    @classmethod
-    def _domains(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        return tuple(d.strip().lower().lstrip("@") for d in value)
+    _staff_domains = field_validator("staff_domains")(_domains)
 
 
 class Storage(_Section):
     database_url: str
-    evidence_dir: Path
+    evidence_dir: LaxPath
 
 
 class BackendKind(StrEnum):
@@ -84,7 +125,7 @@ class BackendKind(StrEnum):
 
 
 class Backend(_Section):
-    kind: BackendKind
+    kind: Annotated[BackendKind, _LAX]
 
 
 Security = Literal["none", "starttls", "tls"]
@@ -103,7 +144,7 @@ class Secret(_Section):
     """Where a password comes from; never the password itself."""
 
     password_env: str | None = None
-    password_file: Path | None = None
+    password_file: LaxPath | None = None
 
     @model_validator(mode="after")
     def _one_source(self) -> Secret:
@@ -131,15 +172,15 @@ class Graph(_Section):
 
     tenant_id: str
     client_id: str
-    certificate_path: Path | None = None
+    certificate_path: LaxPath | None = None
     client_secret_env: str | None = None
-    client_secret_file: Path | None = None
+    client_secret_file: LaxPath | None = None
     authority: str = "https://login.microsoftonline.com"
     base_url: str = "https://graph.microsoft.com/v1.0"
     resource: str | None = None  # token audience; default: base_url's origin (sovereign clouds)
     outlook_resource: str = "https://outlook.office365.com"  # IMAP/SMTP tokens (xoauth2)
     validate_authority: bool = True  # msal's instance discovery; off only for a private test IdP
-    ca_bundle: Path | None = None  # extra CA certificates to trust (e.g. a TLS-inspecting proxy)
+    ca_bundle: LaxPath | None = None  # extra CA certificates to trust (e.g. a TLS-inspecting proxy)
     timeout_seconds: float = Field(default=60, gt=0)
     category: str = "Recorded by spocbot"
     page_size: int = Field(default=500, ge=1, le=1000)
@@ -204,9 +245,9 @@ GRAPH_FOLDERS = ("inbox", "junkemail")  # Graph's well-known names for Inbox and
 
 class Mailbox(Secret):
     address: str
-    role: MailboxRole
+    role: Annotated[MailboxRole, _LAX]
     username: str | None = None
-    folders: Annotated[tuple[str, ...], Field(min_length=1)] = IMAP_FOLDERS
+    folders: Annotated[tuple[str, ...], Field(min_length=1, strict=False)] = IMAP_FOLDERS
 
     _addr = field_validator("address")(_address)
 
@@ -226,6 +267,15 @@ class Watch(_Section):
     retry_initial_seconds: float = Field(default=5, gt=0)
     retry_max_seconds: float = Field(default=300, gt=0)
 
+    @model_validator(mode="after")
+    def _backoff(self) -> Watch:
+        if self.retry_max_seconds < self.retry_initial_seconds:
+            raise ValueError(
+                f"retry_max_seconds ({self.retry_max_seconds:g}) must not be less than "
+                f"retry_initial_seconds ({self.retry_initial_seconds:g})"
+            )
+        return self
+
     @field_validator("tag_keyword")
     @classmethod
     def _atom(cls, value: str) -> str:
@@ -236,22 +286,35 @@ class Watch(_Section):
 
 
 class Matching(_Section):
-    strip_subaddress_domains: tuple[str, ...] = ()
+    strip_subaddress_domains: Texts = ()
     possible_matches: bool = True  # look in unknown senders' mail for customers' refs and names
     scan_bytes: int = Field(default=256 * 1024, ge=1024)  # how much of such a message to read
 
-    @field_validator("strip_subaddress_domains")
-    @classmethod
-    def _domains(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        return tuple(d.strip().lower().lstrip("@") for d in value)
+    _domains = field_validator("strip_subaddress_domains")(_domains)
 
 
 class Emergency(_Section):
     forward_to: str | None = None
-    name: str = "Emergency route"
-    phrases: tuple[str, ...] | None = None  # None: the built-in list
+    name: Annotated[str, Field(max_length=200)] = "Emergency route"
+    phrases: Texts | None = None  # None: the built-in list
 
     _addr = field_validator("forward_to")(lambda v: None if v is None else _address(v))
+    _name = field_validator("name")(_plain_text)  # it goes into the To: of every such forward
+
+    @field_validator("phrases")
+    @classmethod
+    def _phrases(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if value is None:
+            return None
+        if not value:
+            raise ValueError("give at least one phrase, or leave phrases out for the built-in list")
+        cleaned = []
+        for index, phrase in enumerate(value):
+            try:
+                cleaned.append(_phrase(phrase))
+            except ValueError as exc:
+                raise ValueError(f"phrases[{index}]: {exc}") from None
+        return tuple(dict.fromkeys(cleaned))
 
     @property
     def phrase_list(self) -> tuple[str, ...]:
@@ -270,24 +333,31 @@ class Settings(_Section):
     imap: Imap | None = None
     smtp: Smtp | None = None
     graph: Graph | None = None
-    mailboxes: Annotated[tuple[Mailbox, ...], Field(min_length=1)]
+    mailboxes: Annotated[tuple[Mailbox, ...], Field(min_length=1, strict=False)]
     watch: Watch = Watch()
     matching: Matching = Matching()
     emergency: Emergency = Emergency()
     acknowledge: Acknowledge = Acknowledge()
-    topics: dict[str, tuple[str, ...]] = Field(default_factory=dict)
+    topics: dict[str, Texts] = Field(default_factory=dict)
     """Subject-matter topics: NAME = [keywords]; a message is about a topic if any keyword is
     in its subject or text (whole words, any case)."""
 
     @field_validator("topics")
     @classmethod
     def _topics(cls, value: dict[str, tuple[str, ...]]) -> dict[str, tuple[str, ...]]:
-        cleaned = {}
+        cleaned: dict[str, tuple[str, ...]] = {}
         for name, words in value.items():
+            key = name.strip().lower()
+            if not key:
+                raise ValueError("a topic needs a name")
+            if key in cleaned:
+                raise ValueError(
+                    f"topic {key!r} is given twice (topic names are compared ignoring case)"
+                )
             kept = tuple(w.strip() for w in words if w.strip())
             if not kept:
                 raise ValueError(f"topic {name!r} has no keywords")
-            cleaned[name.strip().lower()] = kept
+            cleaned[key] = kept
         return cleaned
 
     @model_validator(mode="before")
@@ -337,6 +407,11 @@ class Settings(_Section):
         duplicates = sorted({a for a in addresses if addresses.count(a) > 1})
         if duplicates:
             raise ValueError(f"mailbox listed twice: {', '.join(duplicates)}")
+        if self.emergency.forward_to == self.organisation.bot_address:
+            raise ValueError(
+                "emergency.forward_to: must not be the bot's own address (emergency forwards "
+                "would reach nobody)"
+            )
         bots = [m for m in self.mailboxes if m.role is MailboxRole.BOT]
         if len(bots) != 1 or bots[0].address != self.organisation.bot_address:
             raise ValueError(

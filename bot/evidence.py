@@ -14,6 +14,10 @@ import tempfile
 from pathlib import Path
 from typing import NamedTuple
 
+from mailbox_rules.content import body_digest
+
+__all__ = ["Evidence", "EvidenceError", "EvidenceStore", "body_digest"]
+
 
 class Evidence(NamedTuple):
     """A stored raw message: its SHA-256, its size and the SHA-256 of its body alone."""
@@ -74,16 +78,6 @@ class EvidenceStore:
         if hashlib.sha256(raw).hexdigest() != sha256:
             raise EvidenceError(f"evidence file for {sha256} does not match its hash")
         return raw
-
-
-def body_digest(raw: bytes) -> str:
-    """SHA-256 of the body alone: the same for every copy of one message, however many
-    mailboxes it was delivered to (their trace headers differ, the body does not)."""
-    for separator in (b"\r\n\r\n", b"\n\n"):
-        _, found, body = raw.partition(separator)
-        if found:
-            return hashlib.sha256(body).hexdigest()
-    return hashlib.sha256(b"").hexdigest()
 
 
 def _fsync_dir(path: Path) -> None:

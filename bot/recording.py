@@ -32,6 +32,7 @@ Row = TypeVar("Row", bound=m.Base)
 
 # Far enough back to hold the current calendar month and the current week.
 HISTORY_WINDOW = timedelta(days=40)
+BODY_KEY = "#body-"  # in a record's key: another message (this body) reusing a Message-ID
 
 
 def add_once(
@@ -80,6 +81,10 @@ def record_decision(
             evidence,
         )
         return False
+    if decision.kind is DecisionKind.EMERGENCY and decision.candidates:
+        # An emergency from a sender nobody has identified yet: forwarded now (below), and
+        # in the review queue as well, for a person to say whose it is.
+        add_review_item(session, envelope, decision, uid, uidvalidity, evidence)
     if decision.breached:
         assert decision.customer_ref and evidence is not None
         customer = _customer(session, decision.customer_ref)
@@ -185,11 +190,20 @@ def prior_contacts(session: Session, customer_ref: str, since: datetime) -> list
     found: list[PriorContact] = []
     for model in (m.Breach, m.Contact):
         rows = session.execute(
-            select(model.received_at, model.message_id, model.subject_key, model.new_issue).where(
-                model.customer_id == customer_id, model.received_at >= since
-            )
+            select(
+                model.received_at,
+                model.message_id,
+                model.subject_key,
+                model.new_issue,
+                model.body_sha256,
+            ).where(model.customer_id == customer_id, model.received_at >= since)
         )
-        found.extend(PriorContact(*row) for row in rows)
+        # The record's key is the Message-ID, with "#body-…" when another message already
+        # held it (see _message_key): the core tells messages apart by the body's hash.
+        found.extend(
+            PriorContact(at, key.split(BODY_KEY, 1)[0], subject, new_issue, body)
+            for at, key, subject, new_issue, body in rows
+        )
     return sorted(found, key=lambda p: p.received_at)
 
 
@@ -341,7 +355,7 @@ def _message_key(
     ).first()
     if holder is None or body_sha256 is None or holder == body_sha256:
         return message_id
-    return f"{message_id}#body-{body_sha256[:16]}"
+    return f"{message_id}{BODY_KEY}{body_sha256[:16]}"
 
 
 def _enqueue_emergency(
@@ -355,12 +369,17 @@ def _enqueue_emergency(
     breach_id: int | None = None,
     contact_id: int | None = None,
 ) -> None:
-    """An emergency goes to the officer and, separately, to the emergency route."""
+    """An emergency goes to the officer and, separately, to the emergency route; one whose
+    sender addresses belong to several customers goes to each of their officers."""
     links = {"breach_id": breach_id, "contact_id": contact_id}
     if decision.route_to is not None:
         _enqueue(
             session, EMERGENCY_FORWARD, customer, decision, message_key, sha256, domain, **links
         )
+    for copy in decision.also_to:
+        other = _customer(session, copy.customer_ref)
+        routed = replace(decision, route_to=copy.route_to, route_reason=copy.route_reason)
+        _enqueue(session, EMERGENCY_FORWARD, other, routed, message_key, sha256, domain, **links)
     if decision.emergency_route is not None:
         routed = replace(
             decision, route_to=decision.emergency_route, route_reason="to the emergency route"

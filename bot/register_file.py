@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import csv
 import difflib
+import re
 import zipfile
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
-from datetime import date
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
 
 from mailbox_rules.envelope import is_addr_spec, normalise_address
-from mailbox_rules.register import ArrangementStatus
+from mailbox_rules.register import ArrangementStatus, in_domains
 from mailbox_rules.restrictions import (
     ContactHours,
     Limit,
@@ -61,10 +62,12 @@ REQUIRED = frozenset(
         "review_date",
     }
 )
+DATE_COLUMNS = frozenset({"start_date", "review_date"})
 EXPORT_SUFFIXES = (".csv", ".xlsx")
 LIST_SEPARATOR = ";"
 MAX_ADDRESSES = 20
 MAX_LENGTH = {"customer_ref": 64, "customer_name": 200, "spoc_name": 200, "cover_name": 200}
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
 @dataclass(frozen=True)
@@ -139,7 +142,7 @@ def read_register(
     """
     name = str(path)
     try:
-        header, records = _read_rows(path)
+        sheet = _read_rows(path)
     except RegisterFileError:
         raise
     except UnicodeDecodeError as exc:
@@ -153,9 +156,10 @@ def read_register(
         raise RegisterFileError([_file_error(name, message)]) from exc
     except Exception as exc:
         raise RegisterFileError([_file_error(name, f"cannot read the file: {exc}")]) from exc
+    header, records = sheet.header, sheet.rows
     problem = _header_problem(path, header, records)
     if problem:
-        raise RegisterFileError([_file_error(name, problem)])
+        raise RegisterFileError([_file_error(name, problem + sheet.where)])
     validator = _Validator(
         name,
         staff=frozenset(normalise_address(a) for a in staff_addresses),
@@ -170,10 +174,14 @@ def read_register(
     validator.missing = REQUIRED - set(columns)
     rows = []
     for number, values in records:
+        unusable: dict[str, str] = {}  # column -> why its cell could not be read
+        for index, message in sheet.cell_problems.get(number, {}).items():
+            named = index < len(columns) and columns[index]
+            unusable[columns[index] if named else f"column {index + 1}"] = message
         for index, value in enumerate(values):
             if (value or "").strip() and (index >= len(columns) or not columns[index]):
                 validator.error(number, f"column {index + 1}", "value in a column with no header")
-        row = validator.row(number, dict(zip(columns, values, strict=False)))
+        row = validator.row(number, dict(zip(columns, values, strict=False)), unusable)
         if row is not None:
             rows.append(row)
     validator.cross_checks()
@@ -228,14 +236,21 @@ def register_warnings(
 
 
 def write_register(path: Path, rows: Iterable[RegisterRow]) -> None:
-    """Write rows in the import format (.csv or .xlsx, by the file's suffix)."""
+    """Write rows in the import format (.csv or .xlsx, by the file's suffix).
+
+    Nothing written is ever a spreadsheet formula, whatever a customer's name or any other
+    value holds (formula injection: ``=HYPERLINK(...)``, ``+``, ``-``, ``@``): in CSV such a
+    value gets a leading apostrophe, which spreadsheets show as text and the import removes
+    again; in Excel every cell is a text cell (and those get Excel's "quote prefix" so that
+    editing them keeps them text).  Importing the exported file gives back the same values.
+    """
     lines = [[_cell(row, column) for column in COLUMNS] for row in rows]
     suffix = path.suffix.lower()
     if suffix == ".csv":
         with path.open("w", encoding="utf-8", newline="") as handle:
             writer = csv.writer(handle)
             writer.writerow(COLUMNS)
-            writer.writerows(lines)
+            writer.writerows([_escape(value) for value in line] for line in lines)
     elif suffix == ".xlsx":
         from openpyxl import Workbook
 
@@ -243,12 +258,35 @@ def write_register(path: Path, rows: Iterable[RegisterRow]) -> None:
         sheet = book.active
         assert sheet is not None
         sheet.title = "SPOC register"
-        sheet.append(list(COLUMNS))
-        for line in lines:
-            sheet.append(line)
+        for number, line in enumerate([list(COLUMNS), *lines], start=1):
+            for index, value in enumerate(line, start=1):
+                cell = sheet.cell(row=number, column=index, value=value or None)
+                cell.number_format = "@"  # Text: what the DMO types stays as typed
+                if value:
+                    cell.data_type = "s"  # never "f", which openpyxl picks for "=..."
+                    cell.quotePrefix = value.startswith(_FORMULA_STARTS)
         book.save(path)
     else:  # callers check the name first (export_register): this is a programming error
         raise ValueError(f"{path}: use a .csv or .xlsx file name")
+
+
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+"""How a cell that a spreadsheet would take for a formula begins (OWASP, CSV injection)."""
+
+
+def _escape(value: str) -> str:
+    """A CSV value that no spreadsheet takes for a formula: ``=1+1`` is written ``'=1+1``
+    (and a value that already looks escaped gets one apostrophe more, so that
+    :func:`_unescape` gives back exactly what was written)."""
+    return "'" + value if value.lstrip("'").startswith(_FORMULA_STARTS) else value
+
+
+def _unescape(value: str) -> str:
+    """A CSV value as it was before :func:`_escape` (a DMO's own ``'=...`` reads the same)."""
+    text = value.strip()
+    if text.startswith("'") and text.lstrip("'").startswith(_FORMULA_STARTS):
+        return text[1:]
+    return value
 
 
 def _cell(row: RegisterRow, column: str) -> str:
@@ -266,7 +304,17 @@ def _cell(row: RegisterRow, column: str) -> str:
     return "" if value is None else str(value)
 
 
-def _read_rows(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
+@dataclass
+class _Sheet:
+    """The cells of a register file as text, with the cells that could not be read."""
+
+    header: list[str]
+    rows: list[tuple[int, list[str]]]  # (row number as the sheet shows it, cells)
+    cell_problems: dict[int, dict[int, str]] = field(default_factory=dict)  # row -> col -> why
+    where: str = ""  # e.g. " (in worksheet 'Notes')", for problems with the header
+
+
+def _read_rows(path: Path) -> _Sheet:
     suffix = path.suffix.lower()
     if suffix == ".csv":
         # Hand the csv module a stream, not str.splitlines(), which would also split cells at
@@ -275,28 +323,140 @@ def _read_rows(path: Path) -> tuple[list[str], list[tuple[int, list[str]]]]:
         with path.open(encoding="utf-8-sig", newline="") as handle:
             reader = csv.reader(handle)
             header = next(reader, [])
-            rows = list(enumerate(reader, start=2))
-        return header, rows
+            rows = [(n, [_unescape(v) for v in r]) for n, r in enumerate(reader, start=2)]
+        return _Sheet(header, rows)
     if suffix in (".xlsx", ".xlsm"):
-        from openpyxl import load_workbook
-
-        book = load_workbook(path, read_only=True, data_only=True)
-        sheet = book.worksheets[0]
-        all_rows = [[_xlsx_text(v) for v in r] for r in sheet.iter_rows(values_only=True)]
-        book.close()
-        header = all_rows[0] if all_rows else []
-        return header, list(enumerate(all_rows[1:], start=2))
+        return _read_workbook(path)
     raise RegisterFileError([_file_error(str(path), "the register must be a .csv or .xlsx file")])
 
 
-def _xlsx_text(value: object) -> str:
+def _read_workbook(path: Path) -> _Sheet:
+    """The register's worksheet: see :func:`_register_worksheet` for which one.
+
+    Cells are read as Excel saved them (``data_only``); a formula whose result was never
+    saved (a file written by a program, not by Excel) is refused, not read as empty.  Text
+    columns must hold text: a number (12.5, or one too long for Excel to hold exactly) or a
+    TRUE/FALSE cell is refused, since turning it back into text could change it; whole
+    numbers (1001) and, in the date columns, date cells are accepted.
+    """
+    from openpyxl import load_workbook
+    from openpyxl.utils import get_column_letter
+
+    book = load_workbook(path, read_only=True, data_only=True)
+    try:
+        sheet, where = _register_worksheet(path, book)
+        values = [list(r) for r in sheet.iter_rows(values_only=True)]
+    finally:
+        book.close()
+    formulas = load_workbook(path, read_only=True, data_only=False)
+    try:
+        formula_cells = {
+            (number, index)
+            for number, cells in enumerate(formulas[sheet.title].iter_rows(), start=1)
+            for index, cell in enumerate(cells)
+            if getattr(cell, "data_type", None) == "f"
+        }
+    finally:
+        formulas.close()
+    header = [_header_text(v) for v in values[0]] if values else []
+    columns = [h.strip().lower() for h in header]
+    rows: list[tuple[int, list[str]]] = []
+    problems: dict[int, dict[int, str]] = {}
+    for number, cells in enumerate(values[1:], start=2):
+        texts = []
+        for index, value in enumerate(cells):
+            column = columns[index] if index < len(columns) else ""
+            if value is None and (number, index) in formula_cells:
+                text, problem = (
+                    "",
+                    (
+                        f"cell {get_column_letter(index + 1)}{number}: formula without a saved "
+                        "value: open and save the file in Excel"
+                    ),
+                )
+            else:
+                text, problem = _xlsx_text(value, column)
+            if problem:
+                problems.setdefault(number, {})[index] = problem
+            texts.append(text)
+        rows.append((number, texts))
+    return _Sheet(header, rows, problems, where)
+
+
+def _register_worksheet(path: Path, book: Any) -> tuple[Any, str]:
+    """The worksheet holding the register, and how to name it in messages.
+
+    Hidden worksheets are never read (a hidden first sheet is often an old copy).  Of the
+    visible ones: the only one; else the only one whose first row names register columns (a
+    workbook may keep notes or lists beside the register); else, if none does, the one the
+    workbook opens on (so that the header problem is reported on it, by name).  Two visible
+    worksheets that both look like a register are refused: nothing says which is current.
+    """
+    visible = [ws for ws in book.worksheets if ws.sheet_state == "visible"]
+    if not visible:
+        raise RegisterFileError([_file_error(str(path), "the workbook has no visible worksheet")])
+    if len(visible) == 1:
+        return visible[0], ""
+    registers = [ws for ws in visible if _looks_like_register(ws)]
+    if len(registers) == 1:
+        return registers[0], ""
+    if len(registers) > 1:
+        names = ", ".join(repr(ws.title) for ws in registers)
+        raise RegisterFileError(
+            [
+                _file_error(
+                    str(path),
+                    f"the workbook has several visible worksheets with register columns "
+                    f"({names}), so it does not say which is the register: delete or hide "
+                    "all but one",
+                )
+            ]
+        )
+    active = book.active if book.active in visible else visible[0]
+    return active, f" (in worksheet {active.title!r}; no visible worksheet has register columns)"
+
+
+def _looks_like_register(sheet: Any) -> bool:
+    first = next(sheet.iter_rows(max_row=1, values_only=True), ())
+    return any(str(v).strip().lower() in COLUMNS for v in first if v is not None)
+
+
+def _header_text(value: object) -> str:
+    return "" if value is None else str(value)
+
+
+_WHOLE_NUMBER_LIMIT = 10**15  # Excel keeps 15 significant digits: beyond, digits are lost
+
+
+def _xlsx_text(value: object, column: str) -> tuple[str, str]:
+    """A cell's value as the register's text, and why it cannot be used ("" if it can)."""
+    retype = "format the cells as Text and type the value again"
     if value is None:
-        return ""
-    if isinstance(value, date):  # Excel turns ISO text into dates; accept them
-        return value.isoformat()[:10]
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    return str(value)
+        return "", ""
+    if isinstance(value, str):
+        return value, ""
+    if isinstance(value, bool):  # before int: True is an int too
+        if column == "acknowledge":
+            return ("yes" if value else "no"), ""
+        return "", f"a TRUE/FALSE cell ({value}) where text is expected: {retype}"
+    if isinstance(value, datetime | date):
+        if column not in DATE_COLUMNS:
+            return "", f"a date cell ({value:%Y-%m-%d}) where text is expected: {retype}"
+        if isinstance(value, datetime) and value.time() != time():
+            return "", f"a date with a time of day ({value:%Y-%m-%d %H:%M}): give the date only"
+        return value.isoformat()[:10], ""  # Excel turns ISO text into dates; accept them
+    if isinstance(value, int | float):
+        whole = isinstance(value, int) or value.is_integer()
+        if whole and abs(value) < _WHOLE_NUMBER_LIMIT:
+            return str(int(value)), ""
+        shown = f"{value:.15g}" if isinstance(value, float) else str(value)
+        if whole:
+            return "", (
+                f"a number too long for Excel to hold exactly ({shown}): it may not be what "
+                f"was typed; {retype}"
+            )
+        return "", f"a number ({shown}) where text is expected: {retype}"
+    return "", f"a {type(value).__name__} cell where text is expected: {retype}"
 
 
 def _header_problem(path: Path, header: list[str], records: list[tuple[int, list[str]]]) -> str:
@@ -373,13 +533,20 @@ class _Validator:
     def error(self, row: int, column: str, message: str) -> None:
         self.errors.append(RowError(self.name, row, column, message))
 
-    def row(self, number: int, values: dict[str, str]) -> RegisterRow | None:
+    def row(
+        self, number: int, values: dict[str, str], unusable: dict[str, str] | None = None
+    ) -> RegisterRow | None:
+        """Validate one row; ``unusable`` are its cells that could not be read (a formula
+        without a saved value, a number where text belongs), by column, with why."""
         values = {k: (v or "").strip() for k, v in values.items() if k}
-        if not any(values.values()):
+        unusable = unusable or {}
+        if not any(values.values()) and not unusable:
             return None  # blank lines in spreadsheets are common and harmless
         before = len(self.errors)
+        for column, message in unusable.items():
+            self.error(number, column, message)
         for column in REQUIRED - self.missing:  # a missing column is one error, on row 1
-            if not values.get(column):
+            if not values.get(column) and column not in unusable:
                 self.error(number, column, "required value is empty")
         ref = values.get("customer_ref", "")
         known = self.existing_refs.get(ref.casefold())
@@ -444,6 +611,7 @@ class _Validator:
                 customer_ref=values.get("customer_ref", ""),
                 customer_emails=customer_emails,
                 restricted_to=restricted_to,
+                representatives=representatives,
                 officers=tuple(
                     (prefix, email, name)
                     for prefix, email, name in (
@@ -532,7 +700,7 @@ class _Validator:
         if not raw:
             return None
         try:
-            if len(raw) != 10:
+            if not _ISO_DATE.fullmatch(raw):  # fromisoformat also takes 2026-W05-1, 20260126
                 raise ValueError
             return date.fromisoformat(raw)
         except ValueError:
@@ -540,9 +708,18 @@ class _Validator:
             return None
 
     def check_customer_address(self, number: int, column: str, address: str, ref: str) -> None:
-        domain = address.rsplit("@", 1)[-1]
-        if address in self.staff or domain in self.staff_domains:
+        if address in self.staff or in_domains(address, self.staff_domains):
             self.error(number, column, f"{address} is a staff address, not a customer's")
+        elif not address.rpartition("@")[0].isascii():
+            # The domain may be internationalised (it is kept in its ASCII form); the part
+            # before the @ cannot be written in ASCII, and mail servers without SMTPUTF8
+            # refuse it, so every acknowledgement to it would fail.
+            self.error(
+                number,
+                column,
+                f"{address}: the part before the @ has non-ASCII characters, so mail to it "
+                "(acknowledgements) cannot be sent reliably; give an ASCII address",
+            )
         owner = self.existing_owner.get(address)
         if owner and owner.casefold() != ref.casefold():  # a case-only change is reported once
             self.error(number, column, f"{address} already belongs to customer {owner}")
@@ -554,8 +731,7 @@ class _Validator:
         owner = self.existing_owner.get(address)
         if owner:
             self.error(number, column, f"{address} is the address of customer {owner}")
-        domain = address.rsplit("@", 1)[-1]
-        if self.staff_domains and domain not in self.staff_domains:
+        if self.staff_domains and not in_domains(address, self.staff_domains):
             self.error(
                 number,
                 column,
@@ -564,11 +740,27 @@ class _Validator:
 
     def cross_checks(self) -> None:
         """Problems between rows, checked on every row, including rows with errors of their
-        own: a repeated reference, an address given for two customers, an officer who is
-        also a customer or has two names."""
-        seen_address: dict[str, tuple[str, int]] = {}
-        officer_names: dict[str, tuple[str, int]] = {}
+        own, whatever order the rows come in: a repeated reference; an address given for two
+        customers; an officer who is also a customer or has two names; a representative who
+        is another row's customer or officer, or represents two customers; a customer
+        restricted to another customer's (or representative's) address."""
         first_ref: dict[str, tuple[str, int]] = {}  # casefolded ref -> (as written, row)
+        customers: dict[str, tuple[str, int]] = {}  # address -> (ref, row), first given
+        representatives: dict[str, tuple[str, int]] = {}
+        officers: dict[str, tuple[str, str, int]] = {}  # email -> (name, "spoc"|"cover", row)
+        for row in self.seen:
+            for address in row.customer_emails:
+                customers.setdefault(address, (row.customer_ref, row.row))
+            for address in row.representatives:
+                representatives.setdefault(address, (row.customer_ref, row.row))
+            for prefix, email, name in row.officers:
+                officers.setdefault(
+                    email, (name, prefix.upper() if prefix == "spoc" else prefix, row.row)
+                )
+
+        def other(owner: tuple[str, int] | None, row: _Seen) -> bool:
+            return owner is not None and owner[0].casefold() != row.customer_ref.casefold()
+
         for row in self.seen:
             earlier = first_ref.get(row.customer_ref.casefold())
             if earlier is not None:
@@ -582,25 +774,69 @@ class _Validator:
             elif row.customer_ref:
                 first_ref[row.customer_ref.casefold()] = (row.customer_ref, row.row)
             for address in row.customer_emails:
-                other = seen_address.get(address)
-                if other and other[0].casefold() != row.customer_ref.casefold():
+                first = customers[address]
+                if other(first, row) and first[1] < row.row:
                     self.error(
                         row.row,
                         "customer_emails",
-                        f"{address} is also given for {other[0]} on row {other[1]}",
+                        f"{address} is also given for {first[0]} on row {first[1]}",
                     )
-                seen_address.setdefault(address, (row.customer_ref, row.row))
+                if address in officers:
+                    self.error(
+                        row.row,
+                        "customer_emails",
+                        f"{address} is a staff address, not a customer's",
+                    )
+            for address in row.representatives:
+                owner = customers.get(address)
+                if other(owner, row):
+                    assert owner is not None
+                    self.error(
+                        row.row,
+                        "representative_emails",
+                        f"{address} is an address of customer {owner[0]} (row {owner[1]}), "
+                        "so it cannot also be a representative",
+                    )
+                first = representatives[address]
+                if other(first, row) and first[1] < row.row:
+                    self.error(
+                        row.row,
+                        "representative_emails",
+                        f"{address} is also the representative of {first[0]} on row "
+                        f"{first[1]} (a representative's mail must belong to one customer)",
+                    )
+                if address in officers:
+                    _, role, on_row = officers[address]
+                    self.error(
+                        row.row,
+                        "representative_emails",
+                        f"{address} is a staff address ({role} officer on row {on_row}), not "
+                        "a representative's",
+                    )
             for address in row.restricted_to:
-                owner = seen_address.get(address)
-                if owner and owner[0].casefold() != row.customer_ref.casefold():
+                owner = customers.get(address)
+                if other(owner, row):
+                    assert owner is not None
                     self.error(
                         row.row,
                         "restricted_to",
                         f"{address} is an address of customer {owner[0]}",
                     )
-            for prefix, email, name in row.officers:
-                if email in seen_address:
+                represented = representatives.get(address)
+                if represented is not None:
+                    self.error(
+                        row.row,
+                        "restricted_to",
+                        f"{address} is the address of a representative of customer "
+                        f"{represented[0]}",
+                    )
+            for prefix, email, _ in row.officers:
+                # (The customer's own row is told too, whichever comes first: see above.)
+                if email in customers and customers[email][1] < row.row:
                     self.error(row.row, f"{prefix}_email", f"{email} is also a customer address")
+        officer_names: dict[str, tuple[str, int]] = {}
+        for row in self.seen:
+            for prefix, email, name in row.officers:
                 known = officer_names.get(email)
                 if known and known[0] != name:
                     self.error(
@@ -609,15 +845,6 @@ class _Validator:
                         f"{email} is named {known[0]!r} on row {known[1]}",
                     )
                 officer_names.setdefault(email, (name, row.row))
-        officer_emails = set(officer_names)
-        for row in self.seen:
-            for address in row.customer_emails:
-                if address in officer_emails:
-                    self.error(
-                        row.row,
-                        "customer_emails",
-                        f"{address} is a staff address, not a customer's",
-                    )
         self.errors.sort(key=lambda e: e.row or 0)
 
 
@@ -630,3 +857,4 @@ class _Seen:
     customer_emails: tuple[str, ...]
     restricted_to: tuple[str, ...]
     officers: tuple[tuple[str, str, str], ...]  # ("spoc" | "cover", email, name)
+    representatives: tuple[str, ...] = ()

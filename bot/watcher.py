@@ -51,6 +51,7 @@ from bot.recording import (
 from bot.store import models as m
 from mailbox_rules import (
     Absence,
+    ArrangementStatus,
     Decision,
     DecisionKind,
     Envelope,
@@ -468,6 +469,8 @@ class Watcher:
                 report.quarantined += 1
             else:
                 report.to_review += 1
+        elif decision.kind is DecisionKind.EMERGENCY and decision.candidates:
+            report.to_review += 1  # forwarded at once, and still waiting for whose it is
         log.debug(
             "%s: %s (%s)%s",
             where,
@@ -515,9 +518,11 @@ class Watcher:
         return self._policy.decide(envelope, register, now, history, content)
 
     def _history(self, envelope: Envelope, register: Register, now: datetime) -> list[PriorContact]:
-        """The customer's earlier contacts, when one of their limits needs counting."""
+        """The customer's earlier contacts: for their limits, and to tell a reply in a known
+        thread from a new issue (cease and desist: "new issue, please screen")."""
         arrangement = arrangement_of(envelope, register)
-        if arrangement is None or not (arrangement.max_contacts or arrangement.max_issues):
+        in_force = (ArrangementStatus.ACTIVE, ArrangementStatus.CEASE_AND_DESIST)
+        if arrangement is None or arrangement.status not in in_force:
             return []
         with self._factory() as session:
             return prior_contacts(session, arrangement.customer_ref, now - HISTORY_WINDOW)

@@ -11,11 +11,13 @@ Layout:
   reads one from raw header bytes (pure: bytes in, value out);
 * :mod:`mailbox_rules.register` – the core's read-only view of the register;
 * :mod:`mailbox_rules.rules` – one small named rule per policy check, Mailman-style;
-* :mod:`mailbox_rules.decision` – the :class:`Decision` value and :func:`decide`.
+* :mod:`mailbox_rules.decision` – the :class:`Decision` value and :func:`decide`;
+* :mod:`mailbox_rules.content` – a message's readable text (:func:`message_text`);
+* :mod:`mailbox_rules.emergency` – the emergency phrases and how they are found.
 """
 
-from mailbox_rules.content import message_text
-from mailbox_rules.decision import Decision, DecisionKind, arrangement_of, decide
+from mailbox_rules.content import MessageText, message_text
+from mailbox_rules.decision import Decision, DecisionKind, EmergencyCopy, arrangement_of, decide
 from mailbox_rules.envelope import Envelope, EnvelopeError, header_block, parse_envelope
 from mailbox_rules.register import (
     Absence,
@@ -32,8 +34,10 @@ __all__ = [
     "ArrangementStatus",
     "Decision",
     "DecisionKind",
+    "EmergencyCopy",
     "Envelope",
     "EnvelopeError",
+    "MessageText",
     "Officer",
     "PriorContact",
     "Register",

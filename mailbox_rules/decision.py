@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from mailbox_rules.envelope import Envelope
+from mailbox_rules.envelope import REPORT_MARKER, Envelope
 from mailbox_rules.register import (
     Arrangement,
     ArrangementStatus,
@@ -27,11 +27,22 @@ from mailbox_rules.rules import (
     RESTRICTIONS,
     RULES,
     DecisionKind,
+    Finding,
     RuleContext,
     emergency_phrases_in,
 )
 
-__all__ = ["Decision", "DecisionKind", "arrangement_of", "decide"]
+__all__ = ["Decision", "DecisionKind", "EmergencyCopy", "arrangement_of", "decide"]
+
+
+@dataclass(frozen=True)
+class EmergencyCopy:
+    """Another officer an emergency goes to, as the officer of another customer it may be from
+    (its sender addresses belong to several customers)."""
+
+    customer_ref: str
+    route_to: Officer
+    route_reason: str
 
 
 @dataclass(frozen=True)
@@ -50,12 +61,15 @@ class Decision:
     acknowledge_to: str | None = None  # send the sender an automatic acknowledgement
     contact_officer: Officer | None = None  # who deals with it: the SPOC, or cover while away
     candidates: tuple[str, ...] = ()  # review: customers the message may belong to
+    # An emergency whose sender a person must still identify is also put in the review queue
+    # (``candidates``), and goes to the officer of every customer it may be from (``also_to``).
+    also_to: tuple[EmergencyCopy, ...] = ()
 
     @property
     def breached(self) -> bool:
         """A restriction was broken (an emergency may also be a breach)."""
         return self.kind is DecisionKind.BREACH or (
-            self.kind is DecisionKind.EMERGENCY and len(self.rules) > 1
+            self.kind is DecisionKind.EMERGENCY and any(r in _RESTRICTION_NAMES for r in self.rules)
         )
 
     @property
@@ -93,13 +107,23 @@ def decide(
     """Decide what to do with ``envelope`` under ``register`` at time ``now`` (UTC-aware).
 
     ``history`` is the customer's earlier contacts (for limits and threads), ``content`` the
-    message's subject and body text once fetched (for subject matters), ``topics`` the
-    configured topic keywords.  Absences, hours and periods are counted in ``zone``.
+    message's subject and body text once fetched (for subject matters and emergencies; a
+    :class:`~mailbox_rules.content.MessageText` also brings its text attachments, read for
+    emergencies only, and its body's digest, which tells a message that reuses a Message-ID
+    from a copy of the same one), ``topics`` the configured topic keywords.  Absences, hours
+    and periods are counted in ``zone``.
     A message whose text holds one of ``emergency_phrases`` is an emergency: it goes to the
     SPOC (or cover) and to ``emergency_route`` whatever else is true of it.
 
     ``confirmed_customer`` is a person's answer from the review queue: the message is that
     customer's, whatever its sender addresses say, so the gates about identity are skipped.
+
+    An emergency is never held by a gate either (policy: an emergency must never be lost
+    because of a restriction).  When a customer under an arrangement in force is among the
+    authors of a message that a gate would ignore as automatic (an auto-reply, bulk mail) or
+    hold for review (several customers or authors, an unreadable sender), the decision asks
+    for the text (``needs_content``) and, if it holds an emergency phrase, is an emergency:
+    see :func:`_emergency_despite_gate`.
     """
     if confirmed_customer is not None:
         arrangement = register.by_ref(confirmed_customer)
@@ -122,15 +146,28 @@ def decide(
         finding = rule.check(ctx)
         if finding is None:
             continue
+        held = _held_customers(rule.name, finding, ctx) if emergency_phrases else ()
+        if held and content is not None:
+            phrases = emergency_phrases_in(ctx)
+            if phrases:
+                return _emergency_despite_gate(
+                    rule.name, finding, held, phrases, ctx, dmo, emergency_route
+                )
+        # Held customers' mail is read first: it may be an emergency.
+        read_first = bool(held) and content is None
         if finding.kind is DecisionKind.REVIEW:
             # Whose message it is, is exactly what a person must decide: attribute it to nobody.
             return Decision(
-                finding.kind, (rule.name,), (finding.reason,), candidates=finding.candidates
+                finding.kind,
+                (rule.name,),
+                (finding.reason,),
+                candidates=finding.candidates,
+                needs_content=read_first,
             )
         ref = arrangement.customer_ref if arrangement else None
         # An unknown sender's text may still name a customer (possible-match): read it first.
         scan = rule.name == "unknown-sender" and content is None and ctx.may_be_a_customer
-        return _gate_decision(finding.kind, rule.name, finding.reason, ref, scan)
+        return _gate_decision(finding.kind, rule.name, finding.reason, ref, scan or read_first)
     assert arrangement is not None  # every gate passed: a customer under a restriction
     broken = [(rule.name, f) for rule in RESTRICTIONS if (f := rule.check(ctx)) is not None]
     if broken:
@@ -144,17 +181,17 @@ def decide(
     if any(register.is_representative(a) for a in envelope.identities):
         reasons += ("sent by the customer's agreed representative",)
     route_to, route_reason = _route(arrangement, register, now.astimezone(zone).date(), dmo)
-    phrases = tuple(emergency_phrases_in(ctx))
+    found = tuple(emergency_phrases_in(ctx))
     acknowledge_to = _acknowledge_to(envelope, arrangement)
     contact_officer = _contact_officer(arrangement, route_to)
-    if phrases:
+    if found:
         # Never held: forwarded at once to the officer *and* the emergency route, with any
         # restriction it also broke still recorded beside it.
         broken_names = tuple(name for name, _ in broken)
         return Decision(
             DecisionKind.EMERGENCY,
             ("emergency", *broken_names),
-            (f"emergency or safeguarding words: {', '.join(phrases)}", *reasons[: len(broken)]),
+            (f"emergency or safeguarding words: {', '.join(found)}", *reasons[: len(broken)]),
             arrangement.customer_ref,
             route_to,
             route_reason,
@@ -188,6 +225,86 @@ def decide(
 
 
 _ONCE_IDENTIFIED = tuple(rule for rule in RULES if rule.name not in IDENTITY_RULES)
+_RESTRICTION_NAMES = frozenset(rule.name for rule in RESTRICTIONS)
+_IN_FORCE = frozenset({ArrangementStatus.ACTIVE, ArrangementStatus.CEASE_AND_DESIST})
+# The gates that would otherwise ignore or hold a message whose authors include a customer.
+_HOLDING_GATES = frozenset(
+    {"automatic-message", "unreadable-sender", "several-customers", "ambiguous-sender"}
+)
+
+
+def _held_customers(rule: str, finding: Finding, ctx: RuleContext) -> tuple[Arrangement, ...]:
+    """The customers under an arrangement in force among the authors of a message that the
+    gate ``rule`` ignores or holds, the author in From first; () when the gate holds nobody's.
+
+    Delivery and disposition reports are machine-made reports about another message (which
+    they quote), never a customer writing: they stay ignored.
+    """
+    if rule not in _HOLDING_GATES:
+        return ()
+    if rule == "automatic-message":
+        if (ctx.envelope.automatic or "").startswith(REPORT_MARKER):
+            return ()
+        found = [ctx.arrangement] if ctx.arrangement is not None else []
+    else:
+        found = [a for ref in finding.candidates if (a := ctx.register.by_ref(ref)) is not None]
+        if ctx.arrangement in found:  # the customer whose address comes first
+            found.remove(ctx.arrangement)
+            found.insert(0, ctx.arrangement)
+    day = ctx.local_received.date()
+    return tuple(a for a in found if a.status in _IN_FORCE and day >= a.start_date)
+
+
+def _emergency_despite_gate(
+    rule: str,
+    finding: Finding,
+    held: tuple[Arrangement, ...],
+    phrases: Sequence[str],
+    ctx: RuleContext,
+    dmo: Officer | None,
+    emergency_route: Officer | None,
+) -> Decision:
+    """An emergency in a message that the gate ``rule`` would ignore or hold.
+
+    It goes, at once, to the emergency route and to the officer (SPOC, cover or DMO, as
+    routing decides) of the first customer among its authors; when its authors are several
+    customers, to each other customer's officer too (:class:`EmergencyCopy`): each may be the
+    one in danger, and each officer knows their own customer.  It is recorded as that first
+    customer's emergency contact, never as a breach (the restrictions are not judged: it is
+    automatic mail, or nobody knows yet whose it is), and is not acknowledged (RFC 3834: no
+    automatic reply to automatic mail; nor to a sender nobody has identified).  A message
+    held for review stays in the review queue too (``candidates``), so that a person still
+    says whose it is.
+    """
+    today = ctx.now.astimezone(ctx.zone).date()
+    primary = held[0]
+    route_to, route_reason = _route(primary, ctx.register, today, dmo)
+    copies: list[EmergencyCopy] = []
+    sent_to = {route_to.email} if route_to is not None else set()
+    for other in held[1:]:
+        officer, reason = _route(other, ctx.register, today, dmo)
+        if officer is not None and officer.email not in sent_to:
+            sent_to.add(officer.email)
+            copies.append(EmergencyCopy(other.customer_ref, officer, reason))
+    review = finding.kind is DecisionKind.REVIEW
+    held_as = (
+        "it is also in the review queue for a person to say whose it is"
+        if review
+        else "passed on all the same: an emergency is never ignored"
+    )
+    return Decision(
+        DecisionKind.EMERGENCY,
+        ("emergency", rule),
+        (f"emergency or safeguarding words: {', '.join(phrases)}", f"{finding.reason}; {held_as}"),
+        primary.customer_ref,
+        route_to,
+        route_reason,
+        emergency_route=emergency_route,
+        contact_officer=_contact_officer(primary, route_to),
+        candidates=finding.candidates if review else (),
+        also_to=tuple(copies),
+    )
+
 
 _GATE_DECISIONS: dict[tuple[object, ...], Decision] = {}
 
@@ -217,7 +334,20 @@ def arrangement_of(envelope: Envelope, register: Register) -> Arrangement | None
     return None
 
 
-_NO_REPLY = re.compile(r"^(no-?reply|do-?not-?reply|donotreply|mailer-daemon|postmaster)\b")
+# Compared with the local part's separators (. _ - +) removed: no_reply, no.reply, do_not_reply
+# and noreply-123 are all "noreply...".  Anywhere in the local part for the no-reply words
+# (alerts-noreply@), at its start for the system mailboxes (bounces+123@, mailer-daemon@).
+_NO_REPLY_WORDS = ("noreply", "donotreply", "dontreply")
+_SYSTEM_LOCAL_PARTS = ("bounce", "mailerdaemon", "postmaster")
+_SEPARATORS = re.compile(r"[._+-]")
+
+
+def is_no_reply_address(address: str) -> bool:
+    """An address that must never get an automatic reply: no-reply senders (in any spelling:
+    no-reply, no_reply, no.reply, noreply, do-not-reply, donotreply...), bounce addresses,
+    MAILER-DAEMON and postmaster."""
+    local = _SEPARATORS.sub("", address.rpartition("@")[0].lower())
+    return any(word in local for word in _NO_REPLY_WORDS) or local.startswith(_SYSTEM_LOCAL_PARTS)
 
 
 def _acknowledge_to(envelope: Envelope, arrangement: Arrangement) -> str | None:
@@ -227,7 +357,7 @@ def _acknowledge_to(envelope: Envelope, arrangement: Arrangement) -> str | None:
         return None
     registered = arrangement.customer_emails | arrangement.representative_emails
     for address in envelope.from_addresses:
-        if address in registered and not _NO_REPLY.match(address):
+        if address in registered and not is_no_reply_address(address):
             return address
     return None
 

@@ -26,7 +26,14 @@ from email.utils import getaddresses, parsedate_to_datetime
 from typing import Any
 
 _ADDR_SPEC = re.compile(r"^[^@\s<>()\[\],;:\"]+@[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?$")
-_AUTO_SUBJECT = re.compile(r"^\s*(automatic reply|auto-?reply|autoreply)\s*:", re.IGNORECASE)
+# Subjects that Exchange, Outlook, Gmail and common vacation responders give their replies, in
+# English and German (Exchange's "Abwesenheitsnotiz"), when they add no header saying so.
+_AUTO_SUBJECT = re.compile(
+    r"^\s*(automatic\s+reply|auto[\s_-]?reply|auto[\s_-]?response|autoresponder"
+    r"|out\s+of\s+(the\s+)?office(\s+(auto[\s_-]?)?reply)?|abwesenheitsnotiz"
+    r"|automatische\s+antwort)\s*:",
+    re.IGNORECASE,
+)
 _BOUNCE_LOCALPARTS = frozenset({"mailer-daemon", "postmaster"})
 # Only these fields are parsed.  Each is capped in size and count first, so that a message
 # with megabytes of hostile headers costs milliseconds, not minutes (the stdlib parser's time
@@ -334,6 +341,10 @@ def _essential_fields(header_bytes: bytes, problems: list[str]) -> _Fields:
     return _Fields(b"\r\n".join(kept) + b"\r\n\r\n", counts, author_cut, tokens)
 
 
+REPORT_MARKER = "delivery or disposition report"
+"""How :func:`automatic_marker` begins for a delivery or disposition report (not an auto-reply)."""
+
+
 def automatic_marker(headers: EmailMessage, *, subject: str | None = None) -> str | None:
     """Why a message is a delivery report or an auto-reply, or None for a person's message.
 
@@ -344,10 +355,10 @@ def automatic_marker(headers: EmailMessage, *, subject: str | None = None) -> st
     if content_type.startswith("multipart/report"):
         report = re.search(r"report-type\s*=\s*\"?([\w-]+)", content_type)
         kind = report.group(1) if report else "unknown"
-        return f"delivery or disposition report (multipart/report; report-type={kind})"
+        return f"{REPORT_MARKER} (multipart/report; report-type={kind})"
     for report_type in _REPORT_TYPES:
         if content_type.startswith(report_type):
-            return f"delivery or disposition report ({report_type})"
+            return f"{REPORT_MARKER} ({report_type})"
     auto_submitted = _text(headers, "Auto-Submitted").strip().lower()
     if auto_submitted and not auto_submitted.startswith("no"):
         return f"Auto-Submitted: {auto_submitted.split(';')[0]}"

@@ -25,6 +25,17 @@ class ArrangementStatus(enum.StrEnum):
     CEASED = "ceased"
 
 
+def in_domains(address: str, domains: frozenset[str]) -> bool:
+    """Whether ``address`` (lower case) is in one of ``domains`` or a subdomain of one:
+    ``x@mail.homes.example`` is in ``homes.example``."""
+    domain = address.rpartition("@")[2]
+    while domain:
+        if domain in domains:
+            return True
+        domain = domain.partition(".")[2]
+    return False
+
+
 @dataclass(frozen=True)
 class Officer:
     """A member of staff who can be a SPOC or a cover officer."""
@@ -79,12 +90,25 @@ class Arrangement:
 
 @dataclass(frozen=True)
 class PriorContact:
-    """An earlier message from the same customer (breach or not), for limits and threads."""
+    """An earlier message from the same customer (breach or not), for limits and threads.
+
+    One message can be recorded more than once (a breach for the copy in one mailbox, a
+    contact for the copy in the SPOC's); a *different* message can reuse a Message-ID.  The
+    two are told apart by ``body_sha256`` (None when the body was not read).
+    """
 
     received_at: datetime
     message_id: str
     subject_key: str
     new_issue: bool
+    body_sha256: str | None = None
+
+    def same_message(self, message_id: str, body_sha256: str | None) -> bool:
+        """Whether this is a record of the message ``message_id`` with that body (an unknown
+        body on either side counts as the same: it cannot be told apart)."""
+        return self.message_id == message_id and (
+            self.body_sha256 is None or body_sha256 is None or self.body_sha256 == body_sha256
+        )
 
 
 @dataclass(frozen=True)
@@ -158,9 +182,12 @@ class Register:
         return self._by_ref.get(customer_ref)
 
     def is_staff(self, address: str) -> bool:
-        """An officer, a watched mailbox or an address in one of the organisation's domains."""
+        """An officer, a watched mailbox or an address in one of the organisation's domains
+        (or their subdomains)."""
         address = address.lower()
-        return address in self._staff or address.rpartition("@")[2] in self.staff_domains
+        return address in self._staff or (
+            bool(self.staff_domains) and in_domains(address, self.staff_domains)
+        )
 
     def arrangement_for(self, address: str) -> Arrangement | None:
         """The arrangement whose customer owns ``address`` (case-insensitive addr-spec)."""

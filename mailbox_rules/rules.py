@@ -22,7 +22,8 @@ from datetime import datetime
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
-from mailbox_rules.content import body_of
+from mailbox_rules.content import MessageText, body_of
+from mailbox_rules.emergency import find_phrases
 from mailbox_rules.envelope import Envelope
 from mailbox_rules.register import Arrangement, ArrangementStatus, PriorContact, Register
 from mailbox_rules.restrictions import Limit
@@ -50,7 +51,7 @@ class RuleContext:
     arrangement: Arrangement | None
     zone: ZoneInfo = LONDON
     history: Sequence[PriorContact] = ()
-    content: str | None = None  # subject and body text, when the message was fetched
+    content: str | None = None  # subject and body text (a MessageText), once fetched
     topics: Mapping[str, Sequence[str]] = field(default_factory=dict)
     emergency_phrases: Sequence[str] = ()
     _may_be_a_customer: bool | None = field(default=None, repr=False, compare=False)
@@ -66,28 +67,54 @@ class RuleContext:
     def local_received(self) -> datetime:
         return self.envelope.received_at.astimezone(self.zone)
 
+    @property
+    def body_sha256(self) -> str | None:
+        """The SHA-256 of this message's body, when its text was read from the raw message."""
+        content = self.content
+        return content.body_sha256 if isinstance(content, MessageText) else None
+
+    @property
+    def earlier(self) -> list[PriorContact]:
+        """The customer's earlier messages, each once, without this message itself.
+
+        A message recorded twice (a breach for one mailbox's copy and a contact for the
+        SPOC's) is one message; a different message reusing a Message-ID (another body) is
+        another; a record of this very message (another copy of it, or this copy decided
+        again) is not an earlier message.
+        """
+        message_id, body = self.envelope.message_id, self.body_sha256
+        kept: list[PriorContact] = []
+        for prior in self.history:
+            if prior.same_message(message_id, body):
+                continue
+            if any(k.same_message(prior.message_id, prior.body_sha256) for k in kept):
+                continue
+            kept.append(prior)
+        return kept
+
     def in_period(self, limit: Limit) -> list[PriorContact]:
-        """Earlier contacts in the same calendar week or month as this message."""
+        """Earlier messages in the same calendar week or month as this message."""
         start = limit.period.start(self.local_received)
         end = self.envelope.received_at
         return [
             p
-            for p in self.history
-            if start <= p.received_at.astimezone(self.zone)
-            and p.received_at <= end
-            and p.message_id != self.envelope.message_id
+            for p in self.earlier
+            if start <= p.received_at.astimezone(self.zone) and p.received_at <= end
         ]
 
     @property
     def starts_new_issue(self) -> bool:
-        """Not a reply in a known thread: judged by In-Reply-To/References and the subject."""
+        """Not a reply in a known thread: new unless it answers (In-Reply-To/References) one
+        of the customer's recorded messages, or has the normalised subject of one.  A bare
+        "Re:" or an In-Reply-To naming a message nobody recorded is a new issue: otherwise
+        anyone could evade an issue limit by writing "Re:"."""
         envelope = self.envelope
-        known_ids = {p.message_id for p in self.history}
-        if known_ids & set(envelope.in_reply_to + envelope.references):
+        earlier = self.earlier
+        answered = set(envelope.in_reply_to + envelope.references)
+        if answered and any(p.message_id in answered for p in earlier):
             return False
-        if envelope.subject_key and envelope.subject_key in {p.subject_key for p in self.history}:
-            return False
-        return not envelope.is_reply
+        key = envelope.subject_key
+        return not (key and any(p.subject_key == key for p in earlier))
 
 
 @dataclass(frozen=True)
@@ -422,7 +449,11 @@ class OutsideSubject:
 
 
 def _matched_words(text: str, keywords: Sequence[str]) -> list[str]:
-    """Keywords found in ``text`` as whole words, ignoring case and how words are spaced."""
+    """Keywords found in ``text`` as whole words, ignoring case and how words are spaced.
+
+    Used for subject-matter topics, which match as written (a topic keyword is chosen by the
+    organisation for exactly that); emergency phrases are more tolerant: see
+    :mod:`mailbox_rules.emergency`."""
     found = []
     for keyword in keywords:
         pattern = r"\s+".join(re.escape(word) for word in keyword.split())
@@ -432,10 +463,23 @@ def _matched_words(text: str, keywords: Sequence[str]) -> list[str]:
 
 
 def emergency_phrases_in(ctx: RuleContext) -> list[str]:
-    """Emergency and safeguarding phrases in the message text (none until it is read)."""
-    if ctx.content is None:
+    """Emergency and safeguarding phrases in the message's subject, text and ``text/plain``
+    attachments (none until it is read), each as it appeared: ``"gas is leaking" (gas leak)``.
+    See :mod:`mailbox_rules.emergency` for how a phrase matches."""
+    content = ctx.content
+    if content is None or not ctx.emergency_phrases:
         return []
-    return _matched_words(ctx.content, ctx.emergency_phrases)
+    found = find_phrases(content, ctx.emergency_phrases)
+    described = [str(m) for m in found]
+    attached = content.attached if isinstance(content, MessageText) else ""
+    if attached:
+        seen = {m.phrase for m in found}
+        described += [
+            f"{m} in an attachment"
+            for m in find_phrases(attached, ctx.emergency_phrases)
+            if m.phrase not in seen
+        ]
+    return described
 
 
 RULES: tuple[Rule, ...] = (

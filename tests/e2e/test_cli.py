@@ -358,17 +358,19 @@ def test_watch_json_without_once_is_a_usage_error_not_the_daemon(
 def test_verbose_works_before_or_after_the_watch_subcommand(
     cli: tuple[CliRunner, Path], where: str
 ) -> None:
-    root = logging.getLogger()
-    level = root.level
+    ours, library = logging.getLogger("bot"), logging.getLogger("httpx")
+    levels = ours.level, library.level
     args = ("-v", "watch", "--once") if where == "before" else ("watch", "--once", "-v")
     try:
-        root.setLevel(logging.WARNING)
+        ours.setLevel(logging.NOTSET)
         code, out, err = run(cli, *args)
-        logs_decisions = root.isEnabledFor(logging.DEBUG)
+        logs_decisions = ours.isEnabledFor(logging.DEBUG)
+        logs_traffic = library.isEnabledFor(logging.DEBUG)  # URLs with delta tokens: never
     finally:
-        root.setLevel(level)
+        ours.setLevel(levels[0])
+        library.setLevel(levels[1])
 
-    assert (0, True) == (code, logs_decisions), out + err
+    assert (0, True, False) == (code, logs_decisions, logs_traffic), out + err
     assert out.startswith("Checked 1 folder(s): 0 new message(s)")
 
 

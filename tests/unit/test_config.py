@@ -167,7 +167,84 @@ ERRORS = {
             'host = "imap.northvale-homes.example"',
             'host = "imap.northvale-homes.example"\nport = "nine-nine-three"',
         ),
-        "imap.port: Input should be a valid integer, unable to parse string as an integer",
+        "imap.port: Input should be a valid integer",
+    ),
+    "port-as-a-string-of-digits": (
+        (
+            'host = "imap.northvale-homes.example"',
+            'host = "imap.northvale-homes.example"\nport = "10143"',
+        ),
+        "imap.port: Input should be a valid integer",
+    ),
+    "mark-seen-yes": (
+        ("[backend]", '[watch]\nmark_seen = "yes"\n\n[backend]'),
+        "watch.mark_seen: Input should be a valid boolean",
+    ),
+    "mark-seen-one": (
+        ("[backend]", "[watch]\nmark_seen = 1\n\n[backend]"),
+        "watch.mark_seen: Input should be a valid boolean",
+    ),
+    "poll-seconds-as-a-string": (
+        ("[backend]", '[watch]\npoll_seconds = "60"\n\n[backend]'),
+        "watch.poll_seconds: Input should be a valid number",
+    ),
+    "folder-as-a-number": (
+        ('role = "information"', 'role = "information"\nfolders = ["INBOX", 1]'),
+        "mailboxes[0].folders[1]: Input should be a valid string",
+    ),
+    "emergency-name-with-line-break": (
+        ("[backend]", '[emergency]\nname = "Contact\\nBcc: x@evil.example"\n\n[backend]'),
+        "emergency.name: must be non-empty text without line breaks or control characters",
+    ),
+    "empty-emergency-phrase": (
+        ("[backend]", '[emergency]\nphrases = ["gas leak", ""]\n\n[backend]'),
+        "emergency.phrases: phrases[1]: an empty phrase is not allowed "
+        "(it would make every message an emergency)",
+    ),
+    "blank-emergency-phrase": (
+        ("[backend]", '[emergency]\nphrases = ["   "]\n\n[backend]'),
+        "emergency.phrases: phrases[0]: an empty phrase is not allowed "
+        "(it would make every message an emergency)",
+    ),
+    "no-emergency-phrases": (
+        ("[backend]", "[emergency]\nphrases = []\n\n[backend]"),
+        "emergency.phrases: give at least one phrase, or leave phrases out for the built-in list",
+    ),
+    "emergency-phrase-ending-in-punctuation": (
+        ("[backend]", '[emergency]\nphrases = ["fire!"]\n\n[backend]'),
+        "emergency.phrases: phrases[0]: 'fire!': a phrase must start and end with a letter or "
+        "digit, since phrases are matched as whole words (write fire, not fire!)",
+    ),
+    "emergency-route-is-the-bot": (
+        ("[backend]", '[emergency]\nforward_to = "spocbot@northvale-homes.example"\n\n[backend]'),
+        "emergency.forward_to: must not be the bot's own address (emergency forwards would "
+        "reach nobody)",
+    ),
+    "empty-staff-domain": (
+        (
+            'bot_address = "spocbot@northvale-homes.example"',
+            'bot_address = "spocbot@northvale-homes.example"\nstaff_domains = [""]',
+        ),
+        "organisation.staff_domains: an empty domain is not allowed",
+    ),
+    "malformed-staff-domain": (
+        (
+            'bot_address = "spocbot@northvale-homes.example"',
+            'bot_address = "spocbot@northvale-homes.example"\nstaff_domains = ["north vale"]',
+        ),
+        "organisation.staff_domains: not a mail domain: 'north vale'",
+    ),
+    "empty-subaddress-domain": (
+        ("[backend]", '[matching]\nstrip_subaddress_domains = [" "]\n\n[backend]'),
+        "matching.strip_subaddress_domains: an empty domain is not allowed",
+    ),
+    "topics-differing-only-in-case": (
+        ("[backend]", '[topics]\nRent = ["rent"]\nrent = ["arrears"]\n\n[backend]'),
+        "topics: topic 'rent' is given twice (topic names are compared ignoring case)",
+    ),
+    "retry-max-below-initial": (
+        ("[backend]", "[watch]\nretry_initial_seconds = 60\nretry_max_seconds = 5\n\n[backend]"),
+        "watch: retry_max_seconds (5) must not be less than retry_initial_seconds (60)",
     ),
     "port-out-of-range": (
         (
@@ -226,6 +303,26 @@ def test_invalid_configuration_error_names_the_key(
     path = write(tmp_path, MINIMAL_IMAP.replace(old, new, 1))
 
     assert f"{path}: {expected}" == error_of(path)
+
+
+def test_emergency_phrases_are_kept_with_their_spacing_tidied(tmp_path: Path) -> None:
+    text = MINIMAL_IMAP.replace(
+        "[backend]", '[emergency]\nphrases = ["  gas   leak ", "flood", "flood"]\n\n[backend]'
+    )
+
+    assert ("gas leak", "flood") == load_settings(write(tmp_path, text)).emergency.phrase_list
+
+
+def test_staff_domains_are_read_as_lower_case_ascii(tmp_path: Path) -> None:
+    text = MINIMAL_IMAP.replace(
+        'bot_address = "spocbot@northvale-homes.example"',
+        'bot_address = "spocbot@northvale-homes.example"\n'
+        'staff_domains = ["@Northvale-Homes.Example", "bücher.example"]',
+    )
+
+    assert ("northvale-homes.example", "xn--bcher-kva.example") == load_settings(
+        write(tmp_path, text)
+    ).organisation.staff_domains
 
 
 def test_every_problem_is_listed_in_one_error(tmp_path: Path) -> None:

@@ -3,7 +3,9 @@
 - Writing an address in another case, or with surrounding spaces, never changes a decision.
 - Adding an unrelated arrangement (another customer, other officers) never changes a decision.
 - A message with emergency words from a customer under an arrangement is never ignored and
-  never held back: it is an emergency, routed to an officer.
+  never held back: it is an emergency, routed to an officer.  That holds too when it looks
+  automatic (bulk, an auto-reply header or subject) or its sender is ambiguous (another author
+  beside the customer, two From fields, another customer as Sender).
 """
 
 from __future__ import annotations
@@ -62,9 +64,34 @@ def arrangement(status: ArrangementStatus, extra: dict[str, object]) -> Arrangem
     )
 
 
-def envelope_from(sender: str, found_in: str, at: datetime) -> Envelope:
-    raw = f"From: Casey <{sender}>\r\nTo: {found_in}\r\nSubject: Repairs\r\n\r\n".encode()
-    return parse_envelope(raw, found_in=found_in, received_at=at)
+def envelope_from(sender: str, found_in: str, at: datetime, extra: str = "") -> Envelope:
+    raw = f"From: Casey <{sender}>\r\nTo: {found_in}\r\n{extra}Subject: Repairs\r\n\r\n"
+    return parse_envelope(raw.encode(), found_in=found_in, received_at=at)
+
+
+# What else the message's header may say: nothing, or that it is automatic, or that its
+# sender is ambiguous.  None of it may hold back an emergency.
+SHAPES = {
+    "plain": ("", ""),
+    "bulk": ("Precedence: bulk\r\n", ""),
+    "auto-submitted": ("Auto-Submitted: auto-replied\r\n", ""),
+    "x-autoreply": ("X-Autoreply: yes\r\n", ""),
+    "null-return-path": ("Return-Path: <>\r\n", ""),
+    "second-author": ("", ", partner@else.example"),
+    "two-from-fields": ("From: partner@else.example\r\n", ""),
+    "other-customer-as-sender": ("Sender: other@mail.example\r\n", ""),
+}
+OTHER = Arrangement(
+    "C-2",
+    "Other",
+    frozenset({"other@mail.example"}),
+    Officer("Olly", "olly@homes.example"),
+    None,
+    frozenset({"olly@homes.example"}),
+    ArrangementStatus.ACTIVE,
+    date(2026, 1, 1),
+    date(2027, 1, 1),
+)
 
 
 @st.composite
@@ -127,6 +154,7 @@ def test_an_unrelated_arrangement_never_changes_a_decision(
     received,
     st.integers(min_value=0, max_value=20),
     st.booleans(),
+    st.sampled_from(sorted(SHAPES)),
 )
 def test_an_emergency_from_a_customer_is_never_ignored_or_held(
     status: ArrangementStatus,
@@ -135,18 +163,28 @@ def test_an_emergency_from_a_customer_is_never_ignored_or_held(
     at: datetime,
     earlier: int,
     spoc_away: bool,
+    shape: str,
 ) -> None:
     from mailbox_rules import Absence, PriorContact
 
+    headers, more_authors = SHAPES[shape]
     absences = [Absence(SPOC.email, date(2026, 1, 1), date(2027, 1, 1))] if spoc_away else []
-    register = Register.build([arrangement(status, extra)], absences, watched_mailboxes=WATCHED)
+    register = Register.build(
+        [arrangement(status, extra), OTHER], absences, watched_mailboxes=WATCHED
+    )
     history = [
         PriorContact(at - timedelta(hours=n + 1), f"<p{n}@x>", "older", True)
         for n in range(earlier)
     ]
+    if more_authors:
+        raw = f"From: {CUSTOMER}{more_authors}\r\nTo: {found_in}\r\n\r\n"
+        envelope = parse_envelope(raw.encode(), found_in=found_in, received_at=at)
+    else:
+        envelope = envelope_from(CUSTOMER, found_in, at, headers)
 
+    first_look = decide(envelope, register, NOW, history=history, emergency_phrases=["flood"])
     decision = decide(
-        envelope_from(CUSTOMER, found_in, at),
+        envelope,
         register,
         NOW,
         history=history,
@@ -154,5 +192,7 @@ def test_an_emergency_from_a_customer_is_never_ignored_or_held(
         emergency_phrases=["water pouring"],
     )
 
+    assert first_look.kind is DecisionKind.EMERGENCY or first_look.needs_content
     assert DecisionKind.EMERGENCY == decision.kind
     assert decision.route_to in (SPOC, COVER)
+    assert "C-1" == decision.customer_ref

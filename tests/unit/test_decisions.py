@@ -541,3 +541,264 @@ def test_register_lookup_ignores_case() -> None:
 
     assert reg.arrangement_for("Tom.Fraser@FreeMail.Example") is reg.arrangement_for(TOM)
     assert reg.arrangement_for(TOM) is not None
+
+
+NO_REPLY_ADDRESSES = (
+    "noreply@mailbox.example",
+    "no-reply@mailbox.example",
+    "no_reply-4411@mailbox.example",
+    "No.Reply@mailbox.example",
+    "do_not_reply@mailbox.example",
+    "do-not-reply@mailbox.example",
+    "donotreply@mailbox.example",
+    "alerts-noreply@mailbox.example",
+    "bounce@mailbox.example",
+    "bounces+abc@mailbox.example",
+    "mailer-daemon@mailbox.example",
+    "postmaster@mailbox.example",
+)
+
+
+@pytest.mark.parametrize("address", NO_REPLY_ADDRESSES)
+def test_no_reply_addresses_never_get_an_acknowledgement(address: str) -> None:
+    customer = dataclasses.replace(
+        ARRANGEMENTS[0], customer_emails=frozenset({address}), acknowledge=True
+    )
+    decision = decide(envelope(address, AMELIA.email), Register.build([customer], (), WATCHED), NOW)
+
+    assert (DecisionKind.ALLOWED, None) == (decision.kind, decision.acknowledge_to)
+
+
+@pytest.mark.parametrize(
+    "address", ["margaret.ellis@mailbox.example", "reply.to.me@mailbox.example", "nora@x.example"]
+)
+def test_ordinary_addresses_get_an_acknowledgement(address: str) -> None:
+    customer = dataclasses.replace(
+        ARRANGEMENTS[0], customer_emails=frozenset({address}), acknowledge=True
+    )
+    decision = decide(envelope(address, AMELIA.email), Register.build([customer], (), WATCHED), NOW)
+
+    assert address == decision.acknowledge_to
+
+
+def test_an_out_of_office_subject_from_a_customer_is_never_acknowledged() -> None:
+    customer = dataclasses.replace(ARRANGEMENTS[0], acknowledge=True)
+    raw = f"From: {MARGARET}\r\nTo: {AMELIA.email}\r\nSubject: Out of Office: fan\r\n\r\n"
+    env = parse_envelope(raw.encode(), found_in=AMELIA.email, received_at=NOW)
+
+    decision = decide(env, Register.build([customer], (), WATCHED), NOW)
+
+    assert (DecisionKind.IGNORE, ("automatic-message",), None) == (
+        decision.kind,
+        decision.rules,
+        decision.acknowledge_to,
+    )
+
+
+# -- emergencies are never held by a gate -------------------------------------------------------
+
+GAS = "Subject\nPlease come quickly, the gas is leaking in the kitchen"
+PHRASES = ("gas leak", "flood")
+
+
+def parsed(*headers: str, found_in: str = HOUSING) -> Envelope:
+    raw = "\r\n".join((*headers, f"To: {found_in}", "Message-ID: <m@x>")) + "\r\n\r\n"
+    return parse_envelope(raw.encode(), found_in=found_in, received_at=NOW)
+
+
+@dataclass(frozen=True)
+class Gated:
+    envelope: Envelope
+    rules: tuple[str, ...]
+    customer_ref: str
+    route_to: Officer
+    candidates: tuple[str, ...] = ()
+    also_to: tuple[tuple[str, Officer], ...] = ()
+    absences: tuple[Absence, ...] = ()
+
+
+GATED = {
+    "bulk-mail-from-a-customer": Gated(
+        parsed(f"From: {MARGARET}", "Precedence: bulk"),
+        ("emergency", "automatic-message"),
+        "NV-1001",
+        AMELIA,
+    ),
+    "auto-reply-from-a-customer": Gated(
+        parsed(f"From: {TOM}", "Auto-Submitted: auto-replied"),
+        ("emergency", "automatic-message"),
+        "NV-1002",
+        BEN,
+    ),
+    "out-of-office-subject-from-a-customer-with-spoc-away": Gated(
+        parsed(f"From: {TOM}", "Subject: Out of Office: repairs"),
+        ("emergency", "automatic-message"),
+        "NV-1002",
+        CHLOE,
+        absences=(away(BEN, NOW.date()),),
+    ),
+    "cease-and-desist-customer-bulk-mail": Gated(
+        parsed(f"From: {CARL}", "X-Autoreply: yes"),
+        ("emergency", "automatic-message"),
+        "NV-1006",
+        AMELIA,
+    ),
+    "customer-and-another-author-in-from": Gated(
+        parsed(f"From: {MARGARET}, partner@else.example"),
+        ("emergency", "ambiguous-sender"),
+        "NV-1001",
+        AMELIA,
+        candidates=("NV-1001",),
+    ),
+    "stranger-first-then-customer-in-from": Gated(
+        parsed(f"From: partner@else.example, {TOM}"),
+        ("emergency", "ambiguous-sender"),
+        "NV-1002",
+        BEN,
+        candidates=("NV-1002",),
+    ),
+    "two-from-fields": Gated(
+        parsed(f"From: {TOM}", "From: partner@else.example"),
+        ("emergency", "ambiguous-sender"),
+        "NV-1002",
+        BEN,
+        candidates=("NV-1002",),
+    ),
+    "unreadable-from-naming-a-customer": Gated(
+        parsed(f'From: "Margaret <{MARGARET}>'),
+        ("emergency", "unreadable-sender"),
+        "NV-1001",
+        AMELIA,
+        candidates=("NV-1001",),
+    ),
+    "from-and-sender-two-customers": Gated(
+        parsed(f"From: {TOM}", f"Sender: {MARGARET}"),
+        ("emergency", "several-customers"),
+        "NV-1002",
+        BEN,
+        candidates=("NV-1001", "NV-1002"),
+        also_to=(("NV-1001", AMELIA),),
+    ),
+    "two-customers-with-the-same-spoc-one-forward": Gated(
+        parsed(f"From: {MARGARET}", f"Sender: {SANDRA}"),
+        ("emergency", "several-customers"),
+        "NV-1001",
+        AMELIA,
+        candidates=("NV-1001", "NV-1005"),
+    ),
+}
+
+
+def decide_gated(env: Envelope, content: str | None, *absences: Absence) -> Decision:
+    return decide(
+        env,
+        register(*absences),
+        NOW,
+        dmo=DMO,
+        content=content,
+        emergency_phrases=PHRASES,
+        emergency_route=Officer("Contact centre", "cc@northvale-homes.example"),
+    )
+
+
+@pytest.mark.parametrize("case", GATED.values(), ids=GATED.keys())
+def test_an_emergency_is_never_ignored_or_held_by_a_gate(case: Gated) -> None:
+    """Policy: an emergency must never be lost because of a restriction; nor because the
+    message looked automatic or its sender was unclear."""
+    decision = decide_gated(case.envelope, GAS, *case.absences)
+
+    assert (
+        DecisionKind.EMERGENCY,
+        case.rules,
+        case.customer_ref,
+        case.route_to,
+        case.candidates,
+        case.also_to,
+        "cc@northvale-homes.example",
+        None,
+        False,
+    ) == (
+        decision.kind,
+        decision.rules,
+        decision.customer_ref,
+        decision.route_to,
+        decision.candidates,
+        tuple((c.customer_ref, c.route_to) for c in decision.also_to),
+        decision.emergency_route.email if decision.emergency_route else None,
+        decision.acknowledge_to,
+        decision.breached,
+    )
+    assert decision.reasons[0] == (
+        'emergency or safeguarding words: "gas is leaking" (gas leak)'
+    ) and len(decision.reasons) == len(decision.rules)
+
+
+@pytest.mark.parametrize("case", GATED.values(), ids=GATED.keys())
+def test_from_headers_alone_a_held_customer_message_asks_for_its_text(case: Gated) -> None:
+    decision = decide_gated(case.envelope, None, *case.absences)
+
+    assert (case.rules[1], True) == (decision.rules[0], decision.needs_content)
+
+
+@pytest.mark.parametrize("case", GATED.values(), ids=GATED.keys())
+def test_without_emergency_words_the_gate_decides_as_before(case: Gated) -> None:
+    decision = decide_gated(case.envelope, "Subject\nthe fan is noisy", *case.absences)
+    plain = decide(case.envelope, register(*case.absences), NOW, dmo=DMO)
+
+    assert (plain.kind, plain.rules, False) == (
+        decision.kind,
+        decision.rules,
+        decision.needs_content,
+    )
+
+
+STILL_GATED = {
+    "delivery-report-quoting-the-words": (
+        parsed(
+            f"From: {MARGARET}",
+            "Content-Type: multipart/report; report-type=delivery-status; boundary=x",
+        ),
+        DecisionKind.IGNORE,
+    ),
+    "ceased-arrangement": (parsed(f"From: {GARETH}", "Precedence: bulk"), DecisionKind.IGNORE),
+    "warning-stage-auto-reply": (
+        parsed(f"From: {PRIYA}", "Auto-Submitted: auto-replied"),
+        DecisionKind.IGNORE,
+    ),
+    "stranger-bulk-mail": (parsed(f"From: {STRANGER}", "Precedence: bulk"), DecisionKind.IGNORE),
+    "display-name-lookalike": (
+        parsed(f'From: "{MARGARET}" <{STRANGER}>'),
+        DecisionKind.REVIEW,
+    ),
+}
+
+
+@pytest.mark.parametrize(("env", "kind"), STILL_GATED.values(), ids=STILL_GATED.keys())
+def test_gated_mail_that_is_no_restricted_customers_own_stays_gated(
+    env: Envelope, kind: DecisionKind
+) -> None:
+    """Reports quote other messages, and ceased or warning-stage arrangements hold nothing
+    back; a lookalike display name is not the customer writing."""
+    assert (kind, False) == (
+        decide_gated(env, GAS).kind,
+        decide_gated(env, None).needs_content,
+    )
+
+
+def test_without_emergency_phrases_nothing_extra_is_read() -> None:
+    env = GATED["bulk-mail-from-a-customer"].envelope
+
+    assert (DecisionKind.IGNORE, False) == (
+        decide(env, register(), NOW).kind,
+        decide(env, register(), NOW).needs_content,
+    )
+
+
+def test_staff_domains_cover_their_subdomains() -> None:
+    staff = Register.build([], staff_domains=["northvale-homes.example"])
+
+    assert (True, True, False) == (
+        staff.is_staff(f"x@{DOMAIN}"),
+        staff.is_staff(f"x@mail.{DOMAIN}"),
+        staff.is_staff("x@evil-northvale-homes.example"),
+    )

@@ -189,6 +189,25 @@ AUTOMATIC = {
         "subject marks an automatic reply",
     ),
     "auto-reply-subject": (("Subject: Auto-Reply: away",), "subject marks an automatic reply"),
+    **{
+        f"subject-{subject.split(':')[0].lower().replace(' ', '-')}": (
+            (f"Subject: {subject}",),
+            "subject marks an automatic reply",
+        )
+        for subject in (
+            "Out of Office: Kitchen fan",
+            "OUT OF OFFICE: Kitchen fan",
+            "out of office reply: Kitchen fan",
+            "Out of the office: back Monday",
+            "Automatic Reply: Kitchen fan",
+            "AUTOMATIC REPLY: Kitchen fan",
+            "Autoreply: away",
+            "Auto Reply: away",
+            "Auto-Response: away",
+            "Abwesenheitsnotiz: Kitchen fan",
+            "Automatische Antwort: Kitchen fan",
+        )
+    },
 }
 
 
@@ -206,6 +225,8 @@ PERSONAL = {
     "x-auto-response-suppress-alone": ("X-Auto-Response-Suppress: All",),
     "ordinary-return-path": ("Return-Path: <margaret.ellis@mailbox.example>",),
     "reply-to-an-automatic-reply": ("Subject: Re: Automatic reply: Kitchen fan",),
+    "out-of-office-inside-the-subject": ("Subject: I was out of office: please call",),
+    "office-in-the-subject": ("Subject: Office: broken door",),
     "plain-multipart": ("Content-Type: multipart/mixed; boundary=z",),
     "mailer-daemon-only-in-display-name": ('Subject: "MAILER-DAEMON" says hello',),
 }

@@ -207,6 +207,24 @@ SINGLE_ERRORS = {
         MARGARET.replace("2026-03-16", "2026-03-16T09:00"),
         "2:start_date: not a date in YYYY-MM-DD form: '2026-03-16T09:00'",
     ),
+    "iso-week-date": (
+        MARGARET.replace("2026-03-16", "2026-W05-1"),
+        "2:start_date: not a date in YYYY-MM-DD form: '2026-W05-1'",
+    ),
+    "basic-format-date": (
+        MARGARET.replace("2027-03-16", "20270316"),
+        "2:review_date: not a date in YYYY-MM-DD form: '20270316'",
+    ),
+    "ordinal-date": (
+        MARGARET.replace("2027-03-16", "2027-075"),
+        "2:review_date: not a date in YYYY-MM-DD form: '2027-075'",
+    ),
+    "non-ascii-local-part": (
+        MARGARET.replace("M.Ellis@Work.Example", "mär.ellis@work.example"),
+        "2:customer_emails: mär.ellis@work.example: the part before the @ has non-ASCII "
+        "characters, so mail to it (acknowledgements) cannot be sent reliably; give an ASCII "
+        "address",
+    ),
     "review-before-start": (
         MARGARET.replace("2027-03-16", "2026-03-15"),
         "2:review_date: review date 2026-03-15 is before start date 2026-03-16",
@@ -263,6 +281,39 @@ def test_customer_address_in_a_staff_domain_is_rejected(tmp_path: Path) -> None:
         "2:customer_emails: dev.patel@northvale-homes.example is a staff address, not a customer's"
         == _one_error(tmp_path, line, staff_domains=["Northvale-Homes.Example"])
     )
+
+
+def test_customer_address_in_a_subdomain_of_a_staff_domain_is_rejected(tmp_path: Path) -> None:
+    line = MARGARET.replace("M.Ellis@Work.Example", "x@mail.test.example")
+
+    assert "2:customer_emails: x@mail.test.example is a staff address, not a customer's" == (
+        _one_error(tmp_path, line, staff_domains=["test.example", "northvale-homes.example"])
+    )
+
+
+def test_a_domain_that_only_ends_like_a_staff_domain_is_not_staff(tmp_path: Path) -> None:
+    line = MARGARET.replace("M.Ellis@Work.Example", "x@latest.example")
+
+    (row,) = read_register(csv_file(tmp_path, line))
+
+    assert "x@latest.example" in row.customer_emails
+
+
+def test_an_internationalised_domain_is_accepted_in_its_ascii_form(tmp_path: Path) -> None:
+    line = MARGARET.replace("M.Ellis@Work.Example", "m.ellis@bücher.example")
+
+    (row,) = read_register(csv_file(tmp_path, line))
+
+    assert "m.ellis@xn--bcher-kva.example" in row.customer_emails
+
+
+def test_officers_in_a_subdomain_of_a_staff_domain_are_accepted(tmp_path: Path) -> None:
+    (row,) = read_register(
+        csv_file(tmp_path, with_spoc(TOM, "ben@mail.northvale-homes.example")),
+        staff_domains=["northvale-homes.example"],
+    )
+
+    assert "ben@mail.northvale-homes.example" == row.spoc_email
 
 
 def test_customer_address_that_is_an_officer_in_the_same_file_is_rejected(tmp_path: Path) -> None:
@@ -661,3 +712,288 @@ def test_a_spoc_whose_inbox_is_not_watched_is_one_warning_naming_every_row(
         "the SPOC is not seen and their permitted contact cannot be recorded (also on rows 3, 4)"
     ] == [str(w) for w in warnings]
     assert [] == register_warnings(path, rows, watched=[AMELIA.upper()])
+
+
+REP_HEADER = HEADER + ",representative_emails"
+
+
+def with_rep(line: str, representatives: str) -> str:
+    return f"{line},{representatives}"
+
+
+def test_a_representative_who_is_another_rows_customer_is_refused_in_any_order(
+    tmp_path: Path,
+) -> None:
+    before = csv_file(
+        tmp_path,
+        with_rep(MARGARET, "tom.fraser@freemail.example"),
+        with_rep(TOM, ""),
+        header=REP_HEADER,
+        name="before.csv",
+    )
+    after = csv_file(
+        tmp_path,
+        with_rep(TOM, ""),
+        with_rep(MARGARET, "tom.fraser@freemail.example"),
+        header=REP_HEADER,
+        name="after.csv",
+    )
+
+    assert [
+        f"{before}:2:representative_emails: tom.fraser@freemail.example is an address of "
+        "customer NV-1002 (row 3), so it cannot also be a representative"
+    ] == errors_of(before)
+    assert [
+        f"{after}:3:representative_emails: tom.fraser@freemail.example is an address of "
+        "customer NV-1002 (row 2), so it cannot also be a representative"
+    ] == errors_of(after)
+
+
+def test_a_representative_who_is_an_officer_in_the_file_is_refused(tmp_path: Path) -> None:
+    path = csv_file(tmp_path, with_rep(TOM, CHLOE), with_rep(MARGARET, ""), header=REP_HEADER)
+
+    assert [
+        f"{path}:2:representative_emails: {CHLOE} is a staff address (cover officer on row 3), "
+        "not a representative's"
+    ] == errors_of(path)
+
+
+def test_one_representative_for_two_customers_is_refused(tmp_path: Path) -> None:
+    path = csv_file(
+        tmp_path,
+        with_rep(MARGARET, "ken@help.example"),
+        with_rep(TOM, "Ken@Help.Example"),
+        header=REP_HEADER,
+    )
+
+    assert [
+        f"{path}:3:representative_emails: ken@help.example is also the representative of "
+        "NV-1001 on row 2 (a representative's mail must belong to one customer)"
+    ] == errors_of(path)
+
+
+def test_restricted_to_another_customers_address_is_refused_in_any_order(
+    tmp_path: Path,
+) -> None:
+    cells = TOM.split(",")
+    cells[COLUMNS.index("restricted_to")] = "m.ellis@work.example"
+    path = csv_file(tmp_path, ",".join(cells), MARGARET)
+
+    assert [f"{path}:2:restricted_to: m.ellis@work.example is an address of customer NV-1001"] == [
+        e for e in errors_of(path) if ":restricted_to:" in e
+    ]
+
+
+def test_restricted_to_a_representatives_address_is_refused(tmp_path: Path) -> None:
+    cells = TOM.split(",")
+    cells[COLUMNS.index("restricted_to")] = "ken@help.example"
+    path = csv_file(
+        tmp_path,
+        with_rep(",".join(cells), ""),
+        with_rep(MARGARET, "ken@help.example"),
+        header=REP_HEADER,
+    )
+
+    assert [
+        f"{path}:2:restricted_to: ken@help.example is the address of a representative of "
+        "customer NV-1001"
+    ] == [e for e in errors_of(path) if ":restricted_to:" in e]
+
+
+XLSX_HEADER = [
+    "customer_ref",
+    "customer_name",
+    "customer_emails",
+    "spoc_name",
+    "spoc_email",
+    "status",
+    "start_date",
+    "review_date",
+    "acknowledge",
+]
+
+
+def xlsx_row(**changes: object) -> list[object]:
+    row: dict[str, object] = {
+        "customer_ref": "NV-1001",
+        "customer_name": "Margaret Ellis",
+        "customer_emails": "margaret.ellis@mailbox.example",
+        "spoc_name": "Amelia Hart",
+        "spoc_email": AMELIA,
+        "status": "active",
+        "start_date": "2026-03-16",
+        "review_date": "2027-03-16",
+        "acknowledge": "no",
+    }
+    row.update(changes)
+    return list(row.values())
+
+
+def test_a_formula_without_a_saved_value_is_refused_naming_the_cell(tmp_path: Path) -> None:
+    """openpyxl (and other programs) write formulas without their result; read as data they
+    would be empty cells, silently."""
+    path = _xlsx(
+        tmp_path / "register.xlsx",
+        XLSX_HEADER,
+        xlsx_row(customer_emails='=LOWER("Margaret.Ellis@mailbox.example")'),
+    )
+
+    assert [
+        f"{path}:2:customer_emails: cell C2: formula without a saved value: open and save the "
+        "file in Excel"
+    ] == errors_of(path)
+
+
+TYPED_CELLS = {
+    "decimal-number": (
+        {"customer_ref": 12.5},
+        "2:customer_ref: a number (12.5) where text is expected: format the cells as Text and "
+        "type the value again",
+    ),
+    "number-too-long-to-be-exact": (
+        {"customer_ref": 12345678901234569216},
+        "2:customer_ref: a number too long for Excel to hold exactly (1.23456789012346e+19): it "
+        "may not be what was typed; format the cells as Text and type the value again",
+    ),
+    "true-in-a-text-column": (
+        {"customer_name": True},
+        "2:customer_name: a TRUE/FALSE cell (True) where text is expected: format the cells as "
+        "Text and type the value again",
+    ),
+    "date-in-a-text-column": (
+        {"customer_ref": datetime(2026, 3, 4)},
+        "2:customer_ref: a date cell (2026-03-04) where text is expected: format the cells as "
+        "Text and type the value again",
+    ),
+    "date-with-a-time": (
+        {"start_date": datetime(2026, 3, 16, 9, 30)},
+        "2:start_date: a date with a time of day (2026-03-16 09:30): give the date only",
+    ),
+}
+
+
+@pytest.mark.parametrize(("changes", "expected"), TYPED_CELLS.values(), ids=TYPED_CELLS.keys())
+def test_excel_cells_that_are_not_text_are_refused_not_stringified(
+    tmp_path: Path, changes: dict[str, object], expected: str
+) -> None:
+    path = _xlsx(tmp_path / "register.xlsx", XLSX_HEADER, xlsx_row(**changes))
+
+    assert [f"{path}:{expected}"] == errors_of(path)
+
+
+def test_excel_whole_numbers_and_true_false_acknowledge_are_read_exactly(tmp_path: Path) -> None:
+    path = _xlsx(
+        tmp_path / "register.xlsx", XLSX_HEADER, xlsx_row(customer_ref=1001, acknowledge=True)
+    )
+
+    (row,) = read_register(path)
+
+    assert ("1001", True) == (row.customer_ref, row.acknowledge)
+
+
+def _workbook(path: Path, sheets: list[tuple[str, str, list[list[object]]]], active: int) -> Path:
+    book = Workbook()
+    first = book.active
+    assert first is not None
+    book.remove(first)
+    for title, state, rows in sheets:
+        sheet = book.create_sheet(title)
+        for row in rows:
+            sheet.append(row)
+        sheet.sheet_state = state
+    book.active = active
+    book.save(path)
+    return path
+
+
+OLD = [XLSX_HEADER, xlsx_row(customer_ref="OLD-1")]
+NEW = [XLSX_HEADER, xlsx_row(customer_ref="NV-1001")]
+NOTES = [["These are my notes"]]
+
+
+def test_a_hidden_first_worksheet_is_not_imported(tmp_path: Path) -> None:
+    path = _workbook(
+        tmp_path / "register.xlsx", [("Old", "hidden", OLD), ("Register", "visible", NEW)], 1
+    )
+
+    assert ["NV-1001"] == [row.customer_ref for row in read_register(path)]
+
+
+def test_the_visible_worksheet_with_register_columns_is_imported(tmp_path: Path) -> None:
+    path = _workbook(
+        tmp_path / "register.xlsx", [("Notes", "visible", NOTES), ("Register", "visible", NEW)], 0
+    )
+
+    assert ["NV-1001"] == [row.customer_ref for row in read_register(path)]
+
+
+def test_a_header_problem_names_the_worksheet_when_there_are_several(tmp_path: Path) -> None:
+    path = _workbook(
+        tmp_path / "register.xlsx", [("Notes", "visible", NOTES), ("More", "visible", NOTES)], 1
+    )
+
+    [error] = errors_of(path)
+
+    assert error.endswith("(in worksheet 'More'; no visible worksheet has register columns)")
+
+
+def test_two_visible_registers_in_one_workbook_are_refused(tmp_path: Path) -> None:
+    path = _workbook(
+        tmp_path / "register.xlsx",
+        [("Old", "hidden", OLD), ("A", "visible", NEW), ("B", "visible", OLD)],
+        1,
+    )
+
+    assert [
+        f"{path}: the workbook has several visible worksheets with register columns ('A', "
+        "'B'), so it does not say which is the register: delete or hide all but one"
+    ] == errors_of(path)
+
+
+DANGEROUS = (
+    MARGARET.replace("NV-1001", "=1+1")
+    .replace("Margaret Ellis", '"=HYPERLINK(""http://evil.example"",""x"")"')
+    .replace("Chloe Price", "+Chloe Price"),
+    TOM.replace("NV-1002", "@SUM(A1)").replace("Tom Fraser", "-Tom Fraser"),
+    TOM.replace("NV-1002", "''=already quoted")  # a reference that truly starts with '=
+    .replace("Tom Fraser", "'Tom")
+    .replace("tom.fraser@freemail.example", "t2@freemail.example"),
+)
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".xlsx"])
+def test_export_never_writes_a_formula_and_round_trips_such_values(
+    tmp_path: Path, suffix: str
+) -> None:
+    original = read_register(csv_file(tmp_path, *DANGEROUS))
+    exported = tmp_path / f"export{suffix}"
+
+    write_register(exported, original)
+
+    assert ["=1+1", "@SUM(A1)", "'=already quoted"] == [r.customer_ref for r in original]
+    assert original == read_register(exported)
+
+
+def test_csv_export_quotes_formula_like_values_with_an_apostrophe(tmp_path: Path) -> None:
+    exported = tmp_path / "export.csv"
+
+    write_register(exported, read_register(csv_file(tmp_path, *DANGEROUS)))
+
+    cells = [c for line in exported.read_text().splitlines()[1:] for c in line.split(",")]
+    assert [] == [c for c in cells if c.lstrip('"').startswith(("=", "+", "-", "@"))]
+    assert "'=1+1" in cells and "''=already quoted" in cells
+
+
+def test_xlsx_export_has_only_text_cells(tmp_path: Path) -> None:
+    import zipfile
+
+    from openpyxl import load_workbook
+
+    exported = tmp_path / "export.xlsx"
+    write_register(exported, read_register(csv_file(tmp_path, *DANGEROUS)))
+
+    sheet_xml = zipfile.ZipFile(exported).read("xl/worksheets/sheet1.xml").decode()
+    book = load_workbook(exported)
+    kinds = {c.data_type for row in book.active.iter_rows() for c in row if c.value is not None}
+    assert ("<f>" in sheet_xml, {"s"}) == (False, kinds)
+    assert book.active["A2"].quotePrefix

@@ -16,6 +16,7 @@ from mailbox_rules import (
     Register,
     decide,
 )
+from mailbox_rules.content import MessageText
 from mailbox_rules.register import PriorContact
 from mailbox_rules.restrictions import ContactHours, Limit, Period, parse_channels, parse_topics
 
@@ -51,6 +52,7 @@ def envelope(
     at: datetime = THURSDAY_10AM,
     subject: str = "A question",
     in_reply_to: tuple[str, ...] = (),
+    references: tuple[str, ...] = (),
     message_id: str = "<new@x>",
 ) -> Envelope:
     return Envelope(
@@ -62,15 +64,31 @@ def envelope(
         to=(found_in,),
         subject=subject,
         in_reply_to=in_reply_to,
+        references=references,
     )
 
 
 def prior(
-    days_ago: float, *, subject: str = "older", new_issue: bool = True, n: int = 0
+    days_ago: float,
+    *,
+    subject: str = "older",
+    new_issue: bool = True,
+    n: int = 0,
+    message_id: str | None = None,
+    body: str | None = None,
 ) -> PriorContact:
     return PriorContact(
-        THURSDAY_10AM - timedelta(days=days_ago), f"<p{n}-{days_ago}@x>", subject, new_issue
+        THURSDAY_10AM - timedelta(days=days_ago),
+        message_id or f"<p{n}-{days_ago}@x>",
+        subject,
+        new_issue,
+        body,
     )
+
+
+def text(body_sha256: str | None) -> MessageText:
+    """Content read from a raw message whose body has this digest."""
+    return MessageText("A question\nSome text", body_sha256=body_sha256)
 
 
 def run(
@@ -175,6 +193,79 @@ CASES = {
         (prior(1, subject="damp"),),
         None,
         (DecisionKind.ALLOWED, ("permitted-route",)),
+    ),
+    "one message recorded as a breach and a contact counts once": (
+        replace(BASE, max_contacts=Limit.parse("2/week")),
+        envelope(),
+        (prior(1, message_id="<m1@x>", body="b1"), prior(1, message_id="<m1@x>", body="b1")),
+        text("b2"),
+        (DecisionKind.ALLOWED, ("permitted-route",)),
+    ),
+    "one message recorded twice, its body unread, counts once": (
+        replace(BASE, max_contacts=Limit.parse("2/week")),
+        envelope(),
+        (prior(1, message_id="<m1@x>"), prior(1, message_id="<m1@x>", body="b1")),
+        None,
+        (DecisionKind.ALLOWED, ("permitted-route",)),
+    ),
+    "two messages in one week of 2/week: the third is a breach": (
+        replace(BASE, max_contacts=Limit.parse("2/week")),
+        envelope(),
+        (prior(1, message_id="<m1@x>", body="b1"), prior(1, message_id="<m2@x>", body="b2")),
+        text("b3"),
+        (DecisionKind.BREACH, ("over-contact-limit",)),
+    ),
+    "a different message reusing this Message-ID counts": (
+        replace(BASE, max_contacts=Limit.parse("1/week")),
+        envelope(message_id="<new@x>"),
+        (prior(1, message_id="<new@x>", body="b1"),),
+        text("b2"),
+        (DecisionKind.BREACH, ("over-contact-limit",)),
+    ),
+    "two different messages reusing a Message-ID count twice": (
+        replace(BASE, max_contacts=Limit.parse("2/week")),
+        envelope(message_id="<other@x>"),
+        (prior(2, message_id="<new@x>", body="b1"), prior(1, message_id="<new@x>", body="b2")),
+        text("b3"),
+        (DecisionKind.BREACH, ("over-contact-limit",)),
+    ),
+    "another copy of this very message is not an earlier contact": (
+        replace(BASE, max_contacts=Limit.parse("1/week")),
+        envelope(message_id="<new@x>"),
+        (prior(0, message_id="<new@x>", body="b1"),),
+        text("b1"),
+        (DecisionKind.ALLOWED, ("permitted-route",)),
+    ),
+    "a bare Re: is a new issue": (
+        replace(BASE, max_issues=Limit.parse("1/month")),
+        envelope(subject="Re: Noise again"),
+        (prior(1, subject="damp"),),
+        None,
+        (DecisionKind.BREACH, ("over-issue-limit",)),
+    ),
+    "a reply to a message nobody recorded is a new issue": (
+        replace(BASE, max_issues=Limit.parse("1/month")),
+        envelope(subject="Noise again", in_reply_to=("<officer-letter@homes.example>",)),
+        (prior(1, subject="damp"),),
+        None,
+        (DecisionKind.BREACH, ("over-issue-limit",)),
+    ),
+    "References naming a known message is not a new issue": (
+        replace(BASE, max_issues=Limit.parse("1/month")),
+        envelope(subject="Something else", references=("<a@x>", "<p0-1@x>")),
+        (prior(1, subject="damp"),),
+        None,
+        (DecisionKind.ALLOWED, ("permitted-route",)),
+    ),
+    "another copy of a new issue is still a new issue": (
+        replace(BASE, max_issues=Limit.parse("1/month")),
+        envelope(subject="Noise again", message_id="<new@x>"),
+        (
+            prior(2, subject="damp"),
+            prior(0, subject="noise again", message_id="<new@x>", body="b1"),
+        ),
+        text("b1"),
+        (DecisionKind.BREACH, ("over-issue-limit",)),
     ),
     "about a permitted subject": (
         replace(BASE, subject_matters=frozenset({"repairs"})),
@@ -285,7 +376,7 @@ def test_emergency_words_make_an_emergency_routed_to_spoc_and_emergency_route() 
         decision.route_to,
         decision.emergency_route,
     )
-    assert "emergency or safeguarding words: smell of gas" == decision.reasons[0]
+    assert 'emergency or safeguarding words: "smell of gas"' == decision.reasons[0]
     assert decision.breached  # the cap was still broken, and is still recorded
 
 
@@ -311,3 +402,35 @@ def test_without_the_text_an_emergency_cannot_be_seen_so_the_text_is_asked_for()
     )
 
     assert (DecisionKind.ALLOWED, True) == (decision.kind, decision.needs_content)
+
+
+NEW_ISSUE = {
+    "a first message": (envelope(subject="Damp"), (), True),
+    "a bare Re: with no history": (envelope(subject="Re: Damp"), (), True),
+    "In-Reply-To an unknown message": (
+        envelope(subject="Re: Damp", in_reply_to=("<unknown@x>",)),
+        (prior(1, subject="boiler"),),
+        True,
+    ),
+    "In-Reply-To a recorded message": (
+        envelope(subject="Re: Something", in_reply_to=("<p0-1@x>",)),
+        (prior(1, subject="boiler"),),
+        False,
+    ),
+    "the subject of an earlier contact": (
+        envelope(subject="RE: FW: [Ticket 4] Boiler"),
+        (prior(1, subject="boiler"),),
+        False,
+    ),
+}
+
+
+@pytest.mark.parametrize(("env", "history", "expected"), NEW_ISSUE.values(), ids=NEW_ISSUE.keys())
+def test_new_issue_flag_needs_a_known_thread(
+    env: Envelope, history: tuple[PriorContact, ...], expected: bool
+) -> None:
+    """The "new issue — please screen" flag (cease and desist, over a limit) is not evaded by
+    writing "Re:" or adding an In-Reply-To."""
+    register = Register.build([replace(BASE, status=ArrangementStatus.CEASE_AND_DESIST)])
+
+    assert expected == decide(env, register, THURSDAY_10AM, history=history).new_issue

@@ -239,3 +239,19 @@ def test_a_customers_limit_counts_messages_recorded_earlier_in_the_same_run(
     report = h.watcher.run_pass()
 
     assert {"allowed": 1, "breach": 1, "ignore": 1} == dict(report.decisions)
+
+
+def test_confirming_an_emergency_already_forwarded_sends_nothing_again(h: Harness) -> None:
+    h.info.deliver(
+        customer_message(1)
+        .replace(b"From: Casey <casey@mail.example>", b"From: casey@mail.example, pat@else.example")
+        .replace(b"Please fix the boiler.", b"The gas is leaking!")
+    )
+    h.watcher.run_pass()
+    [item] = queue(h)
+
+    result = confirm(h, int(str(item["id"])))
+    h.watcher.run_pass()
+
+    assert ("emergency", 1) == (result.decisions[0][1].kind.value, len(h.sender.sent))
+    assert [] == queue(h)

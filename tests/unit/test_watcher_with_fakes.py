@@ -650,3 +650,178 @@ def test_an_outage_while_fetching_is_not_blamed_on_the_message(h: Harness) -> No
     assert 0 == report.quarantined
     assert report.errors
     assert 1 == len(h.breaches())  # nothing lost: decided once the server is back
+
+
+def with_emergency_route(h: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    emergency = h.app.settings.emergency.model_copy(
+        update={"forward_to": "cc@homes.example", "name": "Contact centre"}
+    )
+    settings = h.app.settings.model_copy(update={"emergency": emergency})
+    monkeypatch.setattr(h.watcher, "_settings", settings)
+    monkeypatch.setattr(h.watcher, "_policy", Policy(settings))
+
+
+GAS_LEAK = b"The gas is leaking in the kitchen, please come."
+
+
+def kinds_sent(h: Harness) -> list[tuple[str, tuple[str, ...]]]:
+    return [
+        (
+            message_from_bytes(s.message, policy=default_policy)["X-Spocbot-Kind"],
+            s.recipients,
+        )
+        for s in h.sender.sent
+    ]
+
+
+def test_an_emergency_in_bulk_mail_from_a_customer_is_forwarded_not_ignored(
+    h: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with_emergency_route(h, monkeypatch)
+    enable_acknowledgements(h)
+    h.info.deliver(
+        customer_message(1, extra="Precedence: bulk\r\n").replace(
+            b"Please fix the boiler.", GAS_LEAK
+        )
+    )
+
+    report = h.watcher.run_pass()
+
+    assert {"emergency": 1} == dict(report.decisions)
+    assert [
+        ("emergency-forward", ("spoc@homes.example", "bot@homes.example")),
+        ("emergency-route", ("cc@homes.example", "bot@homes.example")),
+    ] == kinds_sent(h)  # and no acknowledgement to automatic mail
+    with h.app.factory() as session:
+        [contact] = reports.contacts(session)
+    assert ("emergency", []) == (contact["kind"], h.breaches())
+
+
+def test_bulk_mail_from_a_customer_without_emergency_words_is_still_ignored(h: Harness) -> None:
+    h.info.deliver(customer_message(1, extra="Precedence: bulk\r\n"))
+
+    report = h.watcher.run_pass()
+
+    assert ({"ignore": 1}, [], 0, 1) == (
+        dict(report.decisions),
+        h.sender.sent,
+        h.info.raw_fetches,
+        h.info.partial_fetches,  # only the start of it was read, for emergency words
+    )
+
+
+def test_an_emergency_from_a_customer_and_another_author_is_forwarded_and_queued_for_review(
+    h: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with_emergency_route(h, monkeypatch)
+    h.info.deliver(
+        customer_message(1)
+        .replace(b"From: Casey <casey@mail.example>", b"From: casey@mail.example, pat@else.example")
+        .replace(b"Please fix the boiler.", GAS_LEAK)
+    )
+
+    report = h.watcher.run_pass()
+
+    assert {"emergency": 1} == dict(report.decisions)
+    assert [
+        ("emergency-forward", ("spoc@homes.example", "bot@homes.example")),
+        ("emergency-route", ("cc@homes.example", "bot@homes.example")),
+    ] == kinds_sent(h)
+    with h.app.factory() as session:
+        [item] = reports.review_items(session)
+    assert (["C-1"], True) == (item["candidates"], "ambiguous-sender" in item["rules"])
+
+
+def test_an_emergency_from_two_customers_goes_to_both_officers(
+    h: Harness, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with_emergency_route(h, monkeypatch)
+    (tmp_path / "more.csv").write_text(
+        REGISTER.splitlines()[0]
+        + "\nC-2,Dana Other,dana@mail.example,Olly Officer,olly@homes.example,,,,active,"
+        "2026-01-01,2027-01-01\n"
+    )
+    import_register(h.app.factory, tmp_path / "more.csv", staff_addresses=(), staff_domains=())
+    h.info.deliver(
+        customer_message(1, extra="Sender: dana@mail.example\r\n").replace(
+            b"Please fix the boiler.", GAS_LEAK
+        )
+    )
+
+    h.watcher.run_pass()
+
+    assert [
+        ("emergency-forward", ("olly@homes.example", "bot@homes.example")),
+        ("emergency-forward", ("spoc@homes.example", "bot@homes.example")),
+        ("emergency-route", ("cc@homes.example", "bot@homes.example")),
+    ] == sorted(kinds_sent(h))
+    olly = next(s for s in h.sender.sent if "olly@homes.example" in s.recipients)
+    assert b"Dana Other (C-2)" in olly.message.replace(b"=\r\n", b"")
+    with h.app.factory() as session:
+        [item] = reports.review_items(session)
+    assert ["C-1", "C-2"] == item["candidates"]
+
+
+def limit_contacts(h: Harness, limit: str) -> None:
+    with h.app.factory.begin() as session:
+        session.scalars(select(m.Arrangement)).one().max_contacts = limit
+
+
+def decisions_in_order(h: Harness) -> list[tuple[str, str, str]]:
+    with h.app.factory() as session:
+        rows = session.scalars(select(m.ProcessedMessage).order_by(m.ProcessedMessage.id))
+        return [(r.mailbox, r.decision, r.rules) for r in rows]
+
+
+def test_one_message_seen_in_two_mailboxes_counts_once_towards_a_contact_limit(
+    h: Harness,
+) -> None:
+    limit_contacts(h, "2/week")
+    first = customer_message(1).replace(b"To: info@", b"To: spoc@")  # Bcc'd to info too
+    h.info.deliver(first)
+    h.spoc.deliver(first)
+    h.spoc.deliver(customer_message(2).replace(b"To: info@", b"To: spoc@"))
+
+    h.watcher.run_pass()
+
+    assert [
+        ("info@homes.example", "breach", "bypassed-spoc"),
+        ("spoc@homes.example", "allowed", "permitted-route"),
+        ("spoc@homes.example", "allowed", "permitted-route"),  # the second message of two
+    ] == decisions_in_order(h)
+
+
+def test_messages_reusing_a_message_id_with_other_bodies_each_count(h: Harness) -> None:
+    limit_contacts(h, "1/week")
+    first = customer_message(1).replace(b"To: info@", b"To: spoc@")
+    for body in (b"Please fix the boiler.", b"The boiler again.", b"And the boiler."):
+        h.spoc.deliver(first.replace(b"Please fix the boiler.", body))
+
+    h.watcher.run_pass()
+
+    assert [
+        ("spoc@homes.example", "allowed", "permitted-route"),
+        ("spoc@homes.example", "breach", "over-contact-limit"),
+        ("spoc@homes.example", "breach", "over-contact-limit"),
+    ] == decisions_in_order(h)
+
+
+def test_a_cease_and_desist_reply_in_a_known_thread_is_not_flagged_as_a_new_issue(
+    h: Harness,
+) -> None:
+    """No limits set: the thread is still known, so only new issues are flagged for screening."""
+    with h.app.factory.begin() as session:
+        session.scalars(select(m.Arrangement)).one().status = "cease_and_desist"
+    h.spoc.deliver(customer_message(1).replace(b"To: info@", b"To: spoc@"))
+    h.watcher.run_pass()
+    reply = customer_message(2, extra="In-Reply-To: <m1@mail.example>\r\n")
+    h.spoc.deliver(
+        reply.replace(b"To: info@", b"To: spoc@").replace(b"Repairs 2", b"Re: Repairs 1")
+    )
+
+    h.watcher.run_pass()
+
+    subjects = [
+        message_from_bytes(s.message, policy=default_policy)["Subject"] for s in h.sender.sent
+    ]
+    assert ["new issue, please screen" in subject for subject in subjects] == [True, False]
