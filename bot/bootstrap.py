@@ -8,6 +8,7 @@ the register need :func:`build_app`; the watcher also needs mail connections, wh
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -158,7 +159,19 @@ def mail_connections(
 def app_tokens(settings: Settings) -> AppTokens:
     """The app registration's tokens (one msal application per process)."""
     assert settings.graph is not None
+    _check_ca_bundle(settings.graph.ca_bundle)
     return AppTokens(settings.graph, load_credential(settings.graph))
+
+
+def _check_ca_bundle(path: Path | None) -> None:
+    if path is None:
+        return
+    try:
+        ssl.create_default_context().load_verify_locations(cafile=str(path))
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigError(
+            f"graph.ca_bundle: cannot use {path} as CA certificates (PEM): {exc}"
+        ) from None
 
 
 def graph_client(settings: Settings, tokens: AppTokens) -> GraphClient:

@@ -12,7 +12,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from bot.mail.ports import FolderState, HeaderItem, MailServerError
+from bot.mail.ports import FolderState, HeaderItem, MailServerError, MessageRefused
 
 
 @dataclass
@@ -92,7 +92,7 @@ class FakeMailStore:
     def fetch_raw(self, folder: str, uid: int) -> bytes:
         self._check()
         if uid in self.unreadable:
-            raise MailServerError(f"UID FETCH failed for UID {uid}: socket error: EOF")
+            raise MessageRefused(f"UID FETCH failed for UID {uid}: socket error: EOF")
         self.raw_fetches += 1
         return self.folders[folder][uid].raw
 

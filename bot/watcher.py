@@ -36,6 +36,7 @@ from bot.mail.ports import (
     MailError,
     MailServerError,
     MailStore,
+    MessageRefused,
 )
 from bot.outbox import DeliveryReport, OutboxSender
 from bot.policy import Policy
@@ -486,23 +487,19 @@ class Watcher:
         """The whole message; a message the server will not return is told apart from an
         outage, so that one damaged message cannot stop its folder for ever.
 
-        After a failure the folder is opened again: if that fails too, the server is down
-        (raised as such: the pass stops and the cursor stays).  If the folder opens but the
-        message still cannot be read, it is this message: :class:`UnreadableMessage`, which
-        quarantines it and lets the pass go on.
+        Only a refusal of this message (:class:`MessageRefused`) is held against it, and only
+        if it is refused again once the folder has been opened afresh.  Throttling, an outage
+        or a failure to open the folder is raised as such: the pass stops, the cursor stays,
+        and the next pass tries again.
         """
         try:
             return store.fetch_raw(folder, uid)
-        except MailAuthError:
-            raise
-        except MailServerError as first:
+        except MessageRefused as first:
             store.close()
             store.select(folder)  # raises if the server itself is unreachable
             try:
                 return store.fetch_raw(folder, uid)
-            except MailServerError as again:
-                if isinstance(again, MailAuthError):
-                    raise
+            except MessageRefused as again:
                 raise UnreadableMessage(
                     f"the mail server would not return it ({first}; then {again})"
                 ) from again

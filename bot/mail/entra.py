@@ -22,8 +22,11 @@ from pathlib import Path
 from typing import Any
 
 import msal
+import msal.exceptions
 import requests
 import requests.adapters
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from bot.config import ConfigError, Graph
 from bot.mail.ports import MailAuthError, MailServerError
@@ -76,7 +79,27 @@ def _certificate(path: Path) -> Credential:
             f"graph.certificate_path: {path} must hold both the private key and the "
             "certificate in PEM form (e.g. `cat key.pem cert.pem > spocbot.pem`)"
         )
+    _check_key(path, key[0])
     return Credential({"private_key": key[0], "public_certificate": cert[0]}, "certificate")
+
+
+def _check_key(path: Path, key_pem: str) -> None:
+    """msal signs with an unencrypted RSA key: say so plainly rather than fail deep inside."""
+    try:
+        key = serialization.load_pem_private_key(key_pem.encode("ascii"), password=None)
+    except TypeError:
+        raise ConfigError(
+            f"graph.certificate_path: the private key in {path} is encrypted; spocbot needs it "
+            "unencrypted (protect the file with chmod 600 instead), e.g. "
+            "`openssl pkey -in key.pem -out plain-key.pem`"
+        ) from None
+    except ValueError as exc:
+        raise ConfigError(f"graph.certificate_path: cannot read the key in {path}: {exc}") from None
+    if not isinstance(key, rsa.RSAPrivateKey):
+        raise ConfigError(
+            f"graph.certificate_path: the key in {path} is not an RSA key; Entra ID app "
+            "certificates for msal must be RSA (openssl req -newkey rsa:2048 ...)"
+        )
 
 
 def _pem_blocks(pem: str, label: str) -> list[str]:
@@ -152,6 +175,8 @@ class AppTokens:
                         f"cannot reach the identity provider {graph.authority}: "
                         f"{type(exc).__name__}"
                     ) from exc
+                except msal.exceptions.MsalServiceError as exc:
+                    raise MailServerError(f"the identity provider failed: {exc}") from exc
                 except ValueError as exc:  # bad authority, tenant not found, bad key...
                     raise MailAuthError(f"Entra ID refused the app configuration: {exc}") from exc
             return self._app
@@ -167,7 +192,9 @@ class AppTokens:
             raise MailServerError(
                 f"cannot reach the identity provider for a token: {type(exc).__name__}"
             ) from exc
-        except ValueError as exc:
+        except msal.exceptions.MsalServiceError as exc:  # e.g. a 5xx from the token endpoint
+            raise MailServerError(f"the identity provider failed: {exc}") from exc
+        except (ValueError, TypeError, msal.exceptions.MsalError) as exc:
             raise MailAuthError(f"the app credential cannot be used: {exc}") from exc
         if "access_token" in result:
             token: str = result["access_token"]

@@ -25,12 +25,19 @@ import logging
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
-from email.utils import format_datetime, formataddr
+from email.utils import format_datetime
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from bot.mail.graph_client import BatchCall, GraphClient, GraphError, GraphNotFound, GraphSyncReset
-from bot.mail.ports import FolderState, HeaderItem, MailError, MailServerError
+from bot.mail.graph_client import (
+    BatchCall,
+    ForeignLink,
+    GraphClient,
+    GraphError,
+    GraphNotFound,
+    GraphSyncReset,
+)
+from bot.mail.ports import FolderState, HeaderItem, MailError, MailServerError, MessageRefused
 from bot.store.graph_sync import UIDVALIDITY, GraphSyncStore, Numbered, Reported
 
 log = logging.getLogger(__name__)
@@ -110,11 +117,17 @@ class GraphMailbox:
                 summary = self._summaries.get((folder, entry.graph_id))
                 if summary is None:
                     continue  # gone from the folder since it was reported
+                error: str | None = None
+                try:
+                    header = summary_header(summary)
+                except Exception as exc:  # one odd message must never stop the folder
+                    header, error = b"", f"its fields could not be read: {exc}"
                 yield HeaderItem(
                     uid=entry.uid,
-                    header=summary_header(summary),
+                    header=header,
                     received_at=entry.received_at,
                     size=entry.size,
+                    error=error,
                     complete=False,
                 )
 
@@ -137,13 +150,15 @@ class GraphMailbox:
             )
         except GraphNotFound:
             self._sync.mark_removed(self.address, folder, [graph_id])
-            raise MailServerError(
+            raise MessageRefused(
                 f"message {uid} vanished from {self.address}/{folder} before it was read"
             ) from None
         except GraphError as exc:
             if exc.status == 413:  # over our own limit (the size Graph reported was lower)
                 raise MessageTooLarge(str(exc)) from exc
-            raise
+            if 400 <= exc.status < 500 and exc.status not in (408, 429):
+                raise MessageRefused(str(exc)) from exc
+            raise  # throttling or an outage: the pass stops here and tries again later
 
     def fetch_starts(self, folder: str, uids: Sequence[int], max_bytes: int) -> dict[int, bytes]:
         if not uids:
@@ -163,45 +178,68 @@ class GraphMailbox:
         return found
 
     def tag(self, folder: str, uids: Sequence[int], keyword: str, seen: bool) -> None:
-        """Add the configured category (``keyword`` empty: none) and, if asked, mark read."""
+        """Add the configured category (``keyword`` empty: none) and, if asked, mark read.
+
+        Categories are replaced as a whole by a PATCH, so each carries the ``@odata.etag`` it
+        was computed from (``If-Match``): a category someone added meanwhile makes Graph
+        refuse it (412), and it is read again and tried once more.  Tagging is for people;
+        a failure is logged, never held against the message.
+        """
         if not uids or not (keyword or seen):
             return
-        ids = self._sync.graph_ids(self.address, folder, uids)
-        unknown = [
-            Numbered(uid, graph_id, datetime.now(UTC), 0)
-            for uid, graph_id in ids.items()
-            if (folder, graph_id) not in self._summaries
-        ]
-        self._fill(folder, unknown)  # the categories it has, so that none is lost
-        calls = []
-        for graph_id in ids.values():
-            summary = self._summaries.get((folder, graph_id))
-            if summary is None:
-                continue
-            change: dict[str, Any] = {}
-            categories = [str(c) for c in summary.get("categories") or []]
-            if keyword and self._category not in categories:
-                change["categories"] = [*categories, self._category]
-            if seen:
-                change["isRead"] = True
-            if change:
-                calls.append(
-                    BatchCall(
-                        "PATCH",
-                        f"/{self._user}/messages/{quote(graph_id)}",
+        ids = list(self._sync.graph_ids(self.address, folder, uids).items())
+        for attempt in (1, 2):
+            self._fill(
+                folder,
+                [
+                    Numbered(u, g, datetime.now(UTC), 0)
+                    for u, g in ids
+                    if (folder, g) not in self._summaries
+                ],
+            )
+            calls, targets = [], []
+            for uid, graph_id in ids:
+                call = self._tag_call(folder, graph_id, keyword, seen)
+                if call is not None:
+                    calls.append(call)
+                    targets.append((uid, graph_id))
+            stale = []
+            for target, result in zip(targets, self._client.batch(calls), strict=True):
+                if result.status == 412 and attempt == 1:
+                    stale.append(target)
+                    self._summaries.pop((folder, target[1]), None)  # read it again
+                elif not result.ok and result.status != 404:
+                    log.warning(
+                        "%s/%s: could not add the category to a message (%d %s)",
                         self.address,
-                        body=change,
+                        folder,
+                        result.status,
+                        result.code,
                     )
-                )
-        for result in self._client.batch(calls):
-            if not result.ok and result.status != 404:
-                log.warning(
-                    "%s/%s: could not add the category to a message (%d %s)",
-                    self.address,
-                    folder,
-                    result.status,
-                    result.code,
-                )
+            if not stale:
+                return
+            ids = stale
+
+    def _tag_call(self, folder: str, graph_id: str, keyword: str, seen: bool) -> BatchCall | None:
+        summary = self._summaries.get((folder, graph_id))
+        if summary is None:
+            return None
+        change: dict[str, Any] = {}
+        categories = [str(c) for c in summary.get("categories") or []]
+        if keyword and self._category not in categories:
+            change["categories"] = [*categories, self._category]
+        if seen:
+            change["isRead"] = True
+        if not change:
+            return None
+        etag = summary.get("@odata.etag")
+        return BatchCall(
+            "PATCH",
+            f"/{self._user}/messages/{quote(graph_id)}",
+            self.address,
+            body=change,
+            headers={"If-Match": str(etag)} if etag else {},
+        )
 
     def contains_message_id(self, folder: str, message_id: str) -> bool:
         """Whether a sent (not draft) message with this Message-ID is anywhere in the mailbox
@@ -236,7 +274,7 @@ class GraphMailbox:
                 page = self._client.get_json(
                     url, mailbox=self.address, params=params, prefer=self._preferences()
                 )
-            except GraphSyncReset:
+            except (GraphSyncReset, ForeignLink):
                 if restarted:
                     raise
                 restarted = True
@@ -375,8 +413,9 @@ class GraphMailbox:
 def summary_header(item: dict[str, Any]) -> bytes:
     """An RFC 5322 header block built from a Graph message's fields, for the first look.
 
-    Every value is cleaned of line breaks, and addresses are quoted by :func:`formataddr`,
-    so nothing in a message's fields can add a header line.
+    Every value is cleaned of line breaks and display names are quoted, so nothing in a
+    message's fields can add a header line or split an address.  It never raises: what it
+    cannot use is left out (the raw header decides anything that matters).
     """
     fields: list[tuple[str, str]] = []
     sender = _addresses([item.get("from")])
@@ -429,15 +468,22 @@ def message_size(item: dict[str, Any]) -> int:
 
 
 def _addresses(values: Iterable[Any]) -> str:
+    """Graph's address objects as a header value, in UTF-8 where they are (RFC 6532): an
+    internationalised address such as ``jörg@bücher.example`` is kept as it is."""
     found = []
     for value in values:
         email = value.get("emailAddress") if isinstance(value, dict) else None
         if not isinstance(email, dict):
             continue
-        address = _one_line(str(email.get("address") or ""))
-        if not address:
-            continue
-        found.append(formataddr((_one_line(str(email.get("name") or "")), address)))
+        address = _one_line(str(email.get("address") or "")).replace(" ", "")
+        if not address or any(c in address for c in '<>",'):
+            continue  # not an addr-spec Graph could have delivered to; nothing to match
+        name = _one_line(str(email.get("name") or ""))
+        if name:
+            quoted = name.replace("\\", "\\\\").replace('"', '\\"')
+            found.append(f'"{quoted}" <{address}>')
+        else:
+            found.append(f"<{address}>")
     return ", ".join(found)
 
 

@@ -81,6 +81,10 @@ class GraphSyncReset(GraphError):
     """The delta token is no longer valid: the folder must be read again from the start."""
 
 
+class ForeignLink(GraphError):
+    """A link (nextLink/deltaLink) outside the configured Graph endpoint: never followed."""
+
+
 @dataclass(frozen=True)
 class BatchCall:
     """One request inside a ``$batch``; ``url`` is relative to the version root."""
@@ -220,7 +224,8 @@ class GraphClient:
             lambda: self._http.put(
                 upload_url,
                 content=data,
-                headers={"Content-Range": f"bytes {start}-{end}/{total}"},
+                # No token: the URL is pre-authenticated, and must not be sent ours.
+                headers={"Content-Range": f"bytes {start}-{end}/{total}", "Prefer": IMMUTABLE_IDS},
             ),
         )
 
@@ -247,10 +252,9 @@ class GraphClient:
                         again.append(index)
                         wait = max(wait, _retry_after(answer.headers) or 0.0)
             pending = again
-            if not pending or round_number == self._max_attempts:
-                break
-            delay = wait if 0 < wait <= self._max_retry_after else self._backoff(round_number)
-            self._sleep(delay)
+            if not pending or round_number == self._max_attempts or wait > self._max_retry_after:
+                break  # done, out of tries, or asked to wait longer than a pass should
+            self._sleep(wait if wait > 0 else self._backoff(round_number))
         return [r if r is not None else BatchResult(0, None) for r in results]
 
     def _batch_once(self, calls: Sequence[BatchCall]) -> list[BatchResult]:
@@ -298,7 +302,7 @@ class GraphClient:
         if url.startswith("https://") or url.startswith("http://"):
             # nextLink/deltaLink come from the server: never send our token anywhere else.
             if not url.startswith(self.base_url + "/"):
-                raise GraphError(f"refusing to follow a link outside {self.base_url}", 0)
+                raise ForeignLink(f"refusing to follow a link outside {self.base_url}", 0)
             return url
         return f"{self.base_url}/{url.lstrip('/')}"
 

@@ -19,6 +19,7 @@ then reach the officer exactly as they are in the evidence store.
 from __future__ import annotations
 
 import base64
+import contextlib
 import logging
 from collections.abc import Sequence
 from email import message_from_bytes, policy
@@ -27,13 +28,15 @@ from email.utils import getaddresses
 from urllib.parse import quote
 
 from bot.mail.graph import GraphMailbox
-from bot.mail.graph_client import GraphClient, GraphError
+from bot.mail.graph_client import GraphClient, GraphError, GraphNotFound
 from bot.mail.ports import DeliveryRejected, MailAuthError
 
 log = logging.getLogger(__name__)
 
 MIME_LIMIT = 3 * 1024 * 1024
-UPLOAD_MINIMUM = 3 * 1024 * 1024  # Graph refuses upload sessions for smaller attachments
+# Graph refuses upload sessions for attachments under 3 MB, and requests over 4 MB: from here
+# a file goes by upload session, below it as base64 in JSON (4/3 of it, still under 4 MB).
+UPLOAD_MINIMUM = 3_000_000
 UPLOAD_CHUNK = 10 * 320 * 1024  # upload session chunks: multiples of 320 KiB, under 4 MB
 
 
@@ -96,6 +99,7 @@ class GraphSender:
                 "POST",
                 f"{draft}/attachments",
                 mailbox=self._bot.address,
+                idempotent=False,  # a lost answer must not attach it twice: settle by looking
                 json_body={
                     "@odata.type": "#microsoft.graph.fileAttachment",
                     "name": name,
@@ -112,6 +116,7 @@ class GraphSender:
             "POST",
             f"{draft}/attachments/createUploadSession",
             mailbox=self._bot.address,
+            idempotent=False,
             json_body={
                 "AttachmentItem": {
                     "attachmentType": "file",
@@ -122,13 +127,21 @@ class GraphSender:
             },
         ).json()
         for start in range(0, len(data), UPLOAD_CHUNK):
-            self._client.upload(
-                str(session["uploadUrl"]),
-                mailbox=self._bot.address,
-                data=data[start : start + UPLOAD_CHUNK],
-                start=start,
-                total=len(data),
-            )
+            last = start + UPLOAD_CHUNK >= len(data)
+            try:
+                self._client.upload(
+                    str(session["uploadUrl"]),
+                    mailbox=self._bot.address,
+                    data=data[start : start + UPLOAD_CHUNK],
+                    start=start,
+                    total=len(data),
+                )
+            except GraphError as exc:
+                # A chunk sent again after its answer was lost: 416 says the range is already
+                # there; 404 after the last chunk says the session finished (all received).
+                if exc.status == 416 or (exc.status == 404 and last):
+                    continue
+                raise
 
     def _already_sent(self, message_id: str) -> bool:
         """Whether this message went out before a crash; its leftover draft is deleted."""
@@ -138,11 +151,12 @@ class GraphSender:
                 sent = True
                 continue
             log.info("deleting the bot's own unsent draft left by an interrupted send")
-            self._client.request(
-                "DELETE",
-                f"users/{quote(self._bot.address)}/messages/{quote(str(found['id']))}",
-                mailbox=self._bot.address,
-            )
+            with contextlib.suppress(GraphNotFound):  # gone: an earlier answer was lost
+                self._client.request(
+                    "DELETE",
+                    f"users/{quote(self._bot.address)}/messages/{quote(str(found['id']))}",
+                    mailbox=self._bot.address,
+                )
         return sent
 
 

@@ -19,7 +19,14 @@ from typing import Any
 import imapclient
 from imapclient.exceptions import IMAPClientError, LoginError
 
-from bot.mail.ports import FolderState, HeaderItem, MailAuthError, MailServerError, MailStore
+from bot.mail.ports import (
+    FolderState,
+    HeaderItem,
+    MailAuthError,
+    MailServerError,
+    MailStore,
+    MessageRefused,
+)
 
 _NETWORK_ERRORS = (OSError, socket.timeout, ssl.SSLError, IMAPClientError, EOFError)
 
@@ -170,7 +177,12 @@ class ImapMailbox:
 
     def fetch_raw(self, folder: str, uid: int) -> bytes:
         client = self._ensure(folder)
-        data = self._call("UID FETCH", client.fetch, [uid], ["BODY.PEEK[]"])
+        try:
+            data = self._call("UID FETCH", client.fetch, [uid], ["BODY.PEEK[]"])
+        except MailServerError as exc:
+            if _server_refused(exc):  # NO/BAD, or Dovecot ending the session on a bad file
+                raise MessageRefused(str(exc)) from exc
+            raise
         if uid not in data or b"BODY[]" not in data[uid]:
             raise MailServerError(f"message UID {uid} vanished from {self.address}/{folder}")
         raw: bytes = data[uid][b"BODY[]"]

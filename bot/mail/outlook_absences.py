@@ -25,13 +25,36 @@ from bot.mail.ports import MailServerError
 
 log = logging.getLogger(__name__)
 
-# Windows time zone names Outlook may use; Graph usually answers in UTC.
+# Windows time zone names Outlook may use (Graph usually answers in UTC): the common ones,
+# from the Unicode CLDR mapping; anything else is read as UTC and logged.
 WINDOWS_ZONES = {
+    "UTC": "UTC",
+    "Coordinated Universal Time": "UTC",
     "GMT Standard Time": "Europe/London",
     "Greenwich Standard Time": "Atlantic/Reykjavik",
     "W. Europe Standard Time": "Europe/Berlin",
     "Romance Standard Time": "Europe/Paris",
-    "UTC": "UTC",
+    "Central Europe Standard Time": "Europe/Budapest",
+    "Central European Standard Time": "Europe/Warsaw",
+    "E. Europe Standard Time": "Europe/Chisinau",
+    "FLE Standard Time": "Europe/Kiev",
+    "GTB Standard Time": "Europe/Bucharest",
+    "Russian Standard Time": "Europe/Moscow",
+    "Turkey Standard Time": "Europe/Istanbul",
+    "Israel Standard Time": "Asia/Jerusalem",
+    "South Africa Standard Time": "Africa/Johannesburg",
+    "Arabian Standard Time": "Asia/Dubai",
+    "India Standard Time": "Asia/Kolkata",
+    "China Standard Time": "Asia/Shanghai",
+    "Tokyo Standard Time": "Asia/Tokyo",
+    "AUS Eastern Standard Time": "Australia/Sydney",
+    "New Zealand Standard Time": "Pacific/Auckland",
+    "Eastern Standard Time": "America/New_York",
+    "Central Standard Time": "America/Chicago",
+    "Mountain Standard Time": "America/Denver",
+    "Pacific Standard Time": "America/Los_Angeles",
+    "Atlantic Standard Time": "America/Halifax",
+    "Newfoundland Standard Time": "America/St_Johns",
 }
 
 
@@ -70,20 +93,31 @@ class OutlookAbsences:
         except MailServerError as exc:
             log.warning("cannot read officers' automatic replies (%s); keeping the last", exc)
             return
+        complete = True
         for officer, result in zip(officers, results, strict=True):
             if result.ok and isinstance(result.body, dict):
                 self._settings[officer] = result.body
                 self._unreadable.discard(officer)
-            elif officer not in self._unreadable:
-                self._unreadable.add(officer)
+            elif result.status in (0, 429, 503, 504):
+                # Throttled or unavailable: the last answer stands (none yet: present).
                 log.warning(
-                    "cannot read the automatic replies of %s (%d %s); add the mailbox to the "
-                    "app's scope (MailboxSettings.Read) to route by them",
+                    "automatic replies of %s not read this time (%d %s); trying again later",
                     officer,
                     result.status,
                     result.code,
                 )
-        self._read_at = self._monotonic()
+                complete = False
+            elif officer not in self._unreadable:
+                self._unreadable.add(officer)
+                log.warning(
+                    "cannot read the automatic replies of %s (%d %s); check the address, and "
+                    "that the mailbox is in the app's scope (MailboxSettings.Read)",
+                    officer,
+                    result.status,
+                    result.code,
+                )
+        # Anything not read is tried again on the next pass, not a whole interval later.
+        self._read_at = self._monotonic() if complete else None
 
 
 def replies_on(setting: dict[str, Any] | None, now: datetime) -> bool:

@@ -9,6 +9,7 @@ translate their library's exceptions into this hierarchy, chained with ``from``:
     MailError
     ├── MailServerError        the server could not be reached or failed: retry later
     │   ├── MailAuthError      credentials were refused: retrying will not help until fixed
+    │   ├── MessageRefused     the server answers, but will not return this one message
     │   └── DeliveryUncertain  the message was handed over but no reply came: it may have gone
     └── DeliveryRejected       the server permanently refused a message we tried to send
 """
@@ -31,6 +32,11 @@ class MailServerError(MailError):
 
 class MailAuthError(MailServerError):
     """The server refused the credentials."""
+
+
+class MessageRefused(MailServerError):
+    """The server refused to return one message (not an outage or throttling): if it still
+    does once the folder has been opened again, the message is quarantined."""
 
 
 class DeliveryUncertain(MailServerError):

@@ -90,7 +90,9 @@ class GraphSyncStore:
             numbered = []
             for message in reported:
                 seen = known.get(message.graph_id)
-                if seen is not None and seen.rescan:  # `spocbot rescan`: hand it over again
+                if seen is not None and (seen.rescan or seen.removed):
+                    # `spocbot rescan`, or back in the folder after it left (perhaps before it
+                    # was handled): hand it over again; what was recorded is not repeated.
                     uid += 1
                     seen.uid, seen.rescan, seen.removed = uid, False, False
                     numbered.append(Numbered(uid, seen.graph_id, seen.received_at, seen.size))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import threading
 from dataclasses import dataclass
+from typing import Any
 
 # Error codes for an injected status when the test names none.  Graph's codes vary by
 # workload; these are the ones Outlook-backed endpoints are seen to use (429 is the
@@ -49,6 +50,7 @@ class FaultPlan:
         self._lock = threading.Lock()
         self._rules: list[FaultRule] = []
         self._drops = 0
+        self._answer_drops: list[list[Any]] = []  # [method, pattern, times left]
 
     def add(
         self,
@@ -83,6 +85,21 @@ class FaultPlan:
                         self._rules.remove(rule)
                     return rule
         return None
+
+    def add_answer_drop(self, method: str, path_regex: str, times: int) -> None:
+        """The next `times` matching requests are handled in full, then lose their answer."""
+        with self._lock:
+            self._answer_drops.append([method.upper(), re.compile(path_regex), times])
+
+    def take_answer_drop(self, method: str, path: str) -> bool:
+        with self._lock:
+            for rule in self._answer_drops:
+                if rule[0] in (method, "*") and rule[1].search(path):
+                    rule[2] -= 1
+                    if rule[2] <= 0:
+                        self._answer_drops.remove(rule)
+                    return True
+        return False
 
     def add_drops(self, times: int) -> None:
         with self._lock:

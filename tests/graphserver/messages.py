@@ -21,6 +21,7 @@ from .delta import (
 from .mime import format_address_list, replace_headers
 from .render import (
     MessageView,
+    etag_of,
     parse_expand,
     parse_select,
     removed_entry,
@@ -204,6 +205,10 @@ def update_message(call: Call) -> Response:
     view = view_for(None, None, call.preferences)
     with call.tenant.lock:
         message = call.message(call.params[0])
+        wanted = call.request.header("If-Match")
+        if wanted and wanted not in ("*", etag_of(message)):
+            # Graph refuses a change computed from an older version of the item.
+            raise GraphError(412, "ErrorIrresolvableConflict", "The change key is out of date.")
         _check_patch(changes, message)
         headers = _draft_headers(changes)
         updated = call.tenant.update(

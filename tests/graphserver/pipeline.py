@@ -82,6 +82,8 @@ class Pipeline:
             response = self._respond(request, slot)
         finally:
             self._tracker.leave(slot)
+        if self._faults.take_answer_drop(request.method, request.path):
+            response.drop_connection = True  # done, but the client never hears so
         if _is_recorded(request):
             self._record(request, slot, response)
         return response

@@ -141,7 +141,7 @@ def render_message(message: StoredMessage, mailbox: Mailbox, view: MessageView) 
     wanted = view.select if view.select is not None else DEFAULT_PROPERTIES
     rendered: dict[str, Any] = {
         "@odata.type": MESSAGE_TYPE,
-        "@odata.etag": _etag(message),
+        "@odata.etag": etag_of(message),
         "id": message.id,
     }
     for name in wanted:
@@ -262,7 +262,8 @@ def _change_key(message: StoredMessage) -> str:
     return "CQAAABYAAAB" + base64.b64encode(version).decode()
 
 
-def _etag(message: StoredMessage) -> str:
+def etag_of(message: StoredMessage) -> str:
+    """The item's ``@odata.etag``: what ``If-Match`` is compared with."""
     return f'W/"{_change_key(message)}"'
 
 

@@ -220,6 +220,11 @@ class GraphTestServer:
         """Serve the folder's next delta page, then the same page again once."""
         self._tenant.arm_replay(address, folder)
 
+    def drop_answer(self, method: str, path_regex: str, *, times: int = 1) -> None:
+        """The next `times` requests matching `method` ("*": any) and `path_regex` are
+        handled in full, then the connection closes without an answer (a lost response)."""
+        self._faults.add_answer_drop(method, path_regex, times)
+
     def drop_connection_after_send(self, times: int = 1) -> None:
         """The next `times` sends are accepted and delivered, but get no response."""
         self._faults.add_drops(times)

@@ -376,3 +376,130 @@ def test_doctor_without_a_token_skips_what_needs_one(org: GraphOrg) -> None:
     assert 1 == result.returncode
     assert "SKIP  watched mailboxes: skipped: no token" in result.stdout
     assert result.stdout.count("AADSTS") == 1  # said once, not for every mailbox
+
+
+# -- from the adversarial review ------------------------------------------------------------
+
+
+def test_an_internationalised_address_neither_crashes_the_pass_nor_holds_up_others(
+    org: GraphOrg,
+) -> None:
+    stranger = (
+        "From: =?utf-8?q?J=C3=B6rg?= <jörg@bücher.example>\r\nTo: housing@homes.example\r\n"
+        "Cc: =?utf-8?q?Zo=C3=AB?= <zoë@bücher.example>\r\nSubject: Grüße\r\n"
+        "Message-ID: <idn-1@bücher.example>\r\nMIME-Version: 1.0\r\n"
+        "Content-Type: text/plain; charset=utf-8\r\n\r\nHallo.\r\n"
+    ).encode()
+    org.deliver(stranger, org.info)
+    org.deliver(customer_message(org.customer, org.staff), org.staff)
+
+    result = org.spocbot("watch", "--once")
+
+    assert "Traceback" not in result.stderr
+    assert 1 == len(org.forwards(org.spoc))
+
+
+def test_a_throttled_raw_fetch_is_an_outage_not_a_bad_message(org: GraphOrg) -> None:
+    org.deliver(customer_message(org.customer, org.info), org.info)
+    org.server.fail("GET", r"/\$value", 503, times=6)  # more than one pass's five tries
+
+    first = org.spocbot("watch", "--once", check=False)
+    org.spocbot("watch", "--once")
+
+    assert 1 == first.returncode
+    assert "[]" == org.spocbot("quarantine", "list", "--json").stdout.strip()
+    assert 1 == len(org.forwards(org.spoc))
+
+
+def test_a_message_moved_out_and_back_before_it_was_handled_is_handled(
+    org: GraphOrg,
+) -> None:
+    message_id = org.deliver(customer_message(org.customer, org.info), org.info)
+    org.server.fail("GET", r"/\$value", 503, times=6)
+    org.spocbot("watch", "--once", check=False)  # numbered, not handled: Graph was failing
+    org.server.move(org.info, message_id, "deleteditems")
+    org.spocbot("watch", "--once")  # reported as removed from the inbox
+    org.server.move(org.info, message_id, "inbox")
+
+    org.spocbot("watch", "--once")
+
+    assert 1 == len(org.forwards(org.spoc))
+
+
+def test_a_failing_token_endpoint_is_an_outage_with_a_plain_message(org: GraphOrg) -> None:
+    org.deliver(customer_message(org.customer, org.info), org.info)
+    org.server.fail("POST", r"/oauth2/v2.0/token", 503, times=1)
+
+    first = org.spocbot("watch", "--once", check=False)
+    org.spocbot("watch", "--once")
+
+    assert 1 == first.returncode
+    assert "Traceback" not in first.stderr
+    assert "[]" == org.spocbot("quarantine", "list", "--json").stdout.strip()
+    assert 1 == len(org.forwards(org.spoc))
+
+
+@pytest.mark.parametrize(
+    "lost",
+    [
+        r"/attachments$",  # a small file attachment to the draft
+        r"^/upload/",  # an upload-session chunk
+        r"/messages/[^/]+$",  # deleting a leftover draft (after a lost send)
+    ],
+)
+def test_a_lost_answer_during_a_large_forward_sends_it_once_with_one_original(
+    org: GraphOrg, lost: str
+) -> None:
+    attachment = bytes(range(256)) * (2_500_000 // 256)  # a draft + a small attachment
+    if lost == r"^/upload/":
+        attachment = bytes(range(256)) * (8 * 1024 * 1024 // 256)  # an upload session
+    raw = _with_attachment(customer_message(org.customer, org.info), attachment)
+    org.deliver(raw, org.info)
+    if lost == r"/messages/[^/]+$":
+        org.server.drop_answer("POST", r"/send$")  # leaves a draft to delete...
+        org.server.drop_answer("DELETE", lost)  # ...whose deletion loses its answer too
+    else:
+        org.server.drop_answer("*", lost)
+
+    for _ in range(3):
+        org.spocbot("watch", "--once", check=False)
+
+    [forward] = org.forwards(org.spoc)
+    assert raw == attached_original(forward)
+    assert 1 == forward.count(b'filename="original-message.eml"')
+    assert [] == [m for m in org.server.messages(org.bot, "drafts")]
+    [row] = breaches(org)
+    assert ["sent"] == [f["status"] for f in row["forwarded_to"]]  # type: ignore[index,union-attr]
+
+
+def test_an_original_just_under_three_megabytes_is_forwarded(org: GraphOrg) -> None:
+    raw = customer_message(org.customer, org.info)
+    raw = _with_attachment(raw, bytes(range(256)) * (2_350_000 // 256))  # ~3.15 MB as MIME
+    org.deliver(raw, org.info)
+
+    org.spocbot("watch", "--once")
+
+    [forward] = org.forwards(org.spoc)
+    assert raw == attached_original(forward)
+
+
+def test_a_category_someone_added_meanwhile_is_kept(org: GraphOrg) -> None:
+    """The category PATCH is conditional on the version it was computed from."""
+    from bot.bootstrap import build_app, mail_connections
+
+    message_id = org.deliver(customer_message(org.customer, org.info), org.info)
+    app = build_app(org.config)
+    with mail_connections(app.settings, app.factory) as connections:
+        mailbox = connections.stores[org.info]
+        mailbox.select("inbox")  # the summary (and its etag) is read here
+        person = connections.stores[org.info]._client  # type: ignore[attr-defined]
+        person.request(
+            "PATCH",
+            f"users/{org.info}/messages/{message_id}",
+            mailbox=org.info,
+            json_body={"categories": ["Red category"]},
+        )
+        mailbox.tag("inbox", [1], "$SpocbotHandled", False)
+
+    [message] = [m for m in org.server.messages(org.info, "inbox") if m.id == message_id]
+    assert ["Red category", "Recorded by spocbot"] == message.categories
