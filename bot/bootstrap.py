@@ -271,26 +271,22 @@ def _imap_store(
 def _smtp_sender(settings: Settings, tokens: Callable[[], str] | None) -> SmtpSender:
     smtp = settings.smtp
     assert smtp is not None
+    password = None
     if smtp.auth == "xoauth2":
         if not smtp.username:
             raise ConfigError("smtp.username: the mailbox to send as is needed for xoauth2")
-        return SmtpSender(
-            host=smtp.host,
-            port=smtp.port,
-            security=smtp.security,
-            username=smtp.username,
-            oauth_token=tokens,
-            timeout=smtp.timeout_seconds,
-        )
-    password = resolve_secret(smtp, "smtp")
-    if smtp.username and password is None:
-        raise ConfigError("smtp: username is set, so give password_env or password_file")
+    else:
+        tokens = None
+        password = resolve_secret(smtp, "smtp")
+        if smtp.username and password is None:
+            raise ConfigError("smtp: username is set, so give password_env or password_file")
     return SmtpSender(
         host=smtp.host,
         port=smtp.port,
         security=smtp.security,
         username=smtp.username,
         password=password,
+        oauth_token=tokens,
         timeout=smtp.timeout_seconds,
     )
 
