@@ -113,15 +113,7 @@ class GraphSyncStore:
                 )
                 numbered.append(Numbered(uid, message.graph_id, message.received_at, message.size))
             if removed:
-                session.execute(
-                    update(m.GraphMessage)
-                    .where(
-                        m.GraphMessage.mailbox == mailbox,
-                        m.GraphMessage.folder == folder,
-                        m.GraphMessage.graph_id.in_(list(removed)),
-                    )
-                    .values(removed=True)
-                )
+                self._set_removed(session, mailbox, folder, removed)
             row.link, row.complete = link, complete
             return numbered
 
@@ -201,15 +193,19 @@ class GraphSyncStore:
 
     def mark_removed(self, mailbox: str, folder: str, graph_ids: Sequence[str]) -> None:
         with self._factory.begin() as session:
-            session.execute(
-                update(m.GraphMessage)
-                .where(
-                    m.GraphMessage.mailbox == mailbox,
-                    m.GraphMessage.folder == folder,
-                    m.GraphMessage.graph_id.in_(list(graph_ids)),
-                )
-                .values(removed=True)
+            self._set_removed(session, mailbox, folder, graph_ids)
+
+    @staticmethod
+    def _set_removed(session: Session, mailbox: str, folder: str, graph_ids: Sequence[str]) -> None:
+        session.execute(
+            update(m.GraphMessage)
+            .where(
+                m.GraphMessage.mailbox == mailbox,
+                m.GraphMessage.folder == folder,
+                m.GraphMessage.graph_id.in_(list(graph_ids)),
             )
+            .values(removed=True)
+        )
 
     @staticmethod
     def _folder(session: Session, mailbox: str, folder: str) -> m.GraphFolderSync | None:
