@@ -326,6 +326,95 @@ class Acknowledge(_Section):
     max_age_hours: float = Field(default=72, gt=0)  # no acknowledgement for older mail
 
 
+_CLOCK_TIME = re.compile(r"([01]\d|2[0-3]):[0-5]\d")
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+
+def _clock_time(value: str) -> str:
+    if not _CLOCK_TIME.fullmatch(value):
+        raise ValueError(f"not a time of day as HH:MM (24-hour): {value!r}")
+    return value
+
+
+def _days(value: tuple[int, ...]) -> tuple[int, ...]:
+    if any(day < 0 for day in value):
+        raise ValueError("days before must be 0 (on the day) or more")
+    return tuple(sorted(set(value), reverse=True))
+
+
+class Schedule(_Section):
+    """When `spocbot run` does each job (times are Europe/London, or [organisation] timezone).
+
+    Each job works out from the database what is due, so a tick missed while the service was
+    down is caught up once at the next start, and a repeated tick does nothing."""
+
+    poll_seconds: float | None = Field(default=None, gt=0)  # None: [watch] poll_seconds
+    reminders_at: str = "08:00"
+    breaches_digest_at: str = "07:30"  # daily
+    reviews_digest_on: str = "monday 08:00"  # weekly: DAY HH:MM
+
+    _times = field_validator("reminders_at", "breaches_digest_at")(_clock_time)
+
+    @field_validator("reviews_digest_on")
+    @classmethod
+    def _day_and_time(cls, value: str) -> str:
+        parts = value.lower().split()
+        if len(parts) != 2 or parts[0] not in WEEKDAYS:
+            raise ValueError(f"give a day and a time such as 'monday 08:00', not {value!r}")
+        _clock_time(parts[1])
+        return " ".join(parts)
+
+    @property
+    def reviews_weekday(self) -> int:
+        return WEEKDAYS.index(self.reviews_digest_on.split()[0])
+
+    @property
+    def reviews_time(self) -> str:
+        return self.reviews_digest_on.split()[1]
+
+
+class Reminders(_Section):
+    """Reminders of review dates (SPOC and DMO) and appeal decisions (DMO)."""
+
+    review_days_before: Annotated[tuple[int, ...], _LAX] = (28, 14, 7, 1, 0)
+    overdue_every_days: int = Field(default=7, ge=1)  # to the DMO until the review is recorded
+    lapse_days_before: Annotated[tuple[int, ...], _LAX] = (28, 7, 1)  # lapse_at_review: DMO
+    appeal_working_days_before: Annotated[tuple[int, ...], _LAX] = (2, 1, 0)
+
+    _offsets = field_validator(
+        "review_days_before", "lapse_days_before", "appeal_working_days_before"
+    )(_days)
+
+
+class Letters(_Section):
+    """What letters say about the organisation, and the Word letterhead they are printed on."""
+
+    emergency_phone: str | None = None  # the contact centre number, always open to emergencies
+    emergency_contact: Annotated[str, Field(max_length=200)] = "our contact centre"
+    appeals_to: str | None = None  # where appeals are sent; default [organisation] dmo_email
+    appeals_postal_address: Texts = ()
+    signatory_name: Annotated[str, Field(max_length=200)] = "Data Management Officer"
+    signatory_title: Annotated[str, Field(max_length=200)] = ""
+    organisation_address: Texts = ()  # lines printed in the letterhead
+    letterhead: LaxPath | None = None  # a .docx with the placeholders; None: the built-in one
+
+    _addr = field_validator("appeals_to")(lambda v: None if v is None else _address(v))
+    _names = field_validator("emergency_contact", "signatory_name")(_plain_text)
+
+
+class Digests(_Section):
+    """The DMO's digests of breaches (daily) and reviews (weekly)."""
+
+    to: Texts = ()  # default: [organisation] dmo_email
+    chart_weeks: int = Field(default=12, ge=1, le=104)
+    reviews_ahead_days: int = Field(default=30, ge=1, le=366)
+
+    @field_validator("to")
+    @classmethod
+    def _recipients(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(_address(v) for v in value)
+
+
 class Settings(_Section):
     organisation: Organisation
     storage: Storage
@@ -338,6 +427,10 @@ class Settings(_Section):
     matching: Matching = Matching()
     emergency: Emergency = Emergency()
     acknowledge: Acknowledge = Acknowledge()
+    schedule: Schedule = Schedule()
+    reminders: Reminders = Reminders()
+    letters: Letters = Letters()
+    digests: Digests = Digests()
     topics: dict[str, Texts] = Field(default_factory=dict)
     """Subject-matter topics: NAME = [keywords]; a message is about a topic if any keyword is
     in its subject or text (whole words, any case)."""
@@ -422,6 +515,20 @@ class Settings(_Section):
         return self
 
     @property
+    def poll_seconds(self) -> float:
+        """How often the watcher polls: [schedule] poll_seconds, else [watch] poll_seconds."""
+        given = self.schedule.poll_seconds
+        return self.watch.poll_seconds if given is None else given
+
+    @property
+    def digest_recipients(self) -> tuple[str, ...]:
+        return self.digests.to or (self.organisation.dmo_email,)
+
+    @property
+    def appeals_to(self) -> str:
+        return self.letters.appeals_to or self.organisation.dmo_email
+
+    @property
     def watched(self) -> tuple[Mailbox, ...]:
         """The mailboxes scanned for customer mail (all but the bot's own)."""
         return tuple(m for m in self.mailboxes if m.role is not MailboxRole.BOT)
@@ -503,8 +610,17 @@ def _anchor_paths(settings: Settings, base: Path) -> Settings:
                 "ca_bundle": anchor(graph.ca_bundle),
             }
         )
+    letters = settings.letters.model_copy(
+        update={"letterhead": anchor(settings.letters.letterhead)}
+    )
     return settings.model_copy(
-        update={"storage": storage, "mailboxes": mailboxes, "smtp": smtp, "graph": graph}
+        update={
+            "storage": storage,
+            "mailboxes": mailboxes,
+            "smtp": smtp,
+            "graph": graph,
+            "letters": letters,
+        }
     )
 
 

@@ -15,7 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.audit import audit
-from bot.outbox import ACKNOWLEDGEMENT, FAILED, PENDING, OutboxError
+from bot.outbox import ACKNOWLEDGEMENT, FAILED, NOTICE_KINDS, PENDING, OutboxError
 from bot.store import models as m
 from mailbox_rules.register import Officer
 
@@ -49,6 +49,11 @@ def retry_forward(
             raise OutboxError(f"forward {forward_id} is {row.status}, not failed; nothing to retry")
         before = f"{row.recipient_name} <{row.recipient_email}>"
         if to is not None:
+            if row.kind in NOTICE_KINDS:
+                raise OutboxError(
+                    f"forward {forward_id} is a {row.kind} written for its recipient, so it "
+                    "cannot go to someone else; retry it without --to"
+                )
             if row.kind == ACKNOWLEDGEMENT:
                 raise OutboxError(
                     f"forward {forward_id} is an acknowledgement to the customer, so it cannot "
@@ -79,7 +84,7 @@ def retry_forward(
             operator,
             "forward.retry",
             f"outbox:{row.id}",
-            customer_ref=row.customer.ref,
+            customer_ref=row.customer.ref if row.customer else None,
             details=details,
             at=now,
         )

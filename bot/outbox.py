@@ -59,10 +59,50 @@ BREACH_FORWARD, COVER_FORWARD = "breach-forward", "cover-forward"
 EMERGENCY_FORWARD, EMERGENCY_ROUTE = "emergency-forward", "emergency-route"
 SCREENING_FORWARD = "screening-forward"  # cease and desist: every message is screened
 ACKNOWLEDGEMENT = "acknowledgement"  # to the customer; route_reason names their officer
+# Notices: messages the bot writes itself, rendered in full when queued and kept in the
+# evidence store (``original_sha256``), so every attempt sends the same bytes.
+# ``original_message_id`` holds the notice's own key (what it is about), not a customer's mail.
+REMINDER, DIGEST, LETTER = "reminder", "digest", "letter"
+NOTICE_KINDS = frozenset({REMINDER, DIGEST, LETTER})
 
 
 class OutboxError(Exception):
     """An outbox operation was refused; the message says why."""
+
+
+def queue_notice(
+    session: Session,
+    *,
+    kind: str,
+    key: str,
+    message: bytes,
+    message_id: str,
+    recipient_name: str,
+    recipient_email: str,
+    reason: str,
+    evidence: EvidenceStore,
+    customer_id: int | None = None,
+) -> m.Outbox:
+    """Queue a complete message (``message``, whose Message-ID is ``message_id``) to be sent
+    exactly once, in the caller's transaction: the caller records what the notice is for in
+    the same transaction, so that it is queued once or not at all."""
+    if kind not in NOTICE_KINDS:
+        raise ValueError(f"not a notice kind: {kind}")
+    sha256 = evidence.put(message)
+    row = m.Outbox(
+        kind=kind,
+        customer_id=customer_id,
+        original_message_id=key[:998],
+        original_sha256=sha256,
+        recipient_name=recipient_name,
+        recipient_email=recipient_email,
+        route_reason=reason,
+        outgoing_message_id=message_id,
+        status=PENDING,
+    )
+    session.add(row)
+    session.flush()
+    return row
 
 
 @dataclass
@@ -244,8 +284,9 @@ class OutboxSender:
                 select(m.Outbox).where(m.Outbox.status == FAILED).order_by(m.Outbox.id)
             )
             return [
-                f"forward {row.id} to {row.recipient_name} failed: {row.last_error}; fix the "
-                f"cause, then run `spocbot forwards retry {row.id}`"
+                f"{'notice' if row.kind in NOTICE_KINDS else 'forward'} {row.id} ({row.kind}) to "
+                f"{row.recipient_name} failed: {row.last_error}; fix the cause, then run "
+                f"`spocbot forwards retry {row.id}`"
                 for row in failed
             ]
 
@@ -263,6 +304,8 @@ class OutboxSender:
     def _render(self, row_id: int, eight_bit: bool) -> tuple[bytes, str]:
         with self._factory() as session:
             row = session.get_one(m.Outbox, row_id)
+            if row.kind in NOTICE_KINDS:
+                return self._evidence.get(row.original_sha256), row.recipient_email
             if row.kind == ACKNOWLEDGEMENT:
                 return self._render_acknowledgement(session, row), row.recipient_email
             row = session.scalars(
@@ -280,7 +323,7 @@ class OutboxSender:
             ).one()
             raw = self._evidence.get(row.original_sha256)
             context = self._context(session, row)
-            context["representative"] = _representative(raw, row.customer.arrangement)
+            context["representative"] = _representative(raw, _customer_of(row).arrangement)
             attached_as_file = not (
                 self._sender.keeps_attached_messages and can_attach_as_message(raw, eight_bit)
             )
@@ -308,14 +351,15 @@ class OutboxSender:
 
     def _render_acknowledgement(self, session: Session, row: m.Outbox) -> bytes:
         zone = ZoneInfo(self._identity.timezone)
-        arrangement = row.customer.arrangement
+        customer = _customer_of(row)
+        arrangement = customer.arrangement
         # A reply to the acknowledgement must reach a person, not the unread bot mailbox:
         # it goes to the address the customer may write to.
         permitted = sorted(p.address for p in arrangement.permitted) if arrangement else []
         reply_to = permitted[0] if permitted else arrangement.spoc.email if arrangement else None
         text = self._templates.render(
             "acknowledgement.txt.j2",
-            customer_name=row.customer.name,
+            customer_name=customer.name,
             received_at=(row.original_received_at or row.created_at)
             .astimezone(zone)
             .strftime("%-d %B %Y at %H:%M"),
@@ -359,7 +403,8 @@ class OutboxSender:
             reason = row.contact.reason
             breach_number = ""
             new_issue, rules = row.contact.new_issue, []
-        arrangement = row.customer.arrangement
+        customer = _customer_of(row)
+        arrangement = customer.arrangement
         cease_and_desist = arrangement is not None and arrangement.status == "cease_and_desist"
         over_limit = bool({"over-contact-limit", "over-issue-limit"} & set(rules))
         spoc_name = arrangement.spoc.name if arrangement is not None else "the SPOC"
@@ -368,8 +413,8 @@ class OutboxSender:
         return {
             "kind": row.kind,
             "organisation": self._identity.organisation,
-            "customer_ref": row.customer.ref,
-            "customer_name": row.customer.name,
+            "customer_ref": customer.ref,
+            "customer_name": customer.name,
             "mailboxes": mailboxes,
             "bypassed": bypassed,
             "received_at": received.astimezone(zone).strftime("%A %-d %B %Y at %H:%M %Z"),
@@ -380,6 +425,13 @@ class OutboxSender:
             # Filed mail must still be screened for new issues (the ombudsman's guidance).
             "screen_new_issue": new_issue and (cease_and_desist or over_limit),
         }
+
+
+def _customer_of(row: m.Outbox) -> m.Customer:
+    """The customer a forward or acknowledgement is about (every one has one)."""
+    if row.customer is None:
+        raise OutboxError(f"outbox row {row.id} ({row.kind}) names no customer")
+    return row.customer
 
 
 def _representative(raw: bytes, arrangement: m.Arrangement | None) -> str | None:

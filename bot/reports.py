@@ -16,6 +16,7 @@ from sqlalchemy import and_, select
 from sqlalchemy.orm import Session, selectinload
 
 from bot.evidence import EvidenceStore
+from bot.outbox import NOTICE_KINDS
 from bot.store import models as m
 from mailbox_rules.envelope import normalise_address
 
@@ -217,7 +218,7 @@ def forwards(
     """Forwards to officers and acknowledgements to customers, oldest first."""
     query = (
         select(m.Outbox)
-        .join(m.Customer)
+        .outerjoin(m.Customer)
         .options(selectinload(m.Outbox.customer))
         .order_by(m.Outbox.id)
     )
@@ -231,7 +232,7 @@ def forwards(
             **_forward_brief(o),
             "id": o.id,
             "kind": o.kind,
-            "customer_ref": o.customer.ref,
+            "customer_ref": o.customer.ref if o.customer else None,
             "about": _about(o),
             "breach_id": o.breach_id,
             "contact_id": o.contact_id,
@@ -251,6 +252,8 @@ def _about(row: m.Outbox) -> str:
         return f"breach {row.breach_id}"
     if row.contact_id:
         return f"contact {row.contact_id}"
+    if row.kind in NOTICE_KINDS:
+        return row.original_message_id  # the notice's key: what it reminds of or reports
     return "the customer's message"  # an acknowledgement answers a message, not a record
 
 

@@ -575,7 +575,7 @@ class Watcher:
                 report = PassReport(errors=["pass failed; see the log"])
             on_pass(report)
             if report.ok:
-                failures, delay = 0, watch.poll_seconds
+                failures, delay = 0, self._settings.poll_seconds
             else:
                 failures += 1
                 delay = min(

@@ -120,6 +120,20 @@ class Arrangement(Base):
     max_issues: Mapped[str] = mapped_column(String(32), default="")
     subject_matters: Mapped[str] = mapped_column(String(200), default="")
     acknowledge: Mapped[bool] = mapped_column(Boolean, default=False)
+    # For letters and the partner council (register columns, all optional).
+    customer_address: Mapped[str] = mapped_column(Text, default="")  # postal, lines by ";"
+    spoc_phone: Mapped[str] = mapped_column(String(40), default="")
+    cover_phone: Mapped[str] = mapped_column(String(40), default="")
+    office_visits: Mapped[str] = mapped_column(Text, default="")  # restriction in plain words
+    review_months: Mapped[int | None] = mapped_column(Integer)
+    lapse_at_review: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Restricted (need-to-know): only in DMO outputs and letters to the customer.
+    reasons: Mapped[str] = mapped_column(Text, default="")
+    support_needs: Mapped[str] = mapped_column(Text, default="")
+    change_required: Mapped[str] = mapped_column(Text, default="")  # what the customer must change
+    # The decision in force and the end, kept here for lookups; the history is in events.
+    decided_on: Mapped[date | None] = mapped_column(Date)
+    ended_on: Mapped[date | None] = mapped_column(Date)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     customer: Mapped[Customer] = relationship(back_populates="arrangement")
@@ -128,6 +142,118 @@ class Arrangement(Base):
     permitted: Mapped[list[PermittedAddress]] = relationship(
         cascade="all, delete-orphan", order_by="PermittedAddress.id"
     )
+    events: Mapped[list[ArrangementEvent]] = relationship(
+        cascade="all, delete-orphan", order_by="ArrangementEvent.id"
+    )
+    appeals: Mapped[list[Appeal]] = relationship(cascade="all, delete-orphan", order_by="Appeal.id")
+
+
+class ArrangementEvent(Base):
+    """One step in an arrangement's history (policy §4, §6): referral, decision, start,
+    review, appeal received or decided, cover notice, cease and desist, end, lapse.
+
+    Added to, never edited.  ``reasons`` is restricted (need-to-know): it is shown only in DMO
+    outputs.  ``on`` is the calendar date of the step (Europe/London); ``recorded_at`` when it
+    was entered.
+    """
+
+    __tablename__ = "arrangement_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    arrangement_id: Mapped[int] = mapped_column(ForeignKey("arrangements.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(32))
+    on: Mapped[date] = mapped_column(Date)
+    outcome: Mapped[str] = mapped_column(String(32), default="")  # agreed, continued, varied ...
+    decided_by: Mapped[str] = mapped_column(String(200), default="")
+    next_review: Mapped[date | None] = mapped_column(Date)
+    reasons: Mapped[str] = mapped_column(Text, default="")  # restricted
+    notes: Mapped[str] = mapped_column(Text, default="")  # factual, not restricted
+    recorded_by: Mapped[str] = mapped_column(String(200))
+    recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Appeal(Base):
+    """An appeal against a decision: in time until 28 days after it, decided within 5 working
+    days of receipt (England and Wales bank holidays excluded)."""
+
+    __tablename__ = "appeals"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    arrangement_id: Mapped[int] = mapped_column(ForeignKey("arrangements.id", ondelete="CASCADE"))
+    against_event_id: Mapped[int | None] = mapped_column(ForeignKey("arrangement_events.id"))
+    decision_on: Mapped[date] = mapped_column(Date)  # the decision appealed against
+    received_on: Mapped[date] = mapped_column(Date)
+    deadline: Mapped[date] = mapped_column(Date)  # last day to appeal in time
+    decision_due: Mapped[date] = mapped_column(Date)
+    late: Mapped[bool] = mapped_column(Boolean, default=False)
+    late_reason: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(16), default="open")  # open, decided
+    outcome: Mapped[str] = mapped_column(String(32), default="")
+    decided_on: Mapped[date | None] = mapped_column(Date)
+    decided_by: Mapped[str] = mapped_column(String(200), default="")
+
+
+class Reminder(Base):
+    """A reminder that fell due, recorded once: (arrangement, kind, target, offset, recipient).
+
+    ``kind`` is ``review`` (before the review date), ``overdue`` (weekly after it), ``lapse``
+    (before an arrangement that lapses at review ends by itself) or ``appeal`` (before an
+    appeal's decision is due).  ``target_on`` is the date reminded of; ``offset_days`` how many
+    days before it (negative: after).  Several reminders that fell due while the service was
+    down go out in one message: they share ``outbox_id``.
+    """
+
+    __tablename__ = "reminders"
+    __table_args__ = (
+        UniqueConstraint(
+            "arrangement_id", "kind", "target_on", "offset_days", "recipient", name="uq_reminders"
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    arrangement_id: Mapped[int] = mapped_column(ForeignKey("arrangements.id", ondelete="CASCADE"))
+    appeal_id: Mapped[int | None] = mapped_column(ForeignKey("appeals.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))
+    target_on: Mapped[date] = mapped_column(Date)
+    offset_days: Mapped[int] = mapped_column(Integer)
+    recipient: Mapped[str] = mapped_column(String(8))  # "spoc" or "dmo"
+    due_on: Mapped[date] = mapped_column(Date)
+    outbox_id: Mapped[int | None] = mapped_column(ForeignKey("outbox.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Letter(Base):
+    """A letter sent to a customer (or the referral form to the DMO), kept as evidence: the
+    message as sent is in the evidence store under ``sha256``."""
+
+    __tablename__ = "letters"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
+    kind: Mapped[str] = mapped_column(String(32))
+    sha256: Mapped[str] = mapped_column(String(64))
+    recipient_email: Mapped[str] = mapped_column(String(320))
+    outbox_id: Mapped[int | None] = mapped_column(ForeignKey("outbox.id"))
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Digest(Base):
+    """A DMO digest, one per (kind, scheduled slot): a repeated tick finds it and does nothing.
+
+    It reports what happened from ``period_start`` to ``period_end`` (the previous digest's
+    end, so nothing falls between two digests)."""
+
+    __tablename__ = "digests"
+    __table_args__ = (UniqueConstraint("kind", "slot_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))  # "breaches" or "reviews"
+    slot_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    period_start: Mapped[datetime] = mapped_column(UTCDateTime)
+    period_end: Mapped[datetime] = mapped_column(UTCDateTime)
+    outbox_id: Mapped[int | None] = mapped_column(ForeignKey("outbox.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class PermittedAddress(Base):
@@ -310,7 +436,8 @@ class Outbox(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[str] = mapped_column(String(32))
-    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
+    # None for a message about no one customer (a digest, a reminder to the DMO of several).
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"))
     breach_id: Mapped[int | None] = mapped_column(ForeignKey("breaches.id"))
     contact_id: Mapped[int | None] = mapped_column(ForeignKey("contacts.id"))
     original_message_id: Mapped[str] = mapped_column(String(998))
@@ -327,7 +454,7 @@ class Outbox(Base):
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     original_received_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
-    customer: Mapped[Customer] = relationship()
+    customer: Mapped[Customer | None] = relationship()
     breach: Mapped[Breach | None] = relationship()
     contact: Mapped[Contact | None] = relationship()
 

@@ -10,12 +10,16 @@ from pydantic import BaseModel
 from bot.config import (
     Acknowledge,
     Backend,
+    Digests,
     Emergency,
     Graph,
     Imap,
+    Letters,
     Mailbox,
     Matching,
     Organisation,
+    Reminders,
+    Schedule,
     Settings,
     Smtp,
     Storage,
@@ -46,6 +50,10 @@ def test_example_configuration_mentions_every_key() -> None:
         "emergency": Emergency,
         "acknowledge": Acknowledge,
         "graph": Graph,
+        "schedule": Schedule,
+        "reminders": Reminders,
+        "letters": Letters,
+        "digests": Digests,
     }
     missing = [
         f"{name}.{key}"
