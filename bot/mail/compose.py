@@ -73,7 +73,9 @@ def build_notice(
     message.set_content(text, subtype="plain", charset="utf-8", cte="quoted-printable")
     if html is not None:
         message.add_alternative(html, subtype="html", charset="utf-8", cte="quoted-printable")
-        html_part = message.get_payload()[1]
+        html_part = next(
+            part for part in message.iter_parts() if part.get_content_subtype() == "html"
+        )
         for image in images:
             html_part.add_related(
                 image.data,
