@@ -31,6 +31,7 @@ from bot.audit import events as audit_events
 from bot.bootstrap import App, build_app, build_watcher, mail_connections
 from bot.config import ConfigError, config_path
 from bot.doctor import run as run_doctor
+from bot.errors import DomainError
 from bot.evidence import EvidenceError
 from bot.forward_service import retry_forward
 from bot.mail.ports import MailError
@@ -54,6 +55,7 @@ _OPERATOR = click.option(
     "--operator", metavar="NAME", help="Who is acting, for the audit log (default: OS user)."
 )
 _DOMAIN_ERRORS = (
+    DomainError,
     ConfigError,
     RegisterError,
     MailError,
@@ -997,6 +999,13 @@ def demo(obj: _Context, data_dir: Path | None) -> None:
     if not ok:
         raise SystemExit(1)
 
+
+# Command groups in their own modules (they import what they share from this one).
+from bot import cli_letters, cli_lifecycle, cli_schedule  # noqa: E402
+
+for _group in (cli_lifecycle.COMMANDS, cli_letters.COMMANDS, cli_schedule.COMMANDS):
+    for _command in _group:
+        main.add_command(_command)
 
 if __name__ == "__main__":  # pragma: no cover
     main()
