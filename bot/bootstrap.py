@@ -291,9 +291,11 @@ def _smtp_sender(settings: Settings, tokens: Callable[[], str] | None) -> SmtpSe
     )
 
 
-def build_watcher(app: App, connections: MailConnections) -> Watcher:
+def build_outbox_sender(app: App, connections: MailConnections) -> OutboxSender:
+    """What sends forwards, acknowledgements and notices (reminders, digests, letters)
+    exactly once."""
     settings = app.settings
-    outbox = OutboxSender(
+    return OutboxSender(
         app.factory,
         connections.sender,
         connections.sent_log,
@@ -311,11 +313,14 @@ def build_watcher(app: App, connections: MailConnections) -> Watcher:
         retry_max_seconds=settings.watch.retry_max_seconds,
         clock=app.clock,
     )
+
+
+def build_watcher(app: App, connections: MailConnections) -> Watcher:
     return Watcher(
-        settings,
+        app.settings,
         app.factory,
         connections.stores,
-        outbox,
+        build_outbox_sender(app, connections),
         app.evidence,
         clock=app.clock,
         absences=connections.absences,
