@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install the mail servers used by spocbot's integration tests (Debian 12):
-# Dovecot (IMAP + LMTP) and Postfix.  Idempotent; run as root.
+# Dovecot (IMAP + LMTP) and Postfix; and the DejaVu fonts that PDF letters are printed in
+# (names such as "Zoë Łukasiewicz" need more than the PDF base fonts).  Idempotent; run as root.
 #
 # The packages' own default instances are NOT used: tests/servers/start-servers.sh
 # runs private instances on 127.0.0.1:10143 (IMAP), 10024 (LMTP), 10025 (SMTP).
@@ -8,7 +9,8 @@
 # disabled afterwards if they run anyway, so nothing is left on 25/143/993.
 set -euo pipefail
 
-PACKAGES=(postfix dovecot-core dovecot-imapd dovecot-lmtpd dovecot-auth-lua iproute2 python3)
+PACKAGES=(postfix dovecot-core dovecot-imapd dovecot-lmtpd dovecot-auth-lua iproute2 python3
+    fonts-dejavu-core)
 MAILUSER=spocbotmail
 
 if [[ $(id -u) -ne 0 ]]; then
