@@ -253,9 +253,7 @@ def _held_customers(rule: str, finding: Finding, ctx: RuleContext) -> tuple[Arra
             found.insert(0, ctx.arrangement)
     day = ctx.local_received.date()
     return tuple(
-        a
-        for a in found
-        if a.status in _IN_FORCE and day >= a.start_date and not a.lapsed_by(day)
+        a for a in found if a.status in _IN_FORCE and day >= a.start_date and not a.lapsed_by(day)
     )
 
 

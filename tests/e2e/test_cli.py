@@ -154,7 +154,8 @@ def test_import_warns_of_a_past_review_date_and_an_unwatched_spoc_inbox(
     cli: tuple[CliRunner, Path],
 ) -> None:
     path = cli[1] / "r.csv"
-    path.write_text(HEADER + GOOD_ROW.replace("2027-01-01", "2026-02-01"))
+    row = GOOD_ROW.replace("2026-01-01", "2025-11-01").replace("2027-01-01", "2026-02-01")
+    path.write_text(HEADER + row)
 
     code, out, err = run(cli, "register", "import", str(path))
 
