@@ -522,6 +522,11 @@ def test_demo_runs_every_case_as_expected_and_leaves_state(tmp_path: Path) -> No
         ("review.confirm", "NV-1002"),
     ] == [(e["action"], e["customer_ref"]) for e in events]
     assert {"demo (as the DMO)"} == {e["operator"] for e in events}
+    # The register's restricted reasons and support needs never reach a forward or cover note.
+    kept = b"".join(
+        p.read_bytes() for p in (tmp_path / "state" / "evidence").rglob("*") if p.is_file()
+    )
+    assert (False, False) == (b"64 emails" in kept, b"large print" in kept)
 
 
 def test_demo_help_counts_the_passes_it_runs(cli: tuple[CliRunner, Path]) -> None:
