@@ -140,13 +140,16 @@ def _lifecycle_warnings(
     or review, or an arrangement ended by `arrangement end` (or a lapse) made live again."""
     name = str(path)
     warnings: list[RowError] = []
-    for row in rows:
-        arrangement = session.scalar(
-            select(m.Arrangement)
-            .join(m.Customer)
-            .where(m.Customer.ref == row.customer_ref)
-            .options(selectinload(m.Arrangement.events))
+    stored = {
+        a.customer.ref: a
+        for a in session.scalars(
+            select(m.Arrangement).options(
+                selectinload(m.Arrangement.customer), selectinload(m.Arrangement.events)
+            )
         )
+    }
+    for row in rows:
+        arrangement = stored.get(row.customer_ref)
         if arrangement is None:
             continue
         setting = [e for e in arrangement.events if e.next_review is not None]
