@@ -26,7 +26,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
 from bot import reports, review_service
-from bot.audit import current_operator
+from bot.audit import audit, current_operator
 from bot.audit import events as audit_events
 from bot.bootstrap import App, build_app, build_watcher, mail_connections
 from bot.config import ConfigError, config_path
@@ -278,26 +278,47 @@ def register_import(obj: _Context, file: Path, operator: str | None) -> None:
         click.echo(f"Warning: {warning}", err=True)
 
 
+_INCLUDE_REASONS = click.option(
+    "--include-reasons",
+    is_flag=True,
+    help="Also the restricted reasons and support needs (need-to-know; audited).",
+)
+
+
 @register.command("export")
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@_INCLUDE_REASONS
+@_OPERATOR
 @click.pass_obj
-def register_export(obj: _Context, file: Path) -> None:
-    """Write the register to FILE (.csv or .xlsx) in the import format."""
+def register_export(obj: _Context, file: Path, include_reasons: bool, operator: str | None) -> None:
+    """Write the register to FILE (.csv or .xlsx) in the import format.
+
+    The reasons and support_needs columns are left out unless --include-reasons (then the
+    export is written to the audit log); importing the file keeps the stored values.
+    """
     with _errors():
-        count = export_register(obj.app.factory, file)
-    click.echo(f"Exported {count} arrangement(s) to {file}.")
+        count = export_register(
+            obj.app.factory, file, include_reasons=include_reasons, operator=operator
+        )
+    left_out = "" if include_reasons else " (without reasons and support needs)"
+    click.echo(f"Exported {count} arrangement(s) to {file}{left_out}.")
 
 
 @register.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON (every column of the register).")
+@_INCLUDE_REASONS
+@_OPERATOR
 @click.pass_obj
-def register_list(obj: _Context, as_json: bool) -> None:
+def register_list(
+    obj: _Context, as_json: bool, include_reasons: bool, operator: str | None
+) -> None:
     """List arrangements, with their restrictions.
 
     The table names officers and writes the SPOC's own address as "SPOC"; --json gives every
-    field in full.
+    field in full, except the restricted reasons and support needs unless --include-reasons
+    (audited).
     """
-    with _errors(), obj.app.factory() as session:
+    with _errors(), obj.app.factory.begin() as session:
         rows: list[dict[str, Any]] = [
             {
                 "customer_ref": r.customer_ref,
@@ -320,9 +341,30 @@ def register_list(obj: _Context, as_json: bool) -> None:
                 "max_issues": str(r.max_issues) if r.max_issues else None,
                 "subject_matters": list(r.subject_matters),
                 "acknowledge": r.acknowledge,
+                "customer_address": r.customer_address,
+                "spoc_phone": r.spoc_phone,
+                "cover_phone": r.cover_phone,
+                "office_visits": r.office_visits,
+                "change_required": r.change_required,
+                "review_months": r.review_months,
+                "lapse_at_review": r.lapse_at_review,
+                "decided_on": r.decided_on.isoformat() if r.decided_on else None,
+                **(
+                    {"reasons": r.reasons, "support_needs": r.support_needs}
+                    if include_reasons
+                    else {}
+                ),
             }
             for r in register_rows(session)
         ]
+        if include_reasons:
+            audit(
+                session,
+                current_operator(operator),
+                "register.list.restricted",
+                "register",
+                details=f"{len(rows)} arrangement(s), with reasons and support needs",
+            )
     if not as_json:  # officers by name, and the SPOC's address as "SPOC", to stay readable
         rows = [
             {
@@ -350,6 +392,7 @@ def register_list(obj: _Context, as_json: bool) -> None:
             "restricted_to",
             "restrictions",
             "review_date",
+            *(["reasons", "support_needs"] if include_reasons else []),
         ],
         "The register is empty.",
     )
@@ -1000,12 +1043,16 @@ def demo(obj: _Context, data_dir: Path | None) -> None:
         raise SystemExit(1)
 
 
-# Command groups in their own modules (they import what they share from this one).
-from bot import cli_letters, cli_lifecycle, cli_schedule  # noqa: E402
-
-for _group in (cli_lifecycle.COMMANDS, cli_letters.COMMANDS, cli_schedule.COMMANDS):
-    for _command in _group:
-        main.add_command(_command)
-
 if __name__ == "__main__":  # pragma: no cover
-    main()
+    # `python -m bot.cli`: this file runs as __main__, but the command modules import
+    # `bot.cli`; run that module's group, so that they register on one group and import once.
+    from bot.cli import main as _main
+
+    _main()
+else:
+    # Command groups in their own modules (they import what they share from this one).
+    from bot import cli_letters, cli_lifecycle, cli_schedule
+
+    for _group in (cli_lifecycle.COMMANDS, cli_letters.COMMANDS, cli_schedule.COMMANDS):
+        for _command in _group:
+            main.add_command(_command)

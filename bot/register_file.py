@@ -19,6 +19,7 @@ from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
 
+from mailbox_rules.calendar import REVIEW_MONTHS_MAX, REVIEW_MONTHS_MIN, review_date_problem
 from mailbox_rules.envelope import is_addr_spec, normalise_address
 from mailbox_rules.register import ArrangementStatus, in_domains
 from mailbox_rules.restrictions import (
@@ -49,7 +50,24 @@ COLUMNS = (
     "max_issues",
     "subject_matters",
     "acknowledge",
+    # Optional lifecycle and letter columns (a file without one keeps what is stored).
+    "customer_address",
+    "spoc_phone",
+    "cover_phone",
+    "office_visits",
+    "reasons",
+    "support_needs",
+    "change_required",
+    "review_months",
+    "lapse_at_review",
+    "decided_on",
 )
+KEPT_WHEN_ABSENT = frozenset(COLUMNS[COLUMNS.index("customer_address") :])
+"""Columns that a file may leave out without wiping them: a need-to-know export (without
+``reasons`` and ``support_needs``) or an older sheet can be imported again safely.  A column
+that is there but empty clears the value."""
+RESTRICTED = frozenset({"reasons", "support_needs"})
+"""Need-to-know columns (policy §1, §8): left out of exports and listings unless asked for."""
 REQUIRED = frozenset(
     {
         "customer_ref",
@@ -62,11 +80,24 @@ REQUIRED = frozenset(
         "review_date",
     }
 )
-DATE_COLUMNS = frozenset({"start_date", "review_date"})
+DATE_COLUMNS = frozenset({"start_date", "review_date", "decided_on"})
+YES_NO_COLUMNS = frozenset({"acknowledge", "lapse_at_review"})
 EXPORT_SUFFIXES = (".csv", ".xlsx")
 LIST_SEPARATOR = ";"
 MAX_ADDRESSES = 20
 MAX_LENGTH = {"customer_ref": 64, "customer_name": 200, "spoc_name": 200, "cover_name": 200}
+MAX_TEXT = {
+    "customer_address": 500,
+    "office_visits": 500,
+    "reasons": 4000,
+    "support_needs": 2000,
+    "change_required": 2000,
+}
+"""Free-text columns and their limits; all but ``customer_address`` (whose lines are
+separated by ``;``) may hold line breaks."""
+MAX_ADDRESS_LINES = 8
+_PHONE = re.compile(r"[0-9 +()\-]+")
+PHONE_DIGITS = (7, 15)
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
@@ -93,6 +124,18 @@ class RegisterRow:
     max_issues: Limit | None = None
     subject_matters: tuple[str, ...] = ()
     acknowledge: bool = False
+    customer_address: str = ""  # postal, lines separated by ";"
+    spoc_phone: str = ""
+    cover_phone: str = ""
+    office_visits: str = ""
+    reasons: str = ""  # restricted
+    support_needs: str = ""  # restricted
+    change_required: str = ""
+    review_months: int | None = None
+    lapse_at_review: bool = False
+    decided_on: date | None = None
+    given: frozenset[str] = field(default=KEPT_WHEN_ABSENT, compare=False)
+    """Which of :data:`KEPT_WHEN_ABSENT` the file had: only those are applied on import."""
 
 
 @dataclass(frozen=True)
@@ -172,6 +215,7 @@ def read_register(
     # still checked with the columns that are there, so that one pass lists every problem.
     columns = _check_header(name, header, validator.errors)
     validator.missing = REQUIRED - set(columns)
+    validator.given = KEPT_WHEN_ABSENT & set(columns)
     rows = []
     for number, values in records:
         unusable: dict[str, str] = {}  # column -> why its cell could not be read
@@ -200,9 +244,22 @@ def register_warnings(
     watched: Iterable[str] | None = None,
 ) -> list[RowError]:
     """What is allowed but probably wrong in valid rows, for the DMO to check: a review date
-    already past (``today``), a SPOC whose inbox is not watched (``watched``)."""
+    not 3 to 12 months after the start when no decision date is given, a review date already
+    past (``today``), a SPOC whose inbox is not watched (``watched``)."""
     name = str(path)
     warnings: list[RowError] = []
+    for row in rows:
+        if row.decided_on is None and row.status is not ArrangementStatus.CEASED:
+            problem = review_date_problem(row.start_date, row.review_date)
+            if problem:
+                warnings.append(
+                    RowError(
+                        name,
+                        row.row,
+                        "review_date",
+                        f"{problem} (no decided_on given, so counted from the start date)",
+                    )
+                )
     if today is not None:
         for row in rows:
             if row.review_date < today and row.status is not ArrangementStatus.CEASED:
@@ -235,8 +292,11 @@ def register_warnings(
     return sorted(warnings, key=lambda w: w.row or 0)
 
 
-def write_register(path: Path, rows: Iterable[RegisterRow]) -> None:
-    """Write rows in the import format (.csv or .xlsx, by the file's suffix).
+def write_register(
+    path: Path, rows: Iterable[RegisterRow], columns: Sequence[str] = COLUMNS
+) -> None:
+    """Write rows in the import format (.csv or .xlsx, by the file's suffix), with
+    ``columns`` (default: all; a need-to-know export leaves out :data:`RESTRICTED`).
 
     Nothing written is ever a spreadsheet formula, whatever a customer's name or any other
     value holds (formula injection: ``=HYPERLINK(...)``, ``+``, ``-``, ``@``): in CSV such a
@@ -244,12 +304,12 @@ def write_register(path: Path, rows: Iterable[RegisterRow]) -> None:
     again; in Excel every cell is a text cell (and those get Excel's "quote prefix" so that
     editing them keeps them text).  Importing the exported file gives back the same values.
     """
-    lines = [[_cell(row, column) for column in COLUMNS] for row in rows]
+    lines = [[_cell(row, column) for column in columns] for row in rows]
     suffix = path.suffix.lower()
     if suffix == ".csv":
         with path.open("w", encoding="utf-8", newline="") as handle:
             writer = csv.writer(handle)
-            writer.writerow(COLUMNS)
+            writer.writerow(columns)
             writer.writerows([_escape(value) for value in line] for line in lines)
     elif suffix == ".xlsx":
         from openpyxl import Workbook
@@ -258,7 +318,7 @@ def write_register(path: Path, rows: Iterable[RegisterRow]) -> None:
         sheet = book.active
         assert sheet is not None
         sheet.title = "SPOC register"
-        for number, line in enumerate([list(COLUMNS), *lines], start=1):
+        for number, line in enumerate([list(columns), *lines], start=1):
             for index, value in enumerate(line, start=1):
                 cell = sheet.cell(row=number, column=index, value=value or None)
                 cell.number_format = "@"  # Text: what the DMO types stays as typed
@@ -436,7 +496,7 @@ def _xlsx_text(value: object, column: str) -> tuple[str, str]:
     if isinstance(value, str):
         return value, ""
     if isinstance(value, bool):  # before int: True is an int too
-        if column == "acknowledge":
+        if column in YES_NO_COLUMNS:
             return ("yes" if value else "no"), ""
         return "", f"a TRUE/FALSE cell ({value}) where text is expected: {retype}"
     if isinstance(value, datetime | date):
@@ -528,6 +588,7 @@ class _Validator:
         self.existing_owner = existing_owner
         self.errors: list[RowError] = []
         self.missing: frozenset[str] = frozenset()  # required columns the header lacks
+        self.given: frozenset[str] = KEPT_WHEN_ABSENT  # of those, the columns the file has
         self.seen: list[_Seen] = []  # every non-blank row, valid or not, for cross_checks
 
     def error(self, row: int, column: str, message: str) -> None:
@@ -605,6 +666,16 @@ class _Validator:
                     number, "representative_emails", address, values.get("customer_ref", "")
                 )
         restrictions = self.restrictions(number, values)
+        lifecycle = self.lifecycle(number, values)
+        decided_on = lifecycle.get("decided_on")
+        if decided_on and review and status is not ArrangementStatus.CEASED:
+            problem = review_date_problem(decided_on, review)
+            if problem:
+                self.error(
+                    number,
+                    "review_date",
+                    f"{problem}, the date of the decision in force (decided_on)",
+                )
         self.seen.append(
             _Seen(
                 row=number,
@@ -640,7 +711,70 @@ class _Validator:
             review_date=review,
             representative_emails=representatives,
             **restrictions,
+            **lifecycle,
+            given=self.given,
         )
+
+    def lifecycle(self, number: int, values: dict[str, str]) -> dict[str, Any]:
+        """The lifecycle and letter columns the file has, parsed (an empty cell clears)."""
+        parsed: dict[str, Any] = {}
+        for column, limit in MAX_TEXT.items():
+            if column not in self.given:
+                continue
+            text = values.get(column, "").replace("\r\n", "\n")
+            if column == "customer_address" and not text.isprintable():
+                self.error(
+                    number,
+                    column,
+                    "contains a line break or control character (separate the lines with ;)",
+                )
+            elif not text.replace("\n", "").isprintable():
+                self.error(number, column, "contains a control character")
+            elif len(text) > limit:
+                self.error(number, column, f"longer than {limit} characters")
+            elif column == "customer_address":
+                lines = [line.strip() for line in text.split(LIST_SEPARATOR) if line.strip()]
+                if len(lines) > MAX_ADDRESS_LINES:
+                    self.error(number, column, f"more than {MAX_ADDRESS_LINES} lines")
+                text = LIST_SEPARATOR.join(lines)
+            parsed[column] = text
+        for column in ("spoc_phone", "cover_phone"):
+            if column in self.given:
+                parsed[column] = self.phone(number, column, values.get(column, ""))
+        if parsed.get("cover_phone") and not values.get("cover_email"):
+            self.error(number, "cover_phone", "a cover phone needs a cover officer (cover_email)")
+        if "review_months" in self.given and values.get("review_months"):
+            raw = values["review_months"]
+            low, high = REVIEW_MONTHS_MIN, REVIEW_MONTHS_MAX
+            if raw.isdigit() and low <= int(raw) <= high:
+                parsed["review_months"] = int(raw)
+            else:
+                self.error(
+                    number, "review_months", f"{raw!r} is not a whole number from {low} to {high}"
+                )
+        if "lapse_at_review" in self.given:
+            try:
+                parsed["lapse_at_review"] = parse_yes_no(values.get("lapse_at_review", ""))
+            except ValueError as exc:
+                self.error(number, "lapse_at_review", str(exc))
+        if "decided_on" in self.given:
+            parsed["decided_on"] = self.date(number, "decided_on", values)
+        return parsed
+
+    def phone(self, number: int, column: str, raw: str) -> str:
+        """A UK-style phone number as written: digits, spaces and ``+()-``, 7 to 15 digits."""
+        if not raw:
+            return ""
+        digits = sum(c.isdigit() for c in raw)
+        low, high = PHONE_DIGITS
+        if not _PHONE.fullmatch(raw) or not low <= digits <= high:
+            self.error(
+                number,
+                column,
+                f"not a phone number: {raw!r} (use digits, spaces and + ( ) -, "
+                f"with {low} to {high} digits)",
+            )
+        return raw
 
     def restrictions(self, number: int, values: dict[str, str]) -> dict[str, Any]:
         """The optional restriction columns, parsed; each bad one is an error naming it."""

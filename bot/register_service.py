@@ -13,7 +13,10 @@ from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from bot.audit import audit, current_operator
 from bot.register_file import (
+    COLUMNS,
     EXPORT_SUFFIXES,
+    KEPT_WHEN_ABSENT,
+    RESTRICTED,
     RegisterRow,
     RowError,
     read_register,
@@ -78,6 +81,7 @@ def import_register(
             topics=topics,
             existing_refs=before.values(),
         )
+        lifecycle_warnings = _lifecycle_warnings(session, path, rows)
         created: list[str] = []
         kept: list[tuple[str, str]] = []
         for row in rows:
@@ -102,7 +106,15 @@ def import_register(
             updated=len(changed),
             unchanged=len(rows) - len(created) - len(changed),
             kept_from_review=tuple(kept),
-            warnings=tuple(register_warnings(path, rows, today=today, watched=watched)),
+            warnings=tuple(
+                sorted(
+                    [
+                        *register_warnings(path, rows, today=today, watched=watched),
+                        *lifecycle_warnings,
+                    ],
+                    key=lambda w: w.row or 0,
+                )
+            ),
         )
         # Counts and references only: the file's names and addresses stay in the register.
         details = [f"{result.created} new, {result.updated} updated, {result.unchanged} unchanged"]
@@ -118,6 +130,61 @@ def import_register(
             details="; ".join(details),
         )
     return result
+
+
+def _lifecycle_warnings(
+    session: Session, path: Path, rows: Iterable[RegisterRow]
+) -> list[RowError]:
+    """Where the file would undo what the arrangement's history records (allowed: the file is
+    the DMO's; but said): a review date earlier than the one set by the last recorded decision
+    or review, or an arrangement ended by `arrangement end` (or a lapse) made live again."""
+    name = str(path)
+    warnings: list[RowError] = []
+    stored = {
+        a.customer.ref: a
+        for a in session.scalars(
+            select(m.Arrangement).options(
+                selectinload(m.Arrangement.customer), selectinload(m.Arrangement.events)
+            )
+        )
+    }
+    for row in rows:
+        arrangement = stored.get(row.customer_ref)
+        if arrangement is None:
+            continue
+        setting = [e for e in arrangement.events if e.next_review is not None]
+        if (
+            setting
+            and setting[-1].next_review == arrangement.review_date
+            and row.review_date < arrangement.review_date
+        ):
+            event = setting[-1]
+            warnings.append(
+                RowError(
+                    name,
+                    row.row,
+                    "review_date",
+                    f"{row.review_date} is earlier than {arrangement.review_date}, the review "
+                    f"date set by the {event.kind} recorded on {event.on}: the file's date is "
+                    "imported; check that it is meant",
+                )
+            )
+        if (
+            arrangement.status == core.ArrangementStatus.CEASED
+            and arrangement.ended_on is not None
+            and row.status is not core.ArrangementStatus.CEASED
+        ):
+            warnings.append(
+                RowError(
+                    name,
+                    row.row,
+                    "status",
+                    f"the arrangement ended on {arrangement.ended_on} (see `spocbot arrangement "
+                    f"history {row.customer_ref}`); this file makes it {row.status.value} again: "
+                    "check that it is meant",
+                )
+            )
+    return warnings
 
 
 def _comparable(row: RegisterRow) -> RegisterRow:
@@ -172,6 +239,8 @@ def _apply_row(session: Session, row: RegisterRow) -> tuple[bool, list[str]]:
         session.add(arrangement)
     arrangement.spoc = spoc
     arrangement.cover = cover
+    if row.status is not core.ArrangementStatus.CEASED:
+        arrangement.ended_on = None  # made live again (warned of: see _lifecycle_warnings)
     arrangement.status = row.status.value
     arrangement.start_date = row.start_date
     arrangement.review_date = row.review_date
@@ -182,6 +251,9 @@ def _apply_row(session: Session, row: RegisterRow) -> tuple[bool, list[str]]:
     arrangement.max_issues = str(row.max_issues or "")
     arrangement.subject_matters = ";".join(row.subject_matters)
     arrangement.acknowledge = row.acknowledge
+    for column in KEPT_WHEN_ABSENT:
+        if column in row.given:  # a file without the column keeps what is stored
+            setattr(arrangement, column, getattr(row, column))
     arrangement.permitted.clear()
     session.flush()
     arrangement.permitted.extend(m.PermittedAddress(address=a) for a in row.restricted_to)
@@ -225,6 +297,16 @@ def register_rows(session: Session) -> list[RegisterRow]:
                 max_issues=Limit.parse(a.max_issues) if a.max_issues else None,
                 subject_matters=_split(a.subject_matters),
                 acknowledge=a.acknowledge,
+                customer_address=a.customer_address,
+                spoc_phone=a.spoc_phone,
+                cover_phone=a.cover_phone,
+                office_visits=a.office_visits,
+                reasons=a.reasons,
+                support_needs=a.support_needs,
+                change_required=a.change_required,
+                review_months=a.review_months,
+                lapse_at_review=a.lapse_at_review,
+                decided_on=a.decided_on,
             )
         )
     return rows
@@ -234,18 +316,37 @@ def _split(text: str) -> tuple[str, ...]:
     return tuple(part for part in text.split(";") if part)
 
 
-def export_register(factory: sessionmaker[Session], path: Path) -> int:
-    """Write the register to ``path`` in the import format; the number of arrangements."""
+def export_register(
+    factory: sessionmaker[Session],
+    path: Path,
+    *,
+    include_reasons: bool = False,
+    operator: str | None = None,
+) -> int:
+    """Write the register to ``path`` in the import format; the number of arrangements.
+
+    The need-to-know columns (``reasons``, ``support_needs``) are left out unless
+    ``include_reasons``; such an export is written to the audit log.  Importing a file
+    without them keeps the stored values."""
     if path.suffix.lower() not in EXPORT_SUFFIXES:
         raise RegisterError(
             f"cannot export to {path}: use a .csv or .xlsx file name (the name sets the format)"
         )
-    with factory() as session:
+    columns = [c for c in COLUMNS if include_reasons or c not in RESTRICTED]
+    with factory.begin() as session:
         rows = register_rows(session)
-    try:
-        write_register(path, rows)
-    except OSError as exc:
-        raise RegisterError(f"cannot export to {path}: {exc.strerror or exc}") from None
+        try:
+            write_register(path, rows, columns)
+        except OSError as exc:
+            raise RegisterError(f"cannot export to {path}: {exc.strerror or exc}") from None
+        if include_reasons:
+            audit(
+                session,
+                current_operator(operator),
+                "register.export.restricted",
+                f"register_file:{path.name}"[:200],
+                details=f"{len(rows)} arrangement(s), with reasons and support needs",
+            )
     return len(rows)
 
 
@@ -397,6 +498,7 @@ def snapshot(
                 max_issues=row.max_issues,
                 subject_matters=frozenset(row.subject_matters),
                 acknowledge=row.acknowledge,
+                lapses_on=row.review_date if row.lapse_at_review else None,
             )
         )
     absences = [

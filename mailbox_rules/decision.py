@@ -252,7 +252,9 @@ def _held_customers(rule: str, finding: Finding, ctx: RuleContext) -> tuple[Arra
             found.remove(ctx.arrangement)
             found.insert(0, ctx.arrangement)
     day = ctx.local_received.date()
-    return tuple(a for a in found if a.status in _IN_FORCE and day >= a.start_date)
+    return tuple(
+        a for a in found if a.status in _IN_FORCE and day >= a.start_date and not a.lapsed_by(day)
+    )
 
 
 def _emergency_despite_gate(

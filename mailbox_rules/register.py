@@ -76,6 +76,13 @@ class Arrangement:
     max_issues: Limit | None = None
     subject_matters: frozenset[str] = frozenset()  # empty: every topic permitted
     acknowledge: bool = False
+    lapses_on: date | None = None
+    """The review date of an arrangement that lapses at review (``lapse_at_review``): from that
+    day it restricts nothing, whether or not the service has yet recorded it as ended."""
+
+    def lapsed_by(self, day: date) -> bool:
+        """Whether the arrangement has lapsed at its review by ``day``."""
+        return self.lapses_on is not None and day >= self.lapses_on
 
     def __post_init__(self) -> None:
         # Compared as lower-case addr-specs everywhere; normalise once, not per message.

@@ -304,6 +304,23 @@ class CeasedArrangement:
         return Finding(DecisionKind.IGNORE, "the arrangement has ceased")
 
 
+class LapsedArrangement:
+    """An arrangement that lapses at review restricts nothing from its review date, even
+    before the daily job has recorded it as ended (a review recorded since moves the date)."""
+
+    name = "arrangement-lapsed"
+
+    def check(self, ctx: RuleContext) -> Finding | None:
+        arrangement = ctx.arrangement
+        if arrangement is None or not arrangement.lapsed_by(ctx.local_received.date()):
+            return None
+        assert arrangement.lapses_on is not None
+        return Finding(
+            DecisionKind.IGNORE,
+            f"the arrangement lapsed at its review date ({arrangement.lapses_on.isoformat()})",
+        )
+
+
 class NotYetInForce:
     """An arrangement restricts only mail received from its start date (organisation's zone)."""
 
@@ -491,6 +508,7 @@ RULES: tuple[Rule, ...] = (
     PossibleMatch(),
     UnknownSender(),
     CeasedArrangement(),
+    LapsedArrangement(),
     NotYetInForce(),
     WarningStage(),
 )

@@ -170,6 +170,12 @@ class ArrangementEvent(Base):
     notes: Mapped[str] = mapped_column(Text, default="")  # factual, not restricted
     recorded_by: Mapped[str] = mapped_column(String(200))
     recorded_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # A cover notice: the officer the customer contacts meanwhile, and the last day (``on`` is
+    # the first).  Kept on the event, since the arrangement's cover officer may change later.
+    until: Mapped[date | None] = mapped_column(Date)
+    officer_id: Mapped[int | None] = mapped_column(ForeignKey("officers.id"))
+
+    officer: Mapped[Officer | None] = relationship()
 
 
 class Appeal(Base):

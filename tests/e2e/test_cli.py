@@ -154,7 +154,8 @@ def test_import_warns_of_a_past_review_date_and_an_unwatched_spoc_inbox(
     cli: tuple[CliRunner, Path],
 ) -> None:
     path = cli[1] / "r.csv"
-    path.write_text(HEADER + GOOD_ROW.replace("2027-01-01", "2026-02-01"))
+    row = GOOD_ROW.replace("2026-01-01", "2025-11-01").replace("2027-01-01", "2026-02-01")
+    path.write_text(HEADER + row)
 
     code, out, err = run(cli, "register", "import", str(path))
 
@@ -521,6 +522,11 @@ def test_demo_runs_every_case_as_expected_and_leaves_state(tmp_path: Path) -> No
         ("review.confirm", "NV-1002"),
     ] == [(e["action"], e["customer_ref"]) for e in events]
     assert {"demo (as the DMO)"} == {e["operator"] for e in events}
+    # The register's restricted reasons and support needs never reach a forward or cover note.
+    kept = b"".join(
+        p.read_bytes() for p in (tmp_path / "state" / "evidence").rglob("*") if p.is_file()
+    )
+    assert (False, False) == (b"64 emails" in kept, b"large print" in kept)
 
 
 def test_demo_help_counts_the_passes_it_runs(cli: tuple[CliRunner, Path]) -> None:
