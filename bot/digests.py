@@ -375,6 +375,7 @@ def breaches_facts(
         entry["kinds"] = ", ".join(
             f"{rule.replace('-', ' ')} {n}" for rule, n in sorted(by_kind.items())
         )
+        entry["line"] = _customer_line(entry)
         table.append(entry)
     return {
         "customers": table,
@@ -384,6 +385,26 @@ def breaches_facts(
         "quarantined": quarantined,
         "failed_other": failed_other,
     }
+
+
+def _plural(count: int, one: str, many: str) -> str:
+    return f"{count} {one if count == 1 else many}"
+
+
+def _customer_line(entry: dict[str, Any]) -> str:
+    """One customer's line in the text digest."""
+    parts = [_plural(entry["breaches"], "breach", "breaches")]
+    if entry["kinds"]:
+        parts[0] += f" ({entry['kinds']})"
+    if entry["emergencies"]:
+        parts.append(_plural(entry["emergencies"], "emergency", "emergencies"))
+    if entry["to_screen"]:
+        parts.append(_plural(entry["to_screen"], "new issue", "new issues") + " - please screen")
+    if entry["failed"]:
+        parts.append(
+            _plural(entry["failed"], "forward", "forwards") + " or acknowledgements failed"
+        )
+    return f"{entry['customer_ref']} ({entry['customer_name']}): " + "; ".join(parts)
 
 
 def weekly_counts(

@@ -203,7 +203,7 @@ class ReminderService:
         org = self._settings.organisation
         context = {
             "organisation": org.name,
-            "recipient_name": out.name,
+            "greeting": "Data Management Officer" if plan.recipient is Recipient.DMO else out.name,
             "to_dmo": plan.recipient is Recipient.DMO,
             "as_of": long_date(as_of),
             "items": out.items,

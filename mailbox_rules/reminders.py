@@ -286,7 +286,7 @@ def reminders_as_of(now_local: datetime, reminders_at: time) -> date:
 @dataclass(frozen=True)
 class ReminderItem:
     """One line of a reminder message: the most pressing reminder of one matter, and the
-    earlier reminders of it that fell due without being sent (they are sent with it)."""
+    earlier reminders of it that fell due without being sent (oldest first; sent with it)."""
 
     arrangement: ArrangementFacts
     lead: DueReminder
@@ -333,7 +333,9 @@ def plan_messages(
         for reminders in matters.values():
             ordered = sorted(reminders, key=_pressing, reverse=True)
             items.append(
-                ReminderItem(facts[ordered[0].arrangement_id], ordered[0], tuple(ordered[1:]))
+                ReminderItem(
+                    facts[ordered[0].arrangement_id], ordered[0], tuple(reversed(ordered[1:]))
+                )
             )
         items.sort(key=lambda i: (i.lead.target_on, i.arrangement.customer_ref, i.lead.kind))
         messages.append(PlannedMessage(recipient, address, tuple(items)))

@@ -140,7 +140,7 @@ def test_one_message_per_recipient_with_the_most_pressing_reminder_covering_the_
         (msg.recipient, msg.address) for msg in messages
     ]
     spoc = messages[1]
-    assert [(1, 7, (14, 28)), (2, 7, (14, 28))] == [
+    assert [(1, 7, (28, 14)), (2, 7, (28, 14))] == [
         (i.arrangement.arrangement_id, i.lead.offset_days, tuple(c.offset_days for c in i.covered))
         for i in spoc.items
     ]
