@@ -14,11 +14,24 @@ from datetime import date
 import click
 
 from bot.bootstrap import App, build_outbox_sender, build_watcher, mail_connections
-from bot.cli import _Context, _emit, _errors, _iso_date, _PassLogger, _single_watcher
 from bot.digests import KINDS, DigestService, list_digests
 from bot.outbox import DeliveryReport
 from bot.reminder_service import ReminderService, describe_run, list_reminders
 from bot.scheduler import Daemon
+
+COMMANDS: list[click.Command] = []
+"""Filled at the end of this module.  Defined before ``bot.cli`` is imported: under
+``python -m bot.cli`` that import runs a second copy of ``bot.cli``, which reads this list
+while this module is still half-imported (it then finds it empty; ``__main__`` finds it full)."""
+
+from bot.cli import (  # noqa: E402 (after COMMANDS: see above)
+    _Context,
+    _emit,
+    _errors,
+    _iso_date,
+    _PassLogger,
+    _single_watcher,
+)
 
 log = logging.getLogger("spocbot")
 
@@ -218,4 +231,4 @@ def run_daemon(obj: _Context) -> None:
             log.info("stopped")
 
 
-COMMANDS: list[click.Command] = [reminders, digest, run_daemon]
+COMMANDS.extend([reminders, digest, run_daemon])
