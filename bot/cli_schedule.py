@@ -2,6 +2,233 @@
 
 from __future__ import annotations
 
+import fcntl
+import json
+import logging
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date
+
 import click
 
+from bot.bootstrap import App, build_outbox_sender, build_watcher, mail_connections
+from bot.digests import KINDS, DigestService, list_digests
+from bot.outbox import DeliveryReport
+from bot.reminder_service import ReminderService, describe_run, list_reminders
+from bot.scheduler import Daemon
+
 COMMANDS: list[click.Command] = []
+"""Filled at the end of this module.  Defined before ``bot.cli`` is imported: under
+``python -m bot.cli`` that import runs a second copy of ``bot.cli``, which reads this list
+while this module is still half-imported (it then finds it empty; ``__main__`` finds it full)."""
+
+from bot.cli import (  # noqa: E402 (after COMMANDS: see above)
+    _Context,
+    _emit,
+    _errors,
+    _iso_date,
+    _PassLogger,
+    _single_watcher,
+)
+
+log = logging.getLogger("spocbot")
+
+_AS_OF = click.option(
+    "--as-of",
+    "as_of",
+    metavar="YYYY-MM-DD",
+    callback=_iso_date,
+    help="Work as of this date (a date in the future needs --dry-run).",
+)
+_DRY_RUN = click.option(
+    "--dry-run", is_flag=True, help="Only show what would be sent: nothing is recorded or sent."
+)
+
+
+@contextmanager
+def _watcher_lock_if_free(app: App) -> Iterator[bool]:
+    """The one-watcher lock if nobody holds it (True), else False: the service is running."""
+    with app.watcher_lock.open("w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+
+
+def _send_queued(app: App) -> None:
+    """Send what was queued now, unless the service is running (it sends on its next pass)."""
+    with _watcher_lock_if_free(app) as free:
+        if not free:
+            click.echo("The running spocbot service sends it on its next pass.")
+            return
+        report = DeliveryReport()
+        with mail_connections(app.settings, app.factory) as connections:
+            sender = build_outbox_sender(app, connections)
+            sender.recover(report)
+            sender.deliver(report)
+    click.echo(
+        f"Sent {report.sent} message(s); {report.deferred} deferred, {report.failed} failed."
+    )
+    for error in report.errors:
+        click.echo(f"  error: {error}", err=True)
+    if report.errors:
+        raise SystemExit(1)
+
+
+# -- reminders ----------------------------------------------------------------------------------
+
+
+@click.group()
+def reminders() -> None:
+    """Reminders of review dates, lapses and appeal decisions (to SPOCs and the DMO)."""
+
+
+def _reminder_service(app: App) -> ReminderService:
+    return ReminderService(app.factory, app.evidence, app.templates, app.settings, app.clock)
+
+
+@reminders.command("send")
+@_AS_OF
+@_DRY_RUN
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def reminders_send(obj: _Context, as_of: date | None, dry_run: bool, as_json: bool) -> None:
+    """Send every reminder due and not yet sent: one message per recipient.
+
+    Without --as-of it works as of today once [schedule] reminders_at has passed, else as of
+    yesterday, like `spocbot run`.  Reminders that fell due while nothing ran go out together
+    (each arrangement's most pressing one, saying which earlier ones it covers); a repeated run
+    sends nothing.  With --dry-run, any date shows what would be sent if the next run were then.
+    """
+    with _errors():
+        app = obj.app
+        run = _reminder_service(app).run(as_of, dry_run=dry_run)
+        if as_json:
+            click.echo(json.dumps(run.as_dict(), indent=2, ensure_ascii=False))
+        else:
+            for line in describe_run(run):
+                click.echo(line)
+        if run.messages and not dry_run:
+            _send_queued(app)
+
+
+@reminders.command("list")
+@click.option("--customer", metavar="REF", help="Only this customer.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def reminders_list(obj: _Context, customer: str | None, as_json: bool) -> None:
+    """List the reminders recorded, with the message that carried each and its status."""
+    with _errors(), obj.app.factory() as session:
+        rows = list_reminders(session, customer)
+    _emit(
+        obj,
+        rows,
+        as_json,
+        ["id", "customer_ref", "kind", "target_on", "when", "recipient", "due_on", "to", "status"],
+        "No reminders recorded." if customer is None else "No reminders for this customer.",
+    )
+
+
+# -- digests --------------------------------------------------------------------------------------
+
+
+@click.group()
+def digest() -> None:
+    """The DMO's digests: breaches (daily) and reviews (weekly)."""
+
+
+@digest.command("send")
+@click.option("--kind", type=click.Choice(KINDS), required=True, help="Which digest.")
+@_AS_OF
+@_DRY_RUN
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def digest_send(obj: _Context, kind: str, as_of: date | None, dry_run: bool, as_json: bool) -> None:
+    """Send the digest for its latest scheduled slot (or the slot of --as-of), once.
+
+    It covers everything since the previous digest of its kind.  A slot already sent is not
+    sent again; --dry-run prints what the digest says (its text version) without sending.
+    """
+    with _errors():
+        app = obj.app
+        service = DigestService(app.factory, app.evidence, app.templates, app.settings, app.clock)
+        run = service.run(kind, as_of, dry_run=dry_run)
+        if as_json:
+            click.echo(json.dumps(run.as_dict() | {"text": run.text}, indent=2, ensure_ascii=False))
+        elif dry_run:
+            state = " (already sent)" if run.existing_id else ""
+            click.echo(f"Subject: {run.subject}{state}\nTo: {', '.join(run.recipients)}\n")
+            click.echo(run.text, nl=False)
+        elif run.existing_id is not None:
+            click.echo(
+                f"The {kind} digest for this slot was sent already (digest {run.existing_id})."
+            )
+        else:
+            click.echo(f"Queued the {kind} digest {run.digest_id} to {', '.join(run.recipients)}.")
+        if run.digest_id is not None:
+            _send_queued(app)
+
+
+@digest.command("list")
+@click.option("--kind", type=click.Choice(KINDS), help="Only this kind.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.pass_obj
+def digest_list(obj: _Context, kind: str | None, as_json: bool) -> None:
+    """List the digests sent: their slot, the period each covered, and delivery."""
+    with _errors(), obj.app.factory() as session:
+        rows = list_digests(session, kind)
+    _emit(
+        obj,
+        rows,
+        as_json,
+        ["id", "kind", "slot_at", "period_start_at", "period_end_at", "status", "sent_at"],
+        "No digests sent.",
+    )
+
+
+# -- the daemon ---------------------------------------------------------------------------------
+
+
+@click.command("run")
+@click.pass_obj
+def run_daemon(obj: _Context) -> None:
+    """Run the service until stopped (SIGTERM or Ctrl-C): the watcher every poll interval,
+    reminders and digests at their [schedule] times; anything missed while it was down is
+    caught up once at start-up."""
+    with _errors():
+        app = obj.app
+        with (
+            _single_watcher(app),
+            mail_connections(app.settings, app.factory) as connections,
+        ):
+            for name in ("bot", "spocbot"):
+                logger = logging.getLogger(name)
+                logger.setLevel(min(logging.INFO, logger.getEffectiveLevel()))
+            daemon = Daemon(
+                app,
+                build_watcher(app, connections),
+                build_outbox_sender(app, connections),
+                on_pass=_PassLogger(),
+            )
+            stop = threading.Event()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(sig, lambda *_: stop.set())
+            schedule = app.settings.schedule
+            log.info(
+                "running: %d mailbox(es) every %g s; reminders at %s, breaches digest at %s, "
+                "reviews digest on %s; stop with Ctrl-C or SIGTERM",
+                len(app.settings.watched),
+                app.settings.poll_seconds,
+                schedule.reminders_at,
+                schedule.breaches_digest_at,
+                schedule.reviews_digest_on,
+            )
+            daemon.run(stop)
+            log.info("stopped")
+
+
+COMMANDS.extend([reminders, digest, run_daemon])
