@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.bootstrap import App
 from bot.digests import BREACHES, REVIEWS, DigestService
+from bot.lifecycle import lapse_due
 from bot.outbox import DeliveryReport, OutboxSender
 from bot.reminder_service import ReminderService, describe_run, effective_date
 from bot.watcher import PassReport, Watcher
@@ -47,12 +48,9 @@ DailyHook = Callable[[sessionmaker[Session], date, str], object]
 
 def daily_hooks() -> list[DailyHook]:
     """The jobs the reminders job runs once per effective date, before working out reminders
-    (so that, say, an arrangement that lapsed today gets no reminder).
-
-    WIRING POINT for the lifecycle work: add ``bot.lifecycle.lapse_due`` here, i.e.
-    ``from bot.lifecycle import lapse_due`` and ``return [lapse_due]``.
-    """
-    return []
+    (so that an arrangement that lapsed today gets no reminder): arrangements with
+    ``lapse_at_review`` whose review date has come end by themselves."""
+    return [lapse_due]
 
 
 def _whole_seconds(seconds: float) -> int:

@@ -112,8 +112,16 @@ class FakeMailStore:
 
     def contains_message_id(self, folder: str, message_id: str) -> bool:
         self._check()
-        needle = f"Message-ID: {message_id}".lower().encode()
-        return any(needle in m.raw.lower() for m in self.folders.get(folder, {}).values())
+        # As an IMAP server's HEADER search does: unfold the header, compare without case.
+        needle = message_id.lower().encode()
+        for message in self.folders.get(folder, {}).values():
+            head = message.raw.partition(b"\r\n\r\n")[0]
+            unfolded = re.sub(rb"\r?\n[ \t]+", b" ", head).lower()
+            for line in unfolded.splitlines():
+                name, _, value = line.partition(b":")
+                if name.strip() == b"message-id" and value.strip() == needle:
+                    return True
+        return False
 
     def close(self) -> None:
         pass
