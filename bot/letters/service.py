@@ -205,7 +205,7 @@ def _earlier(session: Session, customer_id: int, key: str) -> list[tuple[m.Lette
         )
         .order_by(m.Letter.id)
     )
-    return [(letter, outbox) for letter, outbox in rows.tuples()]
+    return [(letter, outbox) for letter, outbox in rows]
 
 
 def _like(text: str) -> str:
@@ -247,7 +247,7 @@ def list_letters(session: Session, customer_ref: str | None = None) -> list[dict
             "outbox_id": letter.outbox_id,
             "sha256": letter.sha256,
         }
-        for letter, ref, outbox in session.execute(query).tuples()
+        for letter, ref, outbox in session.execute(query)
     ]
 
 

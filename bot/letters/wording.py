@@ -51,11 +51,11 @@ def _days(window: Window) -> str:
 
 
 def contact_hours(text: str) -> str:
-    """``Mon-Fri 09:00-17:00; Sat 10:00-12:00`` as ``Monday to Friday, 9am to 5pm, and
+    """``Mon-Fri 09:00-17:00; Sat 10:00-12:00`` as ``Monday to Friday, 9am to 5pm; and
     Saturday, 10am to midday``."""
     hours = ContactHours.parse(text)
     parts = [f"{_days(w)}, {clock(w.start)} to {clock(w.end)}" for w in hours.windows]
-    return words_list(parts)
+    return parts[0] if len(parts) == 1 else f"{'; '.join(parts[:-1])}; and {parts[-1]}"
 
 
 def limit(text: str, noun: str) -> str:

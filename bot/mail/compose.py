@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP
-from email.headerregistry import Address
 from email.utils import format_datetime
 
 from bot.mail.forward import OutgoingHeaders
