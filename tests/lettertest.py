@@ -10,12 +10,11 @@ from email import message_from_bytes
 from email.message import EmailMessage
 from email.policy import default as default_policy
 from html import unescape
-from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
 
-from bot.bootstrap import App, build_app
+from bot.bootstrap import App
 from bot.store import models as m
 
 LETTERS_SECTION = """
@@ -61,10 +60,6 @@ def set_fields(app: App, ref: str, **fields: Any) -> None:
                 arrangement.customer.name = value
             else:
                 setattr(arrangement, key, value)
-
-
-def open_app(config: Path) -> App:
-    return build_app(config)
 
 
 def normalise(text: str) -> str:
