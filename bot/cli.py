@@ -1000,12 +1000,16 @@ def demo(obj: _Context, data_dir: Path | None) -> None:
         raise SystemExit(1)
 
 
-# Command groups in their own modules (they import what they share from this one).
-from bot import cli_letters, cli_lifecycle, cli_schedule  # noqa: E402
-
-for _group in (cli_lifecycle.COMMANDS, cli_letters.COMMANDS, cli_schedule.COMMANDS):
-    for _command in _group:
-        main.add_command(_command)
-
 if __name__ == "__main__":  # pragma: no cover
-    main()
+    # `python -m bot.cli`: run the importable module, so that the command groups below (which
+    # import their helpers from `bot.cli`) attach to the same `main` as the `spocbot` script.
+    from bot.cli import main as _main
+
+    _main()
+else:
+    # Command groups in their own modules (they import what they share from this one).
+    from bot import cli_letters, cli_lifecycle, cli_schedule
+
+    for _group in (cli_lifecycle.COMMANDS, cli_letters.COMMANDS, cli_schedule.COMMANDS):
+        for _command in _group:
+            main.add_command(_command)
