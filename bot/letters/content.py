@@ -140,6 +140,8 @@ def compose(
             f"there is no arrangement for customer {customer_ref!r} in the register "
             "(`spocbot register list`)"
         )
+    if kind.name != "cover-notice" and (options.cover_from or options.cover_to):
+        raise LetterError("only the cover-notice letter takes --from and --to")
     facts = _Facts(session, settings, kind, arrangement, options)
     context, checks = facts.context()
     _check_context(kind, customer_ref, facts.outcome, checks)

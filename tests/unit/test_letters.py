@@ -313,6 +313,21 @@ def test_a_cover_notice_takes_its_dates_from_the_spocs_recorded_absence(app: App
     assert "from 21 December 2026 to 4 January 2027" in normalise(doc.text)
 
 
+def test_options_a_letter_does_not_take_are_refused(app: App) -> None:
+    for options, message in (
+        ({"outcome": "varied"}, "takes no --outcome"),
+        ({"cover_from": AS_OF}, "only the cover-notice letter takes --from and --to"),
+    ):
+        with app.factory() as session, pytest.raises(LetterError, match=message):
+            compose(
+                session,
+                app.settings,
+                "introduction",
+                "NV-1",
+                LetterOptions(as_of=AS_OF, **options),  # type: ignore[arg-type]
+            )
+
+
 def test_an_outcome_that_contradicts_the_record_is_refused(app: App) -> None:
     record_review(app, "continued", date(2026, 12, 3), date(2027, 6, 3))
     with app.factory() as session, pytest.raises(LetterError) as refused:
