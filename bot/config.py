@@ -397,6 +397,7 @@ class Letters(_Section):
     signatory_title: Annotated[str, Field(max_length=200)] = ""
     organisation_address: Texts = ()  # lines printed in the letterhead
     letterhead: LaxPath | None = None  # a .docx with the placeholders; None: the built-in one
+    templates_dir: LaxPath | None = None  # the organisation's own letter templates, by file name
 
     _addr = field_validator("appeals_to")(lambda v: None if v is None else _address(v))
     _names = field_validator("emergency_contact", "signatory_name")(_plain_text)
@@ -611,7 +612,10 @@ def _anchor_paths(settings: Settings, base: Path) -> Settings:
             }
         )
     letters = settings.letters.model_copy(
-        update={"letterhead": anchor(settings.letters.letterhead)}
+        update={
+            "letterhead": anchor(settings.letters.letterhead),
+            "templates_dir": anchor(settings.letters.templates_dir),
+        }
     )
     return settings.model_copy(
         update={

@@ -36,6 +36,15 @@ def test_a_line_break_in_a_subject_or_name_cannot_add_a_header() -> None:
     assert "Review Bcc: attacker@evil.example" == message["Subject"]
 
 
+def test_a_non_ascii_name_with_a_colon_cannot_put_another_address_in_to() -> None:
+    raw = build_notice(_headers(to_name="Zoë Bcc: a@evil.example, x@evil.example"), "t")
+    message = message_from_bytes(raw, policy=policy.default)
+
+    assert [("Zoë Bcc: a@evil.example, x@evil.example", "amelia.hart")] == [
+        (a.display_name, a.username) for a in message["To"].addresses
+    ]
+
+
 def test_html_with_an_inline_image_and_an_attachment_is_alternative_related_mixed() -> None:
     raw = build_notice(
         _headers(),
