@@ -11,12 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime
 
-from bot.mail.forward import OutgoingHeaders
+from bot.mail.forward import OutgoingHeaders, mailbox
 
 
 @dataclass(frozen=True)
@@ -56,11 +55,8 @@ def build_notice(
     if images and html is None:
         raise ValueError("inline images need an HTML part to show them")
     message = EmailMessage(policy=SMTP)
-    # Address objects, not formataddr(): a non-ASCII name holding ":" or "," (say
-    # "Zoë Bcc: x@evil.example") would otherwise be decoded and re-read as a group of
-    # addresses, putting a stranger in To.
-    message["From"] = Address(one_line(headers.from_name), addr_spec=headers.from_address)
-    message["To"] = Address(one_line(headers.to_name), addr_spec=headers.to_address)
+    message["From"] = mailbox(headers.from_name, headers.from_address)
+    message["To"] = mailbox(headers.to_name, headers.to_address)
     message["Subject"] = one_line(headers.subject)
     message["Date"] = format_datetime(headers.date)
     message["Message-ID"] = headers.message_id

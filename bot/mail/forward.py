@@ -17,10 +17,11 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
+from email.headerregistry import Address
 from email.message import EmailMessage
 from email.parser import BytesHeaderParser
 from email.policy import SMTP
-from email.utils import format_datetime, formataddr
+from email.utils import format_datetime
 
 _LONG_LINE = re.compile(rb"[^\r\n]{999,}")  # RFC 5322: at most 998 characters before CRLF
 
@@ -37,6 +38,14 @@ class OutgoingHeaders:
     kind: str  # e.g. "breach-forward": shown in X-Spocbot-Kind
     reference: str  # e.g. "breach 12": shown in X-Spocbot-Reference
     importance_high: bool = False
+
+
+def mailbox(name: str, address: str) -> Address:
+    """A From/To value.  An :class:`Address` object, not ``formataddr()``: a non-ASCII name
+    holding ":" or "," (say "Zoë Bcc: x@evil.example") would otherwise be encoded, decoded
+    and re-read as a group of addresses, putting a stranger in the header.  Line breaks in
+    the name become spaces."""
+    return Address(" ".join(name.split()), addr_spec=address)
 
 
 def can_attach_as_message(raw: bytes, eight_bit_ok: bool) -> bool:
@@ -72,8 +81,8 @@ def build_forward(
     where ``message/rfc822`` could carry it (for Exchange, which re-renders attached mail)."""
     boundary = _boundary(raw, headers.message_id)
     head = EmailMessage(policy=SMTP)
-    head["From"] = formataddr((headers.from_name, headers.from_address))
-    head["To"] = formataddr((headers.to_name, headers.to_address))
+    head["From"] = mailbox(headers.from_name, headers.from_address)
+    head["To"] = mailbox(headers.to_name, headers.to_address)
     head["Subject"] = headers.subject
     head["Date"] = format_datetime(headers.date)
     head["Message-ID"] = headers.message_id
@@ -164,8 +173,8 @@ def build_acknowledgement(
     go to ``reply_to`` (the customer's permitted route), never to the unread bot mailbox.
     """
     message = EmailMessage(policy=SMTP)
-    message["From"] = formataddr((headers.from_name, headers.from_address))
-    message["To"] = formataddr((headers.to_name, headers.to_address))
+    message["From"] = mailbox(headers.from_name, headers.from_address)
+    message["To"] = mailbox(headers.to_name, headers.to_address)
     message["Subject"] = headers.subject
     message["Date"] = format_datetime(headers.date)
     message["Message-ID"] = headers.message_id

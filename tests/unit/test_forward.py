@@ -205,7 +205,24 @@ def test_exactly_one_of_each_outer_header() -> None:
     assert len(names) == len(set(names))
 
 
-@pytest.mark.parametrize("field", ["subject", "to_name", "from_name", "reference"])
+@pytest.mark.parametrize("field", ["to_name", "from_name"])
+def test_newline_in_a_name_becomes_a_space_not_a_header(field: str) -> None:
+    evil = dataclasses.replace(HEADERS, **{field: "Hello\r\nBcc: evil@example.com"})
+
+    head = outer_header_block(forward(PLAIN, headers=evil))
+
+    assert not re.search(rb"^Bcc:", head, re.MULTILINE | re.IGNORECASE)
+
+
+def test_a_non_ascii_name_holding_a_colon_cannot_add_an_address() -> None:
+    evil = dataclasses.replace(HEADERS, to_name="Zoë Bcc: evil@example.com, x")
+
+    message = email.message_from_bytes(forward(PLAIN, headers=evil), policy=email.policy.default)
+
+    assert [HEADERS.to_address] == [a.addr_spec for a in message["To"].addresses]
+
+
+@pytest.mark.parametrize("field", ["subject", "reference"])
 def test_newline_in_a_header_value_cannot_inject_a_header(field: str) -> None:
     """The email package refuses CR/LF in header values, so no Bcc can be smuggled in."""
     evil = dataclasses.replace(HEADERS, **{field: "Hello\r\nBcc: evil@example.com"})
