@@ -1031,7 +1031,9 @@ def demo(obj: _Context, data_dir: Path | None) -> None:
     """Run the demo: embedded mail servers, demo register and mail, three passes, a summary.
 
     Between the second and third watcher passes the demo confirms a review item as the DMO
-    would (`spocbot review confirm`); the third pass sends its forward.
+    would (`spocbot review confirm`); the third pass sends its forward.  Then, as the DMO, it
+    records a decision and an appeal, renders and sends a letter (var/demo/letters/), shows
+    which reminders fall due when, and sends the reviews digest.
 
     Starts afresh each time (the demo's database and evidence folder are replaced).
     """

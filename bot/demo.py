@@ -5,8 +5,10 @@ register, records the demo absences, delivers each demo message over SMTP into t
 IMAP server exactly as ``data/demo/deliveries.toml`` says, runs three watcher passes (the
 second shows that nothing is handled twice; before the third, the demo confirms a review item
 as the DMO would, and the third sends its forward), reads the officers' inboxes back over IMAP
-and prints what happened to each message next to what the case expects.  The database stays
-behind for ``spocbot breaches list`` and friends.
+and prints what happened to each message next to what the case expects.  Then it tours the
+policy's time limits as the DMO (:mod:`bot.demo_time_limits`: a decision, an appeal, a
+letter, reminders and digests).  The database stays behind for ``spocbot breaches list`` and
+friends.
 """
 
 from __future__ import annotations
@@ -27,10 +29,12 @@ from sqlalchemy.engine import make_url
 
 from bot import reports, review_service
 from bot.bootstrap import App, build_app, build_watcher, mail_connections
-from bot.config import BackendKind, ConfigError, load_settings
+from bot.config import BackendKind, ConfigError, Settings, load_settings
+from bot.demo_time_limits import CUSTOMER, tour
 from bot.policy import Policy
 from bot.register_service import add_absence, import_register
 from bot.store import models as m
+from mailbox_rules.calendar import add_months
 
 Echo = Callable[[str], None]
 DEMO_OPERATOR = "demo (as the DMO)"
@@ -95,6 +99,10 @@ def run_demo(config_file: Path, data_dir: Path, echo: Echo) -> bool:
         ]
         third = watcher.run_pass().as_dict()
         inboxes = _forwards_received(connections.stores, settings.mailboxes)
+        tour_lines: list[str] = []
+        toured = tour(
+            app, connections, _state_dir(settings) / "letters", DEMO_OPERATOR, tour_lines.append
+        )
 
     copies = sum(len(d["to"]) for d in deliveries)
     echo(
@@ -139,12 +147,29 @@ def run_demo(config_file: Path, data_dir: Path, echo: Echo) -> bool:
         f"{len(review_rows)} waiting for review, {len(quarantine_rows)} quarantined "
         f"(raw messages under {settings.storage.evidence_dir})."
     )
-    echo("Look around with, for example:")
+    for line in tour_lines:
+        echo(line)
+    if not toured:
+        echo("  THE LETTER OR THE DIGEST DID NOT ARRIVE.")
+    all_ok &= toured
+    echo("\nLook around with, for example:")
     echo(f"  .venv/bin/spocbot --config {config_file} breaches list")
     echo(f"  .venv/bin/spocbot --config {config_file} review list")
     echo(f"  .venv/bin/spocbot --config {config_file} quarantine list --json")
+    echo(f"  .venv/bin/spocbot --config {config_file} arrangement history {CUSTOMER}")
+    before_review = add_months(today, 6) - timedelta(days=28)
+    echo(
+        f"  .venv/bin/spocbot --config {config_file} reminders send --dry-run "
+        f"--as-of {before_review.isoformat()}"
+    )
+    echo(f"  .venv/bin/spocbot --config {config_file} digest send --kind reviews --dry-run")
     echo("All cases behaved as expected." if all_ok else "SOME CASES DID NOT BEHAVE AS EXPECTED.")
     return all_ok
+
+
+def _state_dir(settings: Settings) -> Path:
+    """Where the demo keeps its state (beside its evidence folder: var/demo/)."""
+    return settings.storage.evidence_dir.parent
 
 
 def _reset(database_url: str, evidence_dir: Path) -> None:

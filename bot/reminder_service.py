@@ -337,8 +337,16 @@ def _item_row(item: ReminderItem, people: _People, as_of: date) -> dict[str, Any
         "when": lead.when,
         "headline": headline,
         "covers": [describe_offset(r.kind, r.offset_days) for r in item.covered],
+        "covers_summary": _summary([describe_offset(r.kind, r.offset_days) for r in item.covered]),
         "keys": [_key_text(r) for r in item.reminders],
     }
+
+
+def _summary(covered: list[str]) -> str:
+    """The earlier reminders a line stands for, short enough to read after a long outage."""
+    if len(covered) <= 3:
+        return ", ".join(covered)
+    return f"{len(covered)} earlier reminders, from {covered[0]} to {covered[-1]}"
 
 
 def _in_days(days: int) -> str:
@@ -396,6 +404,6 @@ def describe_run(run: ReminderRun) -> Sequence[str]:
     for msg in run.messages:
         lines.append(f"  to {msg.name} <{msg.email}>: {msg.subject}")
         for item in msg.items:
-            covers = f" (also covers: {', '.join(item['covers'])})" if item["covers"] else ""
+            covers = f" (also covers: {item['covers_summary']})" if item["covers"] else ""
             lines.append(f"    {item['customer_ref']}: {item['headline']}{covers}")
     return lines

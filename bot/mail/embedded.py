@@ -85,6 +85,11 @@ class EmbeddedMailServer:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
+    @property
+    def imap_port(self) -> int:
+        """The IMAP port, once started."""
+        return self._imap_port
+
     def ensure_user(self, address: str) -> None:
         """Create a mailbox for ``address`` (with the server's password) if it has none."""
         address = address.lower()

@@ -520,13 +520,26 @@ def test_demo_runs_every_case_as_expected_and_leaves_state(tmp_path: Path) -> No
         ("register.import", None),
         ("absence.add", None),
         ("review.confirm", "NV-1002"),
+        # The time-limits tour: a decision, an appeal, the letter in three formats, sent.
+        ("arrangement.decide", "NV-1003"),
+        ("arrangement.appeal", "NV-1003"),
+        ("letter.render", "NV-1003"),
+        ("letter.render", "NV-1003"),
+        ("letter.render", "NV-1003"),
+        ("letter.send", "NV-1003"),
     ] == [(e["action"], e["customer_ref"]) for e in events]
     assert {"demo (as the DMO)"} == {e["operator"] for e in events}
-    # The register's restricted reasons and support needs never reach a forward or cover note.
+    # The register's restricted reasons and support needs never reach a forward, cover note,
+    # reminder or digest (NV-1003's own letter holds NV-1003's reasons, and only those).
     kept = b"".join(
         p.read_bytes() for p in (tmp_path / "state" / "evidence").rglob("*") if p.is_file()
     )
     assert (False, False) == (b"64 emails" in kept, b"large print" in kept)
+    assert [
+        "NV-1003-introduction.docx",
+        "NV-1003-introduction.eml",
+        "NV-1003-introduction.pdf",
+    ] == (sorted(p.name for p in (tmp_path / "state" / "letters").iterdir()))
 
 
 def test_demo_help_counts_the_passes_it_runs(cli: tuple[CliRunner, Path]) -> None:
