@@ -8,6 +8,7 @@ the register need :func:`build_app`; the watcher also needs mail connections, wh
 
 from __future__ import annotations
 
+import fcntl
 import ssl
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -29,9 +30,9 @@ from bot.mail.graph_client import GraphClient
 from bot.mail.graph_send import GraphSender, GraphSentLog
 from bot.mail.imap import ImapMailbox, InboxSentLog
 from bot.mail.outlook_absences import OutlookAbsences
-from bot.mail.ports import AbsenceSource, MailSender, MailStore, SentLog
+from bot.mail.ports import AbsenceSource, MailError, MailSender, MailStore, SentLog
 from bot.mail.smtp import SmtpSender
-from bot.outbox import OutboxSender, SenderIdentity
+from bot.outbox import DeliveryReport, OutboxSender, SenderIdentity
 from bot.store.db import make_engine, session_factory, upgrade
 from bot.store.graph_sync import GraphSyncStore
 from bot.templating import Templates
@@ -313,6 +314,45 @@ def build_outbox_sender(app: App, connections: MailConnections) -> OutboxSender:
         retry_max_seconds=settings.watch.retry_max_seconds,
         clock=app.clock,
     )
+
+
+@contextmanager
+def watcher_lock_if_free(app: App) -> Iterator[bool]:
+    """Hold the one-watcher lock while it is free (True); False if a watcher (``spocbot watch``
+    or ``run``) holds it.  Only one process may settle and send the outbox at a time: two
+    could send the same row twice."""
+    with app.watcher_lock.open("w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+
+
+@dataclass(frozen=True)
+class Delivery:
+    report: DeliveryReport
+    problem: str | None = None  # why not everything went out now, for people
+    watcher_running: bool = False  # then it sends on its next pass
+
+
+def deliver_now(app: App) -> Delivery:
+    """Send what is due in the outbox now (a letter, reminders, a digest just queued), unless
+    a watcher is running, which sends it on its next pass."""
+    report = DeliveryReport()
+    with watcher_lock_if_free(app) as free:
+        if not free:
+            why = "a watcher is running with this storage and sends it on its next pass"
+            return Delivery(report, why, watcher_running=True)
+        try:
+            with mail_connections(app.settings, app.factory) as connections:
+                sender = build_outbox_sender(app, connections)
+                sender.recover(report)
+                sender.deliver(report)
+        except (MailError, ConfigError, OSError) as exc:
+            return Delivery(report, f"the mail server could not be reached: {exc}")
+    return Delivery(report, "; ".join(report.errors) or None)
 
 
 def build_watcher(app: App, connections: MailConnections) -> Watcher:

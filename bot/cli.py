@@ -7,7 +7,6 @@ non-zero exit status.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
 import os
@@ -28,7 +27,7 @@ from sqlalchemy.exc import DBAPIError
 from bot import reports, review_service
 from bot.audit import audit, current_operator
 from bot.audit import events as audit_events
-from bot.bootstrap import App, build_app, build_watcher, mail_connections
+from bot.bootstrap import App, build_app, build_watcher, mail_connections, watcher_lock_if_free
 from bot.config import ConfigError, config_path
 from bot.doctor import run as run_doctor
 from bot.errors import DomainError
@@ -644,14 +643,11 @@ def doctor(obj: _Context, send_test: bool) -> None:
 @contextmanager
 def _single_watcher(app: App) -> Iterator[None]:
     """Only one watcher per database: two would race to send the same forwards."""
-    lock_path = app.watcher_lock
-    with lock_path.open("w") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+    with watcher_lock_if_free(app) as free:
+        if not free:
             raise click.ClickException(
-                f"another spocbot watcher is already running with this storage ({lock_path})"
-            ) from None
+                f"another spocbot watcher is already running with this storage ({app.watcher_lock})"
+            )
         yield
 
 

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import fcntl
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -13,14 +10,11 @@ from zoneinfo import ZoneInfo
 import click
 
 from bot.audit import current_operator
-from bot.bootstrap import App, build_outbox_sender, mail_connections
+from bot.bootstrap import App, deliver_now
 from bot.cli import _OPERATOR, _Context, _emit, _errors, _iso_date
-from bot.config import ConfigError
 from bot.letters import KINDS, LetterOptions
 from bot.letters.formats import FORMATS
 from bot.letters.service import letter_status, list_letters, render_letter, send_letter
-from bot.mail.ports import MailError
-from bot.outbox import DeliveryReport
 
 _KIND_HELP = "\n".join(f"  {k.name:<17} {k.summary}" for k in KINDS.values())
 
@@ -236,7 +230,7 @@ def letter_send(
             return
         if result.already_sent:
             click.echo(f"Already queued: {what} is letter {result.letter_id}; sending it now.")
-        problem = _deliver(app)
+        problem = deliver_now(app).problem
         status = letter_status(app.factory, result.letter_id)
     if status == "sent":
         click.echo(f"Sent {what} to {result.recipient_email} (letter {result.letter_id}).")
@@ -248,34 +242,6 @@ def letter_send(
         err=True,
     )
     raise SystemExit(1)
-
-
-def _deliver(app: App) -> str | None:
-    """Send what is due in the outbox now, unless a watcher is running (it will); why not."""
-    with _watcher_lock(app) as free:
-        if not free:
-            return "a watcher is running with this storage and sends it on its next pass"
-        report = DeliveryReport()
-        try:
-            with mail_connections(app.settings, app.factory) as connections:
-                sender = build_outbox_sender(app, connections)
-                sender.recover(report)
-                sender.deliver(report)
-        except (MailError, ConfigError, OSError) as exc:
-            return f"the mail server could not be reached: {exc}"
-        return "; ".join(report.errors) or None
-
-
-@contextmanager
-def _watcher_lock(app: App) -> Iterator[bool]:
-    """The watcher's lock, if free: two senders must never settle the same outbox rows."""
-    with app.watcher_lock.open("w") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            yield False
-            return
-        yield True
 
 
 @letter.command("list")

@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
 import signal
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import date
 
 import click
 
-from bot.bootstrap import App, build_outbox_sender, build_watcher, mail_connections
+from bot.bootstrap import App, build_outbox_sender, build_watcher, deliver_now, mail_connections
 from bot.digests import KINDS, DigestService, list_digests
-from bot.outbox import DeliveryReport
 from bot.reminder_service import ReminderService, describe_run, list_reminders
 from bot.scheduler import Daemon
 
@@ -47,31 +43,16 @@ _DRY_RUN = click.option(
 )
 
 
-@contextmanager
-def _watcher_lock_if_free(app: App) -> Iterator[bool]:
-    """The one-watcher lock if nobody holds it (True), else False: the service is running."""
-    with app.watcher_lock.open("w") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            yield False
-            return
-        yield True
-
-
 def _send_queued(app: App) -> None:
     """Send what was queued now, unless the service is running (it sends on its next pass)."""
-    with _watcher_lock_if_free(app) as free:
-        if not free:
-            click.echo("The running spocbot service sends it on its next pass.")
-            return
-        report = DeliveryReport()
-        with mail_connections(app.settings, app.factory) as connections:
-            sender = build_outbox_sender(app, connections)
-            sender.recover(report)
-            sender.deliver(report)
+    delivery = deliver_now(app)
+    report, problem = delivery.report, delivery.problem
+    if delivery.watcher_running:
+        click.echo("The running spocbot service sends it on its next pass.")
+        return
     click.echo(
         f"Sent {report.sent} message(s); {report.deferred} deferred, {report.failed} failed."
+        + (f" Not all went out: {problem}; the next watcher pass retries." if problem else "")
     )
     for error in report.errors:
         click.echo(f"  error: {error}", err=True)
