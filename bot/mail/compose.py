@@ -15,7 +15,7 @@ from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime
 
-from bot.mail.forward import OutgoingHeaders, mailbox
+from bot.mail.forward import OutgoingHeaders, header_text, mailbox
 
 
 @dataclass(frozen=True)
@@ -37,8 +37,9 @@ class Attachment:
 
 
 def one_line(text: str) -> str:
-    """``text`` with every run of whitespace (line breaks included) made one space."""
-    return " ".join(text.split())
+    """``text`` safe for a header we write: one line, no encoded word that could decode to a
+    line break (:func:`bot.mail.forward.header_text`)."""
+    return header_text(text)
 
 
 def build_notice(

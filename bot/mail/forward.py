@@ -40,12 +40,29 @@ class OutgoingHeaders:
     importance_high: bool = False
 
 
+def header_text(value: str) -> str:
+    """``value`` made safe to put in a header we write: one line, as a reader will see it.
+
+    The :mod:`email` package decodes RFC 2047 encoded words in a value it is given (so a
+    register name such as ``=?utf-8?q?X=0D=0ABcc=3A_x=40evil.example?=``, printable as it
+    is, would come out as a line break and a ``Bcc:`` header).  So the value is decoded here
+    first, the way the package would decode it, every run of whitespace (line breaks
+    included) becomes one space, and any ``=?`` left is broken up so that nothing is decoded
+    again."""
+    text = value
+    for _ in range(3):  # an encoded word may hide another
+        decoded = " ".join(str(SMTP.header_factory("subject", text)).split())
+        if decoded == text:
+            break
+        text = decoded
+    return " ".join(text.split()).replace("=?", "= ?")
+
+
 def mailbox(name: str, address: str) -> Address:
     """A From/To value.  An :class:`Address` object, not ``formataddr()``: a non-ASCII name
     holding ":" or "," (say "Zoë Bcc: x@evil.example") would otherwise be encoded, decoded
-    and re-read as a group of addresses, putting a stranger in the header.  Line breaks in
-    the name become spaces."""
-    return Address(" ".join(name.split()), addr_spec=address)
+    and re-read as a group of addresses, putting a stranger in the header."""
+    return Address(header_text(name), addr_spec=address)
 
 
 def can_attach_as_message(raw: bytes, eight_bit_ok: bool) -> bool:
@@ -83,14 +100,14 @@ def build_forward(
     head = EmailMessage(policy=SMTP)
     head["From"] = mailbox(headers.from_name, headers.from_address)
     head["To"] = mailbox(headers.to_name, headers.to_address)
-    head["Subject"] = headers.subject
+    head["Subject"] = header_text(headers.subject)
     head["Date"] = format_datetime(headers.date)
     head["Message-ID"] = headers.message_id
     head["MIME-Version"] = "1.0"
     head["Auto-Submitted"] = "auto-generated"
     head["X-Auto-Response-Suppress"] = "All"
-    head["X-Spocbot-Kind"] = headers.kind
-    head["X-Spocbot-Reference"] = headers.reference
+    head["X-Spocbot-Kind"] = header_text(headers.kind)
+    head["X-Spocbot-Reference"] = header_text(headers.reference)
     if headers.importance_high:
         head["Importance"] = "high"
         head["X-Priority"] = "1"
@@ -175,7 +192,7 @@ def build_acknowledgement(
     message = EmailMessage(policy=SMTP)
     message["From"] = mailbox(headers.from_name, headers.from_address)
     message["To"] = mailbox(headers.to_name, headers.to_address)
-    message["Subject"] = headers.subject
+    message["Subject"] = header_text(headers.subject)
     message["Date"] = format_datetime(headers.date)
     message["Message-ID"] = headers.message_id
     if re.fullmatch(r"<[^<>\s]+>", in_reply_to):
@@ -185,6 +202,6 @@ def build_acknowledgement(
         message["Reply-To"] = reply_to
     message["Auto-Submitted"] = "auto-replied"
     message["X-Auto-Response-Suppress"] = "All"
-    message["X-Spocbot-Kind"] = headers.kind
+    message["X-Spocbot-Kind"] = header_text(headers.kind)
     message.set_content(text, subtype="plain", charset="utf-8", cte="quoted-printable")
     return message.as_bytes()

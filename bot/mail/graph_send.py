@@ -180,7 +180,9 @@ class GraphSentLog:
 
 
 def _check_recipients(message: bytes, recipients: Sequence[str]) -> None:
-    """Graph delivers to the message's own To/Cc/Bcc: the envelope must say the same."""
+    """Graph delivers to the message's own To/Cc/Bcc: they must be exactly the envelope's
+    recipients, no fewer (someone would be missed) and no more (someone unintended would get
+    it: a customer's letter holds restricted reasons)."""
     parsed = message_from_bytes(message.partition(b"\r\n\r\n")[0] + b"\r\n\r\n")
     named = {
         address.lower()
@@ -191,6 +193,12 @@ def _check_recipients(message: bytes, recipients: Sequence[str]) -> None:
     missing = [r for r in recipients if r.lower() not in named]
     if missing:
         raise ValueError(f"recipients not named in the message's headers: {missing}")
+    extra = sorted(named - {r.lower() for r in recipients})
+    if extra:
+        raise DeliveryRejected(
+            f"the message's headers name {len(extra)} recipient(s) besides the intended ones; "
+            "not sent"
+        )
 
 
 Attachment = tuple[str, str, bytes]  # file name, content type, bytes

@@ -224,11 +224,12 @@ def test_a_non_ascii_name_holding_a_colon_cannot_add_an_address() -> None:
 
 @pytest.mark.parametrize("field", ["subject", "reference"])
 def test_newline_in_a_header_value_cannot_inject_a_header(field: str) -> None:
-    """The email package refuses CR/LF in header values, so no Bcc can be smuggled in."""
+    """Line breaks in our header values become spaces, so no Bcc can be smuggled in."""
     evil = dataclasses.replace(HEADERS, **{field: "Hello\r\nBcc: evil@example.com"})
 
-    with pytest.raises(ValueError, match="linefeed or carriage return"):
-        forward(PLAIN, headers=evil)
+    head = outer_header_block(forward(PLAIN, headers=evil))
+
+    assert not re.search(rb"^Bcc:", head, re.MULTILINE | re.IGNORECASE)
 
 
 def test_subject_that_mentions_a_boundary_does_not_confuse_extraction() -> None:

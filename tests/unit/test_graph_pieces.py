@@ -205,3 +205,15 @@ def test_a_mailbox_password_on_graph_is_refused(tmp_path: Path) -> None:
     assert "mailboxes[0]: password_env, password_file and username are not used" in str(
         caught.value
     )
+
+
+def test_graph_refuses_a_message_whose_headers_name_someone_unintended() -> None:
+    """sendMail delivers to the MIME's own To/Cc/Bcc, so an extra one is never sent."""
+    from bot.mail.graph_send import _check_recipients
+    from bot.mail.ports import DeliveryRejected
+
+    message = b"To: amy@homes.example\r\nBcc: evil@x.example\r\nSubject: s\r\n\r\nbody\r\n"
+
+    with pytest.raises(DeliveryRejected, match="1 recipient"):
+        _check_recipients(message, ["amy@homes.example"])
+    _check_recipients(message.replace(b"Bcc: evil@x.example\r\n", b""), ["amy@homes.example"])
