@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fcntl
 import ssl
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -317,16 +318,22 @@ def build_outbox_sender(app: App, connections: MailConnections) -> OutboxSender:
 
 
 @contextmanager
-def watcher_lock_if_free(app: App) -> Iterator[bool]:
-    """Hold the one-watcher lock while it is free (True); False if a watcher (``spocbot watch``
-    or ``run``) holds it.  Only one process may settle and send the outbox at a time: two
-    could send the same row twice."""
+def watcher_lock_if_free(app: App, wait_seconds: float = 0) -> Iterator[bool]:
+    """Hold the one-watcher lock (True), waiting up to ``wait_seconds`` for it; False if
+    another process still holds it: a watcher (``spocbot watch`` or ``run``) or a command that
+    is sending what it queued.  Only one process may settle and send the outbox at a time:
+    two could send the same row twice."""
+    deadline = time.monotonic() + wait_seconds
     with app.watcher_lock.open("w") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            yield False
-            return
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    yield False
+                    return
+                time.sleep(0.5)
         yield True
 
 
@@ -334,17 +341,20 @@ def watcher_lock_if_free(app: App) -> Iterator[bool]:
 class Delivery:
     report: DeliveryReport
     problem: str | None = None  # why not everything went out now, for people
-    watcher_running: bool = False  # then it sends on its next pass
+    lock_held: bool = False  # another process is sending: nothing was tried here
 
 
 def deliver_now(app: App) -> Delivery:
     """Send what is due in the outbox now (a letter, reminders, a digest just queued), unless
-    a watcher is running, which sends it on its next pass."""
+    another process holds the watcher lock (the service sends it on its next pass)."""
     report = DeliveryReport()
     with watcher_lock_if_free(app) as free:
         if not free:
-            why = "a watcher is running with this storage and sends it on its next pass"
-            return Delivery(report, why, watcher_running=True)
+            why = (
+                "another spocbot process is sending mail with this storage (the service, or "
+                "another command); the service's next pass, or this command run again, sends it"
+            )
+            return Delivery(report, why, lock_held=True)
         try:
             with mail_connections(app.settings, app.factory) as connections:
                 sender = build_outbox_sender(app, connections)

@@ -65,6 +65,10 @@ _DOMAIN_ERRORS = (
 )
 
 
+WATCHER_LOCK_WAIT_SECONDS = 60
+"""How long `watch` and `run` wait for a command that is sending mail to finish."""
+
+
 class _Context:
     def __init__(self, config: str | None) -> None:
         self.config_file = config_path(config)

@@ -9,11 +9,14 @@ import threading
 from datetime import date
 
 import click
+from sqlalchemy import func, select
 
 from bot.bootstrap import App, build_outbox_sender, build_watcher, deliver_now, mail_connections
 from bot.digests import KINDS, DigestService, list_digests
+from bot.outbox import DIGEST, FAILED, PENDING, REMINDER, SENDING
 from bot.reminder_service import ReminderService, describe_run, list_reminders
 from bot.scheduler import Daemon
+from bot.store import models as m
 
 COMMANDS: list[click.Command] = []
 """Filled at the end of this module.  Defined before ``bot.cli`` is imported: under
@@ -43,21 +46,40 @@ _DRY_RUN = click.option(
 )
 
 
-def _send_queued(app: App) -> None:
-    """Send what was queued now, unless the service is running (it sends on its next pass)."""
+def _send_queued(app: App, kind: str) -> None:
+    """Send what is queued now, unless another process is sending (the service sends it on
+    its next pass); exit 1 if anything of ``kind`` is left unsent, saying what sends it."""
     delivery = deliver_now(app)
-    report, problem = delivery.report, delivery.problem
-    if delivery.watcher_running:
-        click.echo("The running spocbot service sends it on its next pass.")
+    report = delivery.report
+    if delivery.lock_held:
+        click.echo(f"Queued, not sent by this command: {delivery.problem}.")
         return
     click.echo(
         f"Sent {report.sent} message(s); {report.deferred} deferred, {report.failed} failed."
-        + (f" Not all went out: {problem}; the next watcher pass retries." if problem else "")
     )
-    for error in report.errors:
-        click.echo(f"  error: {error}", err=True)
-    if report.errors:
+    left = _unsent(app, kind)
+    if delivery.problem or left:
+        click.echo(
+            f"{left} {kind} message(s) are queued but not sent"
+            + (f": {delivery.problem}" if delivery.problem else "")
+            + ". They stay queued: `spocbot run` (or a `spocbot watch` pass, or this command "
+            "run again) sends them; a failed one is retried with `spocbot forwards retry ID`.",
+            err=True,
+        )
         raise SystemExit(1)
+
+
+def _unsent(app: App, kind: str) -> int:
+    """Messages of ``kind`` (reminder, digest) queued and not yet sent or given up."""
+    with app.factory() as session:
+        return (
+            session.scalar(
+                select(func.count(m.Outbox.id)).where(
+                    m.Outbox.kind == kind, m.Outbox.status.in_((PENDING, SENDING, FAILED))
+                )
+            )
+            or 0
+        )
 
 
 # -- reminders ----------------------------------------------------------------------------------
@@ -93,8 +115,10 @@ def reminders_send(obj: _Context, as_of: date | None, dry_run: bool, as_json: bo
         else:
             for line in describe_run(run):
                 click.echo(line)
-        if run.messages and not dry_run:
-            _send_queued(app)
+        if not dry_run and (run.messages or _unsent(app, REMINDER)):
+            if not run.messages:
+                click.echo("Reminder messages queued earlier are not sent yet: sending them now.")
+            _send_queued(app, REMINDER)
 
 
 @reminders.command("list")
@@ -145,13 +169,17 @@ def digest_send(obj: _Context, kind: str, as_of: date | None, dry_run: bool, as_
             click.echo(f"Subject: {run.subject}{state}\nTo: {', '.join(run.recipients)}\n")
             click.echo(run.text, nl=False)
         elif run.existing_id is not None:
+            waiting = _unsent(app, DIGEST)
             click.echo(
-                f"The {kind} digest for this slot was sent already (digest {run.existing_id})."
+                f"The {kind} digest for this slot is recorded (digest {run.existing_id}) but "
+                "not sent yet: sending it now."
+                if waiting
+                else f"The {kind} digest for this slot was sent already (digest {run.existing_id})."
             )
         else:
             click.echo(f"Queued the {kind} digest {run.digest_id} to {', '.join(run.recipients)}.")
-        if run.digest_id is not None:
-            _send_queued(app)
+        if not dry_run and (run.digest_id is not None or _unsent(app, DIGEST)):
+            _send_queued(app, DIGEST)
 
 
 @digest.command("list")

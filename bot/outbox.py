@@ -198,7 +198,7 @@ class OutboxSender:
             if self._superseded(row_id):
                 continue
             try:
-                message, recipient = self._render(row_id, eight_bit)
+                message, recipient, kind = self._render(row_id, eight_bit)
             except (SQLAlchemyError, OSError):
                 raise  # our own storage failed: the row stays pending for the next pass
             except Exception as exc:  # missing evidence, a value email refuses in a header...
@@ -239,7 +239,7 @@ class OutboxSender:
             self._finish(row_id, SENT)
             crash_point("after-mark-sent")
             report.sent += 1
-            log.info("forward %d sent (%s)", row_id, _redact(recipient))
+            log.info("%s %d sent (%s)", kind, row_id, _redact(recipient))
 
     def _superseded(self, row_id: int) -> bool:
         """A cover notice ("not a breach") for a message that turned out to be a breach too
@@ -301,13 +301,18 @@ class OutboxSender:
             if status == SENT:
                 row.sent_at = self._clock()
 
-    def _render(self, row_id: int, eight_bit: bool) -> tuple[bytes, str]:
+    def _render(self, row_id: int, eight_bit: bool) -> tuple[bytes, str, str]:
+        """The message to send, its recipient and its kind (for the log)."""
         with self._factory() as session:
             row = session.get_one(m.Outbox, row_id)
             if row.kind in NOTICE_KINDS:
-                return self._evidence.get(row.original_sha256), row.recipient_email
+                return self._evidence.get(row.original_sha256), row.recipient_email, row.kind
             if row.kind == ACKNOWLEDGEMENT:
-                return self._render_acknowledgement(session, row), row.recipient_email
+                return (
+                    self._render_acknowledgement(session, row),
+                    row.recipient_email,
+                    row.kind,
+                )
             row = session.scalars(
                 select(m.Outbox)
                 .where(m.Outbox.id == row_id)
@@ -347,7 +352,7 @@ class OutboxSender:
             forward = build_forward(
                 headers, note, raw, eight_bit_ok=eight_bit, as_file=attached_as_file
             )
-            return forward, row.recipient_email
+            return forward, row.recipient_email, row.kind
 
     def _render_acknowledgement(self, session: Session, row: m.Outbox) -> bytes:
         zone = ZoneInfo(self._identity.timezone)

@@ -201,3 +201,16 @@ def test_reminders_never_contain_reasons_or_support_needs(tmp_path: Path) -> Non
         for secret in (SECRET_REASONS, SECRET_NEEDS, "ZEBRA", "OKAPI"):
             assert secret not in raw
             assert all(secret not in text for text in texts(message))
+
+
+def test_a_long_overdue_review_gives_the_dmo_one_short_reminder(tmp_path: Path) -> None:
+    """Imported years overdue: one message, summarising the earlier reminders it covers."""
+    h = Harness(tmp_path, [row("C-1", review="2021-03-01", start="2020-09-01")])
+    h.at(date(2026, 12, 1), "09:00")
+
+    h.daemon.tick()
+
+    [to_dmo] = [msg for msg in h.sent("reminder") if "dmo@" in str(msg["To"])]
+    text = next(texts(to_dmo))
+    assert text.count("overdue") < 10, f"{text.count('overdue')} mentions; {len(text)} chars"
+    assert "earlier reminders, from 28 days before to" in text
