@@ -38,10 +38,13 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot.bootstrap import App, app_tokens, graph_client, mail_connections
 from bot.config import BackendKind, ConfigError, Settings, load_settings
+from bot.letters.content import LetterError
+from bot.letters.formats import DEFAULT_LETTERHEAD, check_letterhead
 from bot.mail.entra import AppTokens, token_roles
 from bot.mail.graph_client import BatchCall, GraphClient, GraphError
 from bot.mail.ports import MailError
 from bot.register_service import register_rows
+from bot.templating import DEFAULT_TEMPLATES
 
 GRAPH_ROLES = {
     "Mail.ReadWrite": "read the watched mailboxes and add the category",
@@ -99,6 +102,8 @@ def run(
         return
     yield check_database(app)
     yield check_evidence_dir(app.settings.storage.evidence_dir)
+    yield check_templates(DEFAULT_TEMPLATES)
+    yield check_letters(app.settings)
     tokens = _Tokens()
     if settings.graph is not None:
         if settings.graph.certificate_path is not None:
@@ -154,6 +159,41 @@ def check_database(app: App) -> Check:
             )
         return Check("database", True, f"{path} is writable and owner-only")
     return Check("database", True, "writable")
+
+
+def check_templates(directory: Path) -> Check:
+    """The templates of forwards, acknowledgements, letters, reminders and digests."""
+    wanted = ("forward_cover_note.txt.j2", "letters/letterhead.docx", "reminders", "digests")
+    missing = [name for name in wanted if not (directory / name).exists()]
+    if missing:
+        return Check(
+            "templates",
+            False,
+            f"{directory} lacks {', '.join(missing)}",
+            "install spocbot from its checkout with `pip install -e .` (see the README), so "
+            "that the templates folder is found",
+        )
+    return Check("templates", True, f"{directory}")
+
+
+def check_letters(settings: Settings) -> Check:
+    """What every letter needs from the configuration, and the Word letterhead."""
+    letters = settings.letters
+    if not letters.emergency_phone:
+        return Check(
+            "letters",
+            False,
+            "[letters] emergency_phone is not set: every letter must give the emergency route",
+            "set [letters] emergency_phone to the contact centre number",
+        )
+    letterhead = letters.letterhead or DEFAULT_LETTERHEAD
+    try:
+        check_letterhead(letterhead)
+    except LetterError as exc:
+        return Check(
+            "letters", False, str(exc), "use a letterhead as templates/letters/README.md says"
+        )
+    return Check("letters", True, f"emergency number set; letterhead {letterhead.name} is usable")
 
 
 def check_evidence_dir(path: Path) -> Check:

@@ -1,11 +1,13 @@
-"""spocbot doctor's checks that need no server: the app certificate."""
+"""spocbot doctor's checks that need no server: the app certificate, templates, letters."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from bot.doctor import check_certificate
+from bot.config import load_settings
+from bot.doctor import check_certificate, check_letters, check_templates
+from bot.templating import DEFAULT_TEMPLATES
 from tests.graphtest import app_certificate
 
 NOW = datetime.now(UTC)
@@ -48,3 +50,26 @@ def test_a_file_without_a_certificate_names_what_it_must_hold(tmp_path: Path) ->
 
     assert not check.ok
     assert "private key and the certificate" in check.fix
+
+
+DEMO_CONFIG = Path(__file__).resolve().parents[2] / "data/demo/spocbot.toml"
+
+
+def test_letters_without_an_emergency_number_fail_with_the_fix(tmp_path: Path) -> None:
+    text = DEMO_CONFIG.read_text().replace('emergency_phone = "01632 960000"\n', "")
+    (tmp_path / "spocbot.toml").write_text(text)
+
+    check = check_letters(load_settings(tmp_path / "spocbot.toml"))
+
+    assert (False, "set [letters] emergency_phone to the contact centre number") == (
+        check.ok,
+        check.fix,
+    )
+    assert check_letters(load_settings(DEMO_CONFIG)).ok
+
+
+def test_a_missing_templates_folder_fails_with_the_install_fix(tmp_path: Path) -> None:
+    check = check_templates(tmp_path / "site-packages" / "templates")
+
+    assert (False, True) == (check.ok, "pip install -e ." in check.fix)
+    assert check_templates(DEFAULT_TEMPLATES).ok
