@@ -36,7 +36,7 @@ from bot.mail.smtp import SmtpSender
 from bot.outbox import DeliveryReport, OutboxSender, SenderIdentity
 from bot.store.db import make_engine, session_factory, upgrade
 from bot.store.graph_sync import GraphSyncStore
-from bot.templating import Templates
+from bot.templating import DEFAULT_TEMPLATES, Templates
 from bot.watcher import Watcher
 
 
@@ -83,6 +83,11 @@ def build_app(config_file: Path, *, migrate: bool = True) -> App:
         evidence_dir.chmod(0o700)  # personal data: owner only, even if it existed
     except OSError as exc:
         raise ConfigError(f"storage.evidence_dir: cannot use {evidence_dir}: {exc}") from None
+    if not (DEFAULT_TEMPLATES / "forward_cover_note.txt.j2").is_file():
+        raise ConfigError(
+            f"the templates folder {DEFAULT_TEMPLATES} is missing: install spocbot from its "
+            "checkout with `pip install -e .` (see the README), so that templates/ is found"
+        )
     return App(
         settings=settings,
         engine=engine,
