@@ -476,7 +476,6 @@ def reviews_facts(
         )
     ).all()
     horizon = today + timedelta(days=ahead_days)
-    start_day, end_day = start.astimezone(zone).date(), end.astimezone(zone).date()
 
     def base(a: m.Arrangement) -> dict[str, Any]:
         return {
@@ -508,20 +507,47 @@ def reviews_facts(
                 due.append({**base(a), "days": days})
             elif not a.lapse_at_review and a.review_date < today:
                 overdue.append({**base(a), "days": -days})
-            began = start_day < a.start_date <= end_day
-            added = start < a.customer.created_at <= end and a.start_date <= end_day
-            if began or added:
-                started.append(
+    # Flags in other systems: raised when an arrangement comes into force, removed when it
+    # ends.  Each is reported in the digest whose period holds the day it started or ended, or
+    # (for one recorded after that day) the moment it was recorded.
+    start_day, end_day = start.astimezone(zone).date(), end.astimezone(zone).date()
+    recorded = session.execute(
+        select(m.ArrangementEvent).where(
+            m.ArrangementEvent.recorded_at > start, m.ArrangementEvent.recorded_at <= end
+        )
+    ).scalars()
+    agreed_now: set[int] = set()
+    ended_now: dict[int, date] = {}
+    for event in recorded:
+        if event.kind == "decision" and event.outcome == "agreed":
+            agreed_now.add(event.arrangement_id)
+        elif (
+            event.kind in ("end", "lapsed")
+            or (event.kind == "review" and event.outcome == "ended")
+            or (event.kind == "appeal_decided" and event.outcome == "upheld")
+        ):
+            ended_now[event.arrangement_id] = event.on
+    for a in arrangements:
+        if a.status in ("active", "cease_and_desist"):
+            late = a.start_date <= start_day and (
+                a.id in agreed_now or start < a.customer.created_at <= end
+            )
+            if start_day < a.start_date <= end_day or late:
+                note = "started" if a.id in agreed_now or not late else "added to the register"
+                started.append({**base(a), "on": long_date(a.start_date), "note": note})
+        elif a.status == "ceased":
+            if a.id in ended_now or (a.ended_on and start_day < a.ended_on <= end_day):
+                on = ended_now.get(a.id) or a.ended_on
+                assert on is not None
+                ended.append({**base(a), "on": long_date(on), "note": "ended"})
+            elif a.ended_on is None and start < a.updated_at <= end:
+                ended.append(
                     {
                         **base(a),
-                        "on": long_date(a.start_date),
-                        "note": "started" if began else "added to the register",
+                        "on": "no end date recorded (`spocbot arrangement end` records it)",
+                        "note": "marked ceased in a register import",
                     }
                 )
-        elif a.ended_on is not None and start_day < a.ended_on <= end_day:
-            ended.append({**base(a), "on": long_date(a.ended_on), "note": "ended"})
-        elif a.ended_on is None and start < a.updated_at <= end:
-            ended.append({**base(a), "on": "not recorded", "note": "marked ceased"})
     appeals: list[dict[str, Any]] = []
     query = (
         select(m.Appeal, m.Customer.ref, m.Customer.name)

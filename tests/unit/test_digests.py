@@ -207,3 +207,29 @@ def test_digests_never_contain_reasons_or_support_needs(tmp_path: Path) -> None:
         for secret in (SECRET_REASONS, SECRET_NEEDS, "ZEBRA", "OKAPI"):
             assert secret not in message.as_string()
             assert all(secret not in t for t in texts(message))
+
+
+def test_an_arrangement_agreed_during_a_week_asks_for_its_flags_in_one_digest_only(
+    tmp_path: Path,
+) -> None:
+    h = Harness(tmp_path, [row("C-1", review="2027-03-01", start="2026-06-01")])
+    arrangement_id = h.arrangement("C-1")
+    with h.app.factory.begin() as session:
+        session.add(
+            m.ArrangementEvent(
+                arrangement_id=arrangement_id,
+                kind="decision",
+                on=date(2026, 12, 2),
+                outcome="agreed",
+                recorded_by="dmo",
+                recorded_at=datetime(2026, 12, 2, 10, 0, tzinfo=UTC),
+            )
+        )
+    flagged = []
+    for monday in (date(2026, 11, 30), date(2026, 12, 7), date(2026, 12, 14)):
+        h.at(monday, "09:00")
+        flagged.append(
+            "C-1 (Customer C-1), SPOC Sam Spoc: started" in h.daemon.digests.run(REVIEWS).text
+        )
+
+    assert [False, True, False] == flagged
