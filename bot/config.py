@@ -337,8 +337,8 @@ def _clock_time(value: str) -> str:
 
 
 def _days(value: tuple[int, ...]) -> tuple[int, ...]:
-    if any(day < 0 for day in value):
-        raise ValueError("days before must be 0 (on the day) or more")
+    if any(day < 0 or day > 366 for day in value):
+        raise ValueError("days before must be from 0 (on the day) to 366")
     return tuple(sorted(set(value), reverse=True))
 
 
@@ -377,7 +377,7 @@ class Reminders(_Section):
     """Reminders of review dates (SPOC and DMO) and appeal decisions (DMO)."""
 
     review_days_before: Annotated[tuple[int, ...], _LAX] = (28, 14, 7, 1, 0)
-    overdue_every_days: int = Field(default=7, ge=1)  # to the DMO until the review is recorded
+    overdue_every_days: int = Field(default=7, ge=1, le=366)  # to the DMO until the review is recorded
     lapse_days_before: Annotated[tuple[int, ...], _LAX] = (28, 7, 1)  # lapse_at_review: DMO
     appeal_working_days_before: Annotated[tuple[int, ...], _LAX] = (2, 1, 0)
 

@@ -467,3 +467,14 @@ def test_demo_configuration_is_valid() -> None:
         settings.bot_mailbox.address,
         len(settings.watched),
     )
+
+
+def test_reminder_offsets_beyond_a_year_are_refused_naming_the_key(tmp_path: Path) -> None:
+    path = tmp_path / "spocbot.toml"
+    path.write_text(
+        (Path(__file__).resolve().parents[2] / "data/demo/spocbot.toml").read_text()
+        + "\n[reminders]\nreview_days_before = [1000000]\n"
+    )
+
+    with pytest.raises(ConfigError, match=r"reminders\.review_days_before: days before must be"):
+        load_settings(path)
