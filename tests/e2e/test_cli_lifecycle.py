@@ -260,7 +260,27 @@ def test_cover_notice_names_the_cover_officer(registered: Cli) -> None:
         "2026-03-13",
     )
 
-    assert (0, True) == (code, "Chris Cover <cover@homes.example> is the contact" in out)
+    assert (0, True) == (
+        code,
+        "Chris Cover <cover@homes.example> deals with the customer's contact" in out,
+    )
+
+
+def test_cover_notice_without_the_spocs_absence_warns(registered: Cli) -> None:
+    decide_c1(registered)
+
+    code, _, err = run(
+        registered,
+        "arrangement",
+        "cover-notice",
+        "C-1",
+        "--from",
+        "2026-03-02",
+        "--to",
+        "2026-03-13",
+    )
+
+    assert (0, True) == (code, "record the absence too" in err)
 
 
 def test_cover_notice_without_a_cover_officer_is_refused(registered: Cli) -> None:
