@@ -171,7 +171,8 @@ def letter_render(
         except OSError as exc:
             raise click.ClickException(f"cannot write {out}: {exc.strerror}") from None
     click.echo(
-        f"Wrote the {kind} letter for {customer} ({rendered.letter.about}) as {fmt} to {out}."
+        f"Wrote the {kind} letter for {rendered.letter.customer_ref} ({rendered.letter.about}) "
+        f"as {fmt} to {out}."
     )
     for warning in rendered.letter.warnings:
         click.echo(f"Warning: {warning}", err=True)

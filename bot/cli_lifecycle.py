@@ -53,6 +53,8 @@ def _print_result(result: lifecycle.StepResult) -> None:
             click.echo(f"  {label}: {_day(day)}")
     for note in result.notes:
         click.echo(f"  note: {note}")
+    for warning in result.warnings:
+        click.echo(f"Warning: {warning}", err=True)
 
 
 def _reasons(text: str | None, file: Path | None) -> str:
@@ -347,7 +349,8 @@ def cover_notice(
 ) -> None:
     """Record that REF was told of a temporary change of contact to the cover officer.
 
-    Mail routing follows the SPOC's absences (`spocbot officer absence add`).
+    Mail routing follows the SPOC's absences (`spocbot officer absence add`): without one for
+    those days the notice is recorded with a warning.
     """
     with _errors():
         result = lifecycle.cover_notice(

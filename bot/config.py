@@ -611,11 +611,16 @@ def _anchor_paths(settings: Settings, base: Path) -> Settings:
                 "ca_bundle": anchor(graph.ca_bundle),
             }
         )
+    templates_dir = anchor(settings.letters.templates_dir)
+    if templates_dir is not None and not templates_dir.is_dir():
+        # Else every letter would quietly use the built-in templates instead of the
+        # organisation's own.
+        raise ConfigError(
+            f"letters.templates_dir: {templates_dir} is not a folder (it holds the "
+            "organisation's own letter templates; leave the key out to use the built-in ones)"
+        )
     letters = settings.letters.model_copy(
-        update={
-            "letterhead": anchor(settings.letters.letterhead),
-            "templates_dir": anchor(settings.letters.templates_dir),
-        }
+        update={"letterhead": anchor(settings.letters.letterhead), "templates_dir": templates_dir}
     )
     return settings.model_copy(
         update={

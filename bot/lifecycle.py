@@ -18,7 +18,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
@@ -39,7 +39,10 @@ from mailbox_rules.calendar import (
 from mailbox_rules.register import ArrangementStatus
 
 __all__ = [
+    "FLAGS_NOTE",
     "AppealOutcome",
+    "DecisionInForce",
+    "DecisionKind",
     "EventKind",
     "LifecycleError",
     "ReviewOutcome",
@@ -47,8 +50,10 @@ __all__ = [
     "appeal",
     "appeal_decide",
     "cease_and_desist",
+    "check_text",
     "cover_notice",
     "decide",
+    "decision_in_force",
     "end",
     "history",
     "lapse_due",
@@ -58,6 +63,17 @@ __all__ = [
 
 MAX_TEXT = 4000
 """The longest reasons or notes a step takes (as the register's ``reasons`` column)."""
+MAX_CHANGE_REQUIRED = 2000
+"""The longest change required (as the register's ``change_required`` column)."""
+MAX_NAME = 200
+"""The longest ``--by`` name (as the register's officer names)."""
+
+FLAGS_NOTE = "remove its system flags (CRM, housing system)"
+"""What to do when an arrangement ends (§6), said by every step that ends one."""
+_VARIED_NOTE = (
+    "update the restrictions in the register to match (register import) before sending the "
+    "{letter} letter: it states the restrictions as the register holds them"
+)
 
 
 class LifecycleError(DomainError):
@@ -118,6 +134,9 @@ class StepResult:
     appeal decided late...)."""
     late_working_days: int = 0
     """An appeal decided after it was due: by how many working days."""
+    warnings: tuple[str, ...] = ()
+    """What was recorded but is probably not all that is needed (a cover notice with no
+    absence recorded to route the mail)."""
 
 
 # -- helpers ------------------------------------------------------------------------------------
@@ -149,11 +168,35 @@ def _not_after_today(on: date, today: date, what: str) -> None:
         )
 
 
-def _text(value: str, what: str) -> str:
-    text = value.strip()
-    if len(text) > MAX_TEXT:
-        raise LifecycleError(f"the {what} are longer than {MAX_TEXT} characters")
+def check_text(value: str, what: str, limit: int = MAX_TEXT, *, lines: bool = True) -> str:
+    """``value`` stripped, checked as the register import checks its free-text columns: no
+    control characters (line breaks only where ``lines``), at most ``limit`` characters.
+    :class:`LifecycleError` names ``what`` and the problem (never the text, which may be
+    restricted)."""
+    text = value.replace("\r\n", "\n").strip()
+    for position, char in enumerate(text, start=1):
+        if char == "\n" and lines:
+            continue
+        if not char.isprintable():
+            kind = "a line break" if char in "\r\n" else "a control character"
+            raise LifecycleError(
+                f"{what}: contains {kind} (U+{ord(char):04X}, character {position}); remove it"
+            )
+    if len(text) > limit:
+        raise LifecycleError(f"{what}: longer than {limit} characters ({len(text)})")
     return text
+
+
+def _text(value: str, what: str, limit: int = MAX_TEXT) -> str:
+    return check_text(value, f"the {what}", limit)
+
+
+def _name(value: str | None, operator: str) -> str:
+    """Who decided: ``--by`` (one line, as an officer's name in the register), else the
+    operator."""
+    if value is None or not value.strip():
+        return operator
+    return check_text(value, "--by", MAX_NAME, lines=False)
 
 
 def _not_ended(arrangement: m.Arrangement, step: str, instead: str) -> None:
@@ -244,6 +287,114 @@ def _open_appeal(arrangement: m.Arrangement) -> m.Appeal | None:
     return next((a for a in arrangement.appeals if a.status == "open"), None)
 
 
+# -- the decision in force --------------------------------------------------------------------
+
+
+class DecisionKind(enum.StrEnum):
+    """What made the decision in force."""
+
+    DECISION = "decision"  # the decision on the referral (decided_on)
+    REVIEW = "review"  # a review that continued or varied the arrangement
+    CEASE_AND_DESIST = "cease_and_desist"  # a cease and desist decision (§5)
+    APPEAL = "appeal"  # an appeal decided dismissed or varied: the last internal stage
+    START = "start"  # nothing recorded: an imported arrangement, counted from its start
+
+
+_DECISION_WORDS = {
+    DecisionKind.DECISION: "decision",
+    DecisionKind.REVIEW: "review",
+    DecisionKind.CEASE_AND_DESIST: "cease and desist decision",
+    DecisionKind.APPEAL: "appeal decision",
+    DecisionKind.START: "start",
+}
+
+
+@dataclass(frozen=True)
+class DecisionInForce:
+    """The latest decision about an arrangement, and whether (until when) it may be
+    appealed.  See :func:`decision_in_force`."""
+
+    kind: DecisionKind
+    on: date
+    event_id: int | None = None
+    """The step that made it (None: the register's ``decided_on``, or the start date)."""
+    outcome: str = ""
+    """A review's or an appeal's outcome."""
+
+    @property
+    def appealable(self) -> bool:
+        """An appeal's outcome is the last internal stage: it is not appealed again (the
+        customer may go to the complaints procedure or the Housing Ombudsman)."""
+        return self.kind is not DecisionKind.APPEAL
+
+    @property
+    def deadline(self) -> date | None:
+        """The last day an appeal against it is in time (28 days); None if not appealable."""
+        return appeal_deadline(self.on) if self.appealable else None
+
+    @property
+    def counted_from_start(self) -> bool:
+        """No decision is recorded: the period is counted from the start date."""
+        return self.kind is DecisionKind.START
+
+    @property
+    def words(self) -> str:
+        """``the review of 2027-01-10 (continued)``, for messages."""
+        outcome = f" ({self.outcome})" if self.outcome else ""
+        return f"the {_DECISION_WORDS[self.kind]} of {self.on}{outcome}"
+
+
+_DECISION_EVENTS: dict[tuple[str, str], DecisionKind] = {
+    (EventKind.DECISION, "agreed"): DecisionKind.DECISION,
+    (EventKind.REVIEW, ReviewOutcome.CONTINUED): DecisionKind.REVIEW,
+    (EventKind.REVIEW, ReviewOutcome.VARIED): DecisionKind.REVIEW,
+    (EventKind.APPEAL_DECIDED, AppealOutcome.DISMISSED): DecisionKind.APPEAL,
+    (EventKind.APPEAL_DECIDED, AppealOutcome.VARIED): DecisionKind.APPEAL,
+}
+
+
+def decision_in_force(arrangement: m.Arrangement) -> DecisionInForce:
+    """The decision in force about ``arrangement`` (with its ``events`` loaded): the latest
+    of the decision (the register's ``decided_on``, or a decision recorded), a review that
+    continued or varied it, a cease and desist (§5, a decision of its own), and an appeal
+    decided dismissed or varied; with nothing recorded, its start date.
+
+    The one source of truth for the appeal window: ``arrangement appeal`` and every letter
+    that offers an appeal use it, so no letter offers a date that ``arrangement appeal``
+    refuses.  Steps on the same day are taken in the order recorded; the register's
+    ``decided_on`` counts only when no step of that day made it.
+    """
+    found: list[tuple[date, int, DecisionInForce]] = []
+    for event in arrangement.events:
+        kind = (
+            DecisionKind.CEASE_AND_DESIST
+            if event.kind == EventKind.CEASE_AND_DESIST
+            else _DECISION_EVENTS.get((event.kind, event.outcome))
+        )
+        if kind is not None:
+            outcome = event.outcome if kind in (DecisionKind.REVIEW, DecisionKind.APPEAL) else ""
+            found.append(
+                (event.on, event.id or 0, DecisionInForce(kind, event.on, event.id, outcome))
+            )
+    decided_on = arrangement.decided_on
+    if decided_on is not None and not any(
+        on == decided_on and d.kind in (DecisionKind.DECISION, DecisionKind.REVIEW)
+        for on, _, d in found
+    ):
+        found.append((decided_on, -1, DecisionInForce(DecisionKind.DECISION, decided_on)))
+    if not found:
+        return DecisionInForce(DecisionKind.START, arrangement.start_date)
+    return max(found, key=lambda item: (item[0], item[1]))[2]
+
+
+def _not_before_decision(arrangement: m.Arrangement, on: date, step: str) -> None:
+    decision = decision_in_force(arrangement)
+    if not decision.counted_from_start and on < decision.on:
+        raise LifecycleError(
+            f"the {step} date {on} is before the decision in force ({decision.words})"
+        )
+
+
 # -- the steps ----------------------------------------------------------------------------------
 
 
@@ -263,7 +414,7 @@ def refer(
     _not_after_today(on, today, "referral")
     with factory.begin() as session:
         arrangement = _arrangement(session, ref)
-        by = by or operator
+        by = _name(by, operator)
         event = _event(
             session,
             arrangement,
@@ -301,7 +452,7 @@ def decide(
     operator = current_operator(operator)
     _not_after_today(on, today, "decision")
     reasons = _text(reasons, "reasons")
-    change_required = _text(change_required, "change required")
+    change_required = _text(change_required, "change required", MAX_CHANGE_REQUIRED)
     with factory.begin() as session:
         arrangement = _arrangement(session, ref)
         if arrangement.status in _IN_FORCE:
@@ -311,7 +462,7 @@ def decide(
                 f"{arrangement.status}{since}): record a review instead "
                 "(`spocbot arrangement review`)"
             )
-        by = by or operator
+        by = _name(by, operator)
         if not agreed:
             event = _event(
                 session,
@@ -417,11 +568,8 @@ def review(
                 "is in force to review; record the decision on the referral with "
                 "`spocbot arrangement decide`"
             )
-        if arrangement.decided_on is not None and on < arrangement.decided_on:
-            raise LifecycleError(
-                f"the review date {on} is before the decision in force ({arrangement.decided_on})"
-            )
-        by = by or operator
+        _not_before_decision(arrangement, on, "review")
+        by = _name(by, operator)
         ended = outcome is ReviewOutcome.ENDED
         if ended:
             if next_review is not None:
@@ -452,11 +600,17 @@ def review(
         details += [f"next review {next_review}"] if next_review else []
         _audit(session, operator, "review", arrangement, details)
         recorded = f"review on {on} by {by}: {outcome.value}"
+        notes_out: tuple[str, ...] = ()
+        if ended:
+            notes_out = (f"the arrangement has ended: {FLAGS_NOTE}",)
+        elif outcome is ReviewOutcome.VARIED:
+            notes_out = (_VARIED_NOTE.format(letter="review-outcome"),)
         return _result(
             arrangement,
             event,
             recorded + ("; the arrangement has ended" if ended else ""),
-            appeal_deadline=None if ended else appeal_deadline(on),
+            appeal_deadline=None if ended else decision_in_force(arrangement).deadline,
+            notes=notes_out,
         )
 
 
@@ -473,10 +627,11 @@ def appeal(
 ) -> StepResult:
     """Record an appeal against the decision in force, received on ``received``.
 
-    It is in time until 28 days after the decision (``decided_on``; for an arrangement
-    imported with no decision recorded, its start date, and the result says so).  A later one
-    is refused unless ``late`` with a reason.  One appeal is open at a time; it is due to be
-    decided 5 working days after receipt."""
+    The decision in force is :func:`decision_in_force`'s (the decision, a review, a cease and
+    desist; for an arrangement imported with no decision recorded, its start date, and the
+    result says so); after an appeal's outcome there is no further appeal.  It is in time
+    until 28 days after that decision; a later one is refused unless ``late`` with a reason.
+    One appeal is open at a time; it is due to be decided 5 working days after receipt."""
     operator = current_operator(operator)
     _not_after_today(received, today, "received")
     late_reason = _text(late_reason, "reason for accepting it late")
@@ -497,24 +652,28 @@ def appeal(
                 "`spocbot arrangement appeal-decide`"
             )
         notes_out: list[str] = []
-        decision_on = arrangement.decided_on
-        if decision_on is None:
-            decision_on = arrangement.start_date
+        decision = decision_in_force(arrangement)
+        if decision.deadline is None:
+            raise LifecycleError(
+                f"{customer}'s decision in force is {decision.words}: an appeal's outcome is "
+                "the last internal stage and is not appealed again; the customer may use the "
+                "complaints procedure, then the Housing Ombudsman"
+            )
+        decision_on, deadline = decision.on, decision.deadline
+        if decision.counted_from_start:
             notes_out.append(
                 f"no decision is recorded for {customer}: the 28 days are counted from its "
                 f"start date ({decision_on})"
             )
         if received < decision_on:
             raise LifecycleError(
-                f"the appeal was received on {received}, before the decision of {decision_on} "
-                "it appeals against"
+                f"the appeal was received on {received}, before {decision.words} it appeals against"
             )
-        deadline = appeal_deadline(decision_on)
         if received > deadline:
             if not late:
                 raise LifecycleError(
                     f"the appeal was received on {received}, after the deadline of {deadline} "
-                    f"(28 days after the decision of {decision_on}); to accept it all the same, "
+                    f"(28 days after {decision.words}); to accept it all the same, "
                     "give --late with --reason TEXT"
                 )
             if not late_reason:
@@ -523,20 +682,9 @@ def appeal(
         elif late:
             late = False
             notes_out.append(f"it is in time (deadline {deadline}): not recorded as late")
-        against = [
-            e
-            for e in arrangement.events
-            if e.on == decision_on
-            and (e.kind, e.outcome)
-            in (
-                (EventKind.DECISION, "agreed"),
-                (EventKind.REVIEW, ReviewOutcome.CONTINUED),
-                (EventKind.REVIEW, ReviewOutcome.VARIED),
-            )
-        ]
         due = appeal_decision_due(received)
         record = m.Appeal(
-            against_event_id=against[-1].id if against else None,
+            against_event_id=decision.event_id,
             decision_on=decision_on,
             received_on=received,
             deadline=deadline,
@@ -560,7 +708,7 @@ def appeal(
         return _result(
             arrangement,
             event,
-            f"appeal {record.id} received on {received} against the decision of {decision_on}",
+            f"appeal {record.id} received on {received} against {decision.words}",
             appeal_deadline=deadline,
             decision_due=due,
             appeal_id=record.id,
@@ -597,7 +745,7 @@ def appeal_decide(
             raise LifecycleError(
                 f"the decision date {on} is before the appeal was received ({record.received_on})"
             )
-        by = by or operator
+        by = _name(by, operator)
         late_days = working_days_between(record.decision_due, on) if on > record.decision_due else 0
         record.status = "decided"
         record.outcome = outcome.value
@@ -611,8 +759,9 @@ def appeal_decide(
         if outcome is AppealOutcome.UPHELD:
             arrangement.status = _CEASED
             arrangement.ended_on = on
+            notes_out.append(f"the arrangement has ended: {FLAGS_NOTE}")
         elif outcome is AppealOutcome.VARIED:
-            notes_out.append("change the restrictions in the register to match (register import)")
+            notes_out.append(_VARIED_NOTE.format(letter="appeal-outcome"))
         event = _event(
             session,
             arrangement,
@@ -654,7 +803,8 @@ def cover_notice(
 ) -> StepResult:
     """Record that the customer was told of a temporary change of contact (§4.1, §6): the
     cover officer (default: the arrangement's) acts from ``starts_on`` to ``ends_on``,
-    inclusive.  Routing follows the SPOC's recorded absences (`officer absence add`)."""
+    inclusive.  Routing follows the SPOC's recorded absences (`officer absence add`): a notice
+    for days with no absence recorded is recorded with a warning saying so."""
     operator = current_operator(operator)
     if ends_on < starts_on:
         raise LifecycleError(f"--to {ends_on} is before --from {starts_on}")
@@ -697,12 +847,41 @@ def cover_notice(
             arrangement,
             [f"cover by {officer.email} from {starts_on} to {ends_on}"],
         )
+        warnings: tuple[str, ...] = ()
+        if not _absent_throughout(session, arrangement.spoc_id, starts_on, ends_on):
+            warnings = (
+                f"{arrangement.spoc.email} (the SPOC) has no absence recorded for every day from "
+                f"{starts_on} to {ends_on}: mail is routed by `spocbot officer absence add`; "
+                "record the absence too",
+            )
         return _result(
             arrangement,
             event,
-            f"cover notice: {officer.name} <{officer.email}> is the contact from {starts_on} "
-            f"to {ends_on}",
+            f"cover notice: {officer.name} <{officer.email}> deals with the customer's contact "
+            f"from {starts_on} to {ends_on}",
+            warnings=warnings,
         )
+
+
+def _absent_throughout(session: Session, officer_id: int, first: date, last: date) -> bool:
+    """Whether the officer's recorded absences cover every day from ``first`` to ``last``."""
+    absences = session.scalars(
+        select(m.OfficerAbsence)
+        .where(
+            m.OfficerAbsence.officer_id == officer_id,
+            m.OfficerAbsence.starts_on <= last,
+            m.OfficerAbsence.ends_on >= first,
+        )
+        .order_by(m.OfficerAbsence.starts_on)
+    )
+    covered_to = first - timedelta(days=1)
+    for absence in absences:
+        if absence.starts_on > covered_to + timedelta(days=1):
+            return False
+        covered_to = max(covered_to, absence.ends_on)
+        if covered_to >= last:
+            return True
+    return covered_to >= last
 
 
 def cease_and_desist(
@@ -717,7 +896,9 @@ def cease_and_desist(
     operator: str | None = None,
 ) -> StepResult:
     """Record a cease and desist decision (§5) on an active arrangement whose restrictions
-    were overridden: from now on every message is acknowledged but not answered."""
+    were overridden: from now on every message is acknowledged but not answered.  It is a
+    decision the customer may appeal within 28 days (:func:`decision_in_force`), with its own
+    reasons (on its event; the arrangement's reasons stay those of the decision)."""
     operator = current_operator(operator)
     _not_after_today(on, today, "cease and desist")
     reasons = _text(reasons, "reasons")
@@ -732,7 +913,10 @@ def cease_and_desist(
                 f"{customer}'s arrangement is {arrangement.status}, not active: cease and desist "
                 "follows restrictions that were overridden"
             )
-        by = by or operator
+        _not_before_decision(arrangement, on, "cease and desist")
+        by = _name(by, operator)
+        # Not decided_on: that is the decision the register's review date is counted from;
+        # decision_in_force reads this step from its event.
         arrangement.status = ArrangementStatus.CEASE_AND_DESIST.value
         event = _event(
             session,
@@ -745,7 +929,12 @@ def cease_and_desist(
             notes=_text(notes, "notes"),
         )
         _audit(session, operator, "cease_and_desist", arrangement, [f"on {on} by {by}"])
-        return _result(arrangement, event, f"cease and desist from {on}, decided by {by}")
+        return _result(
+            arrangement,
+            event,
+            f"cease and desist from {on}, decided by {by}",
+            appeal_deadline=decision_in_force(arrangement).deadline,
+        )
 
 
 def end(
@@ -759,17 +948,21 @@ def end(
     operator: str | None = None,
 ) -> StepResult:
     """End an arrangement on ``on`` (status ``ceased``): it restricts nothing from then, and
-    its system flags must be removed (§6)."""
+    its system flags must be removed (§6).  An arrangement already ``ceased`` with no end
+    recorded (``ended_on``; ceased by a register import) has its end recorded; only a
+    recorded end refuses a second one."""
     operator = current_operator(operator)
     _not_after_today(on, today, "end")
     with factory.begin() as session:
         arrangement = _arrangement(session, ref)
-        _not_ended(arrangement, "end it again", "see `spocbot arrangement history`")
+        if arrangement.ended_on is not None:
+            _not_ended(arrangement, "end it again", "see `spocbot arrangement history`")
+        unrecorded = arrangement.status == _CEASED  # ceased in the register, no end recorded
         if on < arrangement.start_date and arrangement.status in _IN_FORCE:
             raise LifecycleError(
                 f"the end date {on} is before the arrangement started ({arrangement.start_date})"
             )
-        by = by or operator
+        by = _name(by, operator)
         arrangement.status = _CEASED
         arrangement.ended_on = on
         event = _event(
@@ -783,16 +976,21 @@ def end(
         )
         _audit(session, operator, "end", arrangement, [f"ended on {on} by {by}"])
         still_open = _open_appeal(arrangement)
-        notes_out = (
-            (f"appeal {still_open.id} is still open (decision due {still_open.decision_due})",)
-            if still_open
-            else ()
-        )
+        notes_out: list[str] = []
+        if unrecorded:
+            notes_out.append(
+                "it was already ceased in the register with no end recorded: the end is now "
+                "recorded"
+            )
+        if still_open:
+            notes_out.append(
+                f"appeal {still_open.id} is still open (decision due {still_open.decision_due})"
+            )
         return _result(
             arrangement,
             event,
-            f"arrangement ended on {on} by {by}; remove its system flags (CRM, housing system)",
-            notes=notes_out,
+            f"arrangement ended on {on} by {by}; {FLAGS_NOTE}",
+            notes=tuple(notes_out),
         )
 
 
@@ -839,7 +1037,8 @@ def history(
     include_reasons: bool = False,
     operator: str | None = None,
 ) -> dict[str, Any]:
-    """The arrangement's steps and appeals, oldest first.  The restricted reasons are shown
+    """The arrangement's steps and appeals, oldest first.  The restricted reasons (of each
+    step, of the arrangement, and why a late appeal was accepted) and support needs are shown
     only with ``include_reasons`` (need-to-know), and such a look is audited."""
     with factory.begin() as session:
         arrangement = _arrangement(session, ref)
@@ -861,22 +1060,23 @@ def history(
             if include_reasons:
                 row["reasons"] = e.reasons or None
             events.append(row)
-        appeals = [
-            {
+        appeals = []
+        for a in arrangement.appeals:
+            appeal_row: dict[str, Any] = {
                 "id": a.id,
                 "decision_on": a.decision_on.isoformat(),
                 "received_on": a.received_on.isoformat(),
                 "deadline": a.deadline.isoformat(),
                 "decision_due": a.decision_due.isoformat(),
                 "late": a.late,
-                "late_reason": a.late_reason or None,
                 "status": a.status,
                 "outcome": a.outcome or None,
                 "decided_on": a.decided_on.isoformat() if a.decided_on else None,
                 "decided_by": a.decided_by or None,
             }
-            for a in arrangement.appeals
-        ]
+            if include_reasons:  # why a late appeal was accepted is restricted like reasons
+                appeal_row["late_reason"] = a.late_reason or None
+            appeals.append(appeal_row)
         result: dict[str, Any] = {
             "customer_ref": arrangement.customer.ref,
             "status": arrangement.status,

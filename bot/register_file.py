@@ -174,6 +174,7 @@ def read_register(
     existing_owner: dict[str, str] | None = None,
     topics: Iterable[str] = (),
     existing_refs: Iterable[str] = (),
+    today: date | None = None,
 ) -> list[RegisterRow]:
     """Read and validate a register file; raise :class:`RegisterFileError` on any problem.
 
@@ -181,7 +182,8 @@ def read_register(
     not be; ``existing_owner`` maps addresses already in the database to their customer ref,
     so that one address cannot belong to two customers; ``existing_refs`` are the references
     already in the register, so that ``nc-0001`` is not taken for a new customer beside
-    ``NC-0001`` (references are compared ignoring case).
+    ``NC-0001`` (references are compared ignoring case); ``today``, when given, refuses a
+    ``decided_on`` after it (a decision is recorded once made).
     """
     name = str(path)
     try:
@@ -210,6 +212,7 @@ def read_register(
         existing_owner=existing_owner or {},
         topics=frozenset(topics),
         existing_refs={ref.casefold(): ref for ref in existing_refs},
+        today=today,
     )
     # A bad header (an unknown, repeated or missing column) is reported, and the rows are
     # still checked with the columns that are there, so that one pass lists every problem.
@@ -579,8 +582,10 @@ class _Validator:
         existing_owner: dict[str, str],
         topics: frozenset[str] = frozenset(),
         existing_refs: dict[str, str] | None = None,
+        today: date | None = None,
     ) -> None:
         self.topics = topics
+        self.today = today  # for dates that cannot be in the future (decided_on)
         self.existing_refs = existing_refs or {}  # casefolded -> as in the register
         self.name = name
         self.staff = staff
@@ -746,7 +751,7 @@ class _Validator:
         if "review_months" in self.given and values.get("review_months"):
             raw = values["review_months"]
             low, high = REVIEW_MONTHS_MIN, REVIEW_MONTHS_MAX
-            if raw.isdigit() and low <= int(raw) <= high:
+            if raw.isascii() and raw.isdigit() and low <= int(raw) <= high:  # not "²"
                 parsed["review_months"] = int(raw)
             else:
                 self.error(
@@ -758,7 +763,15 @@ class _Validator:
             except ValueError as exc:
                 self.error(number, "lapse_at_review", str(exc))
         if "decided_on" in self.given:
-            parsed["decided_on"] = self.date(number, "decided_on", values)
+            decided_on = self.date(number, "decided_on", values)
+            if decided_on and self.today and decided_on > self.today:
+                self.error(
+                    number,
+                    "decided_on",
+                    f"{decided_on} is after today ({self.today}): give the date the decision "
+                    "was made",
+                )
+            parsed["decided_on"] = decided_on
         return parsed
 
     def phone(self, number: int, column: str, raw: str) -> str:

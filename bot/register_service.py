@@ -59,7 +59,8 @@ def import_register(
     the audit log with ``operator`` (default: the operating-system user).
 
     ``today`` and the ``watched`` mailboxes, when given, are for warnings: a review date
-    already past, a SPOC whose inbox is not watched."""
+    already past, a SPOC whose inbox is not watched; ``today`` also refuses a ``decided_on``
+    after it."""
     with factory.begin() as session:
         owners = {
             address: ref
@@ -80,6 +81,7 @@ def import_register(
             existing_owner=owners,
             topics=topics,
             existing_refs=before.values(),
+            today=today,
         )
         lifecycle_warnings = _lifecycle_warnings(session, path, rows)
         created: list[str] = []

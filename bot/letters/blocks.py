@@ -16,7 +16,6 @@ marked while the lines are parsed, so a value that starts with ``#`` or ``-`` st
 
 from __future__ import annotations
 
-import textwrap
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -44,15 +43,20 @@ class BlockFormatError(ValueError):
     """A rendered template is not in the block format; the message says where."""
 
 
+def one_line(text: str) -> str:
+    """``text`` as one line of printable text: line breaks, tabs and other control characters
+    (which Word and PDF files cannot hold) are spaces, runs of spaces one space."""
+    return " ".join("".join(c if c.isprintable() else " " for c in text).split())
+
+
 def mark_value(value: object) -> str:
     """What a ``{{ value }}`` prints (Jinja's ``finalize``): one line, marked as a value."""
-    text = "" if value is None else str(value)
-    text = " ".join(text.replace(_OPEN, "").replace(_CLOSE, "").split())
+    text = _clean("" if value is None else str(value))
     return f"{_OPEN}{text}{_CLOSE}" if text else ""
 
 
 def _clean(text: str) -> str:
-    return " ".join(text.replace(_OPEN, "").replace(_CLOSE, "").split())
+    return one_line(text.replace(_OPEN, "").replace(_CLOSE, ""))
 
 
 def parse_blocks(rendered: str) -> tuple[Block, ...]:
@@ -110,30 +114,23 @@ def plain_text(blocks: Iterable[Block]) -> str:
     return "\n".join(out)
 
 
-def to_text(blocks: Sequence[Block], width: int = 76) -> str:
-    """The letter as plain text (the email's text part): wrapped, bullets as ``-``."""
+def to_text(blocks: Sequence[Block], underline: int = 76) -> str:
+    """The letter as plain text (the email's text part), bullets as ``-``.
+
+    Not hard-wrapped: each line of a paragraph and each bullet is one line, which the reader's
+    mail program wraps to its window, so a phone number, a date or an address is never
+    broken across two lines (the message's quoted-printable encoding keeps long lines safe
+    in transit).  Titles and headings are underlined, to at most ``underline`` characters.
+    """
     out: list[str] = []
     for block in blocks:
         if block.kind == "title":
-            out += [block.text, "=" * min(width, len(block.text))]
+            out += [block.text, "=" * min(underline, len(block.text))]
         elif block.kind == "heading":
-            out += [block.text, "-" * min(width, len(block.text))]
+            out += [block.text, "-" * min(underline, len(block.text))]
         elif block.kind == "paragraph":
-            for line in block.lines:
-                out += _wrap(line, width, "", "")
+            out += block.lines
         else:
-            for item in block.lines:
-                out += _wrap(item, width, "  - ", "    ")
+            out += [f"  - {item}" for item in block.lines]
         out.append("")
     return "\n".join(out).rstrip() + "\n"
-
-
-def _wrap(text: str, width: int, first: str, rest: str) -> list[str]:
-    return textwrap.wrap(
-        text,
-        width,
-        initial_indent=first,
-        subsequent_indent=rest,
-        break_long_words=False,
-        break_on_hyphens=False,
-    ) or [first.rstrip()]

@@ -20,9 +20,10 @@ from typing import Any
 from xml.sax.saxutils import escape as xml_escape
 
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, StrictUndefined
+from jinja2.sandbox import SandboxedEnvironment
 
 from bot.letters.blocks import to_text
-from bot.letters.content import LETTER_TEMPLATES, LetterDocument, LetterError
+from bot.letters.content import LETTER_TEMPLATES, LetterDocument, LetterError, render_template
 from bot.mail.compose import Attachment, build_notice
 from bot.mail.forward import OutgoingHeaders
 
@@ -41,15 +42,17 @@ FORMATS = ("eml", "docx", "pdf")
 
 
 def to_html(letter: LetterDocument, templates_dir: Path | None = None) -> str:
+    """The letter's HTML part, from ``_email.html.j2`` (the organisation's, if it has one):
+    sandboxed and autoescaped; a broken one is a :class:`LetterError` naming it."""
     loaders = [FileSystemLoader(templates_dir)] if templates_dir else []
-    env = Environment(
+    env = SandboxedEnvironment(
         loader=ChoiceLoader([*loaders, FileSystemLoader(LETTER_TEMPLATES)]),
         undefined=StrictUndefined,
         autoescape=True,
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    return env.get_template("_email.html.j2").render(letter=letter)
+    return render_template(env, templates_dir, "_email.html.j2", {"letter": letter})
 
 
 def to_plain(letter: LetterDocument) -> str:
@@ -273,7 +276,8 @@ def latin1_fallback(text: str) -> str:
 
 def to_pdf(letter: LetterDocument) -> bytes:
     """The letter as an A4 PDF: the organisation's name and address, the recipient, the date
-    and reference, then the blocks; page numbers in the footer."""
+    and reference, then the blocks; page numbers in the footer.  Its creation date is the
+    letter's date, so the same letter always gives the same bytes."""
     from reportlab.lib.enums import TA_RIGHT
     from reportlab.lib.pagesizes import A4
     from reportlab.lib.styles import ParagraphStyle
@@ -332,7 +336,10 @@ def to_pdf(letter: LetterDocument) -> bytes:
 
     footer = printable(f"{letter.organisation} · {letter.customer_ref}")
 
+    created = f"D:{letter.letter_date:%Y%m%d}000000+00'00'"  # the letter's date, not the clock
+
     def on_page(canvas: Any, doc: Any) -> None:
+        canvas.setDateFormatter(lambda *_: created)
         canvas.saveState()
         canvas.setFont(regular, 8)
         canvas.drawString(20 * mm, 12 * mm, footer)
@@ -349,7 +356,7 @@ def to_pdf(letter: LetterDocument) -> bytes:
         bottomMargin=22 * mm,
         title=printable(letter.title),
         author=letter.organisation,
-        invariant=True,  # the same letter gives the same bytes (no timestamps or random ids)
+        invariant=True,  # the same letter gives the same bytes (no clock, no random ids)
     )
     document.build(story, onFirstPage=on_page, onLaterPages=on_page)
     return out.getvalue()

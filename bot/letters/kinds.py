@@ -3,7 +3,9 @@
 Every *decision* letter states the seven elements the policy requires (:data:`DECISION`):
 the reasons, the change required, the SPOC's name, the contact method details, the
 restrictions, how long the arrangement lasts and its review date, and how to appeal; every
-letter to a customer also states the emergency route.  Other letters have their own elements
+letter to a customer also states the emergency route.  An appeal's outcome is the last
+internal stage: its letter states the route beyond it (:data:`BEYOND_APPEAL`) instead of an
+appeal date.  Other letters have their own elements
 (a cover notice: the cover officer, their contact details and the dates).
 """
 
@@ -27,7 +29,14 @@ ELEMENTS: dict[str, str] = {
     "cover_dates": "the dates of the cover",
     "end_date": "the date the arrangement ended",
     "cease": "that further communications will be acknowledged but not answered",
+    "beyond_appeal": "what the customer can do if they still disagree after the appeal",
 }
+
+BEYOND_APPEAL: tuple[str, ...] = ("complaints procedure", "Housing Ombudsman")
+"""The words an appeal outcome letter must hold instead of an appeal date: an appeal's
+outcome is the last internal stage (see :func:`bot.lifecycle.decision_in_force`), so the
+customer is told of the route beyond it, the complaints procedure and then the Housing
+Ombudsman."""
 
 DECISION: tuple[str, ...] = (
     "reasons",
@@ -71,7 +80,14 @@ class Kind:
                 )
             )
         if self.name == "appeal-outcome":
-            return ("outcome", "emergency") if outcome == "upheld" else ("outcome", *DECISION)
+            if outcome == "upheld":
+                return ("outcome", "end_date", "emergency")
+            # The last internal stage: the route beyond it instead of a fresh appeal.
+            return (
+                "outcome",
+                *(e for e in DECISION if e != "appeal"),
+                "beyond_appeal",
+            )
         if self.name == "cease-and-desist":
             return (*DECISION, "cease")
         if self.name == "fair-treatment":
@@ -102,7 +118,8 @@ KINDS: dict[str, Kind] = {
         Kind(
             "cover-notice",
             "a temporary change of contact while the SPOC is away",
-            options="--from/--to (default: the SPOC's recorded absence)",
+            options="--from/--to (default: the cover notice recorded, else the SPOC's "
+            "recorded absence)",
         ),
         Kind(
             "cease-and-desist",

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -65,8 +65,8 @@ def render_letter(
             session,
             operator,
             "letter.render",
-            f"customer:{customer_ref}",
-            customer_ref=customer_ref,
+            f"customer:{letter.customer_ref}",
+            customer_ref=letter.customer_ref,
             details=f"{letter.kind} ({letter.about}) as {fmt}",
         )
     return Rendered(letter, data)
@@ -119,6 +119,7 @@ def _send(
 ) -> SendResult:
     with factory.begin() as session:
         letter = compose(session, settings, kind, customer_ref, options)
+        customer_ref = letter.customer_ref  # as the register writes it (--customer ignores case)
         if not letter.recipient_email:
             raise LetterError(
                 f"the register has no email address for {customer_ref}: print the letter "
@@ -137,6 +138,7 @@ def _send(
                 already_sent=True,
                 status=outbox.status if outbox else "unknown",
                 about=letter.about,
+                warnings=letter.warnings,
             )
         key = letter.key if not earlier else f"{letter.key}:copy-{len(earlier) + 1}"
         message_id = _message_id(settings)
@@ -231,8 +233,8 @@ def list_letters(session: Session, customer_ref: str | None = None) -> list[dict
         .outerjoin(m.Outbox, m.Outbox.id == m.Letter.outbox_id)
         .order_by(m.Letter.id)
     )
-    if customer_ref is not None:
-        query = query.where(m.Customer.ref == customer_ref)
+    if customer_ref is not None:  # compared ignoring case, as the register does
+        query = query.where(func.lower(m.Customer.ref) == customer_ref.strip().lower())
     return [
         {
             "id": letter.id,

@@ -83,36 +83,65 @@ def restrictions(
     office_visits: str,
     permitted: Sequence[str],
     cease_and_desist: bool = False,
+    third_person: bool = False,
 ) -> list[str]:
-    """Each restriction in force as one sentence, the single point of contact first."""
+    """Each restriction in force as one sentence, the single point of contact first (a cease
+    and desist before it).  To the customer ("Contact us only by..."), or with
+    ``third_person`` about them ("The customer may contact us only by..."), as the DMO's
+    referral form puts it."""
+    only = "The customer may contact us only" if third_person else "Contact us only"
     out: list[str] = []
     if cease_and_desist:
+        sender = "the customer sends" if third_person else "you send"
+        out.append(f"Anything {sender} us will be acknowledged but not answered.")
+    if third_person:
         out.append(
-            "We will not answer contact from you. Anything you send us will be acknowledged "
-            "but not answered."
+            f"All the customer's contact with us must go through {spoc_name}, their single "
+            "point of contact."
         )
-    out.append(
-        f"All your contact with us must go through {spoc_name}, your single point of contact."
-    )
+    else:
+        out.append(
+            f"All your contact with us must go through {spoc_name}, your single point of contact."
+        )
     if permitted:
-        out.append(
-            f"Write only to {words_list(list(permitted), 'or')}. Messages you send to other "
-            "staff or other addresses will be passed to your single point of contact and will "
-            "not be answered by the person you sent them to."
+        addresses = words_list(list(permitted), "or")
+        if third_person:
+            sentence = (
+                f"The customer may write only to {addresses}. Messages they send to other staff "
+                f"or other addresses are passed to {spoc_name}"
+            )
+        else:
+            sentence = (
+                f"Write only to {addresses}. Messages you send to other staff or other "
+                "addresses will be passed to your single point of contact"
+            )
+        # Under cease and desist nothing is answered, so no one is said to answer instead.
+        tail = (
+            "" if cease_and_desist else " and will not be answered by the person you sent them to"
         )
+        if third_person and tail:
+            tail = ", not answered by the person they were sent to"
+        out.append(f"{sentence}{tail}.")
     allowed = channels(channels_text)
     if allowed:
-        out.append(f"Contact us only by {words_list([CHANNEL_WORDS[c] for c in allowed], 'or')}.")
+        out.append(f"{only} by {words_list([CHANNEL_WORDS[c] for c in allowed], 'or')}.")
     if contact_hours_text:
-        out.append(f"Contact us only at these times: {contact_hours(contact_hours_text)}.")
+        out.append(f"{only} at these times: {contact_hours(contact_hours_text)}.")
     if max_contacts:
-        out.append(f"Contact us no more than {limit(max_contacts, 'time')}.")
+        limit_text = limit(max_contacts, "time")
+        out.append(
+            f"The customer may contact us no more than {limit_text}."
+            if third_person
+            else f"Contact us no more than {limit_text}."
+        )
     if max_issues:
-        out.append(f"We will consider no more than {limit(max_issues, 'new issue')}.")
+        whose = " from the customer" if third_person else ""
+        out.append(f"We will consider no more than {limit(max_issues, 'new issue')}{whose}.")
     if subject_matters:
         topics = [t.strip() for t in subject_matters.split(";") if t.strip()]
-        out.append(f"Contact us only about {words_list(topics, 'or')}.")
+        out.append(f"{only} about {words_list(topics, 'or')}.")
     if office_visits.strip():
         text = " ".join(office_visits.split())
-        out.append(text if text.endswith(".") else f"{text}.")
+        text = text if text.endswith(".") else f"{text}."
+        out.append(f"Office visits: {text}" if third_person else text)
     return out

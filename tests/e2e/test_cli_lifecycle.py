@@ -260,7 +260,27 @@ def test_cover_notice_names_the_cover_officer(registered: Cli) -> None:
         "2026-03-13",
     )
 
-    assert (0, True) == (code, "Chris Cover <cover@homes.example> is the contact" in out)
+    assert (0, True) == (
+        code,
+        "Chris Cover <cover@homes.example> deals with the customer's contact" in out,
+    )
+
+
+def test_cover_notice_without_the_spocs_absence_warns(registered: Cli) -> None:
+    decide_c1(registered)
+
+    code, _, err = run(
+        registered,
+        "arrangement",
+        "cover-notice",
+        "C-1",
+        "--from",
+        "2026-03-02",
+        "--to",
+        "2026-03-13",
+    )
+
+    assert (0, True) == (code, "record the absence too" in err)
 
 
 def test_cover_notice_without_a_cover_officer_is_refused(registered: Cli) -> None:
@@ -409,3 +429,87 @@ def test_a_need_to_know_export_re_imported_keeps_the_reasons(registered: Cli) ->
         run(registered, "arrangement", "history", "C-2", "--json", "--include-reasons")[1]
     )
     assert (0, "Ninety emails to the repairs team in a month") == (code, history["reasons"]), err
+
+
+def test_appeal_decide_upheld_prints_that_system_flags_must_be_removed(registered: Cli) -> None:
+    decide_c1(registered)
+    run(registered, "arrangement", "appeal", "C-1", "--received", "2026-01-16")
+
+    code, out, _ = run(
+        registered,
+        *("arrangement", "appeal-decide", "C-1", "--outcome", "upheld", "--on", "2026-01-20"),
+    )
+
+    assert (0, True) == (code, "note: the arrangement has ended: remove its system flags" in out)
+
+
+def test_appeal_decide_varied_reminds_to_update_the_register_first(registered: Cli) -> None:
+    decide_c1(registered)
+    run(registered, "arrangement", "appeal", "C-1", "--received", "2026-01-16")
+
+    code, out, _ = run(
+        registered,
+        *("arrangement", "appeal-decide", "C-1", "--outcome", "varied", "--on", "2026-01-20"),
+    )
+
+    assert (0, True) == (code, "before sending the appeal-outcome letter" in out)
+
+
+def test_review_ended_prints_that_system_flags_must_be_removed(registered: Cli) -> None:
+    code, out, _ = run(
+        registered, "arrangement", "review", "C-2", "--outcome", "ended", "--on", "2026-07-05"
+    )
+
+    assert (0, True) == (code, "remove its system flags (CRM, housing system)" in out)
+
+
+def test_review_varied_reminds_to_update_the_register_first(registered: Cli) -> None:
+    code, out, _ = run(
+        registered, "arrangement", "review", "C-2", "--outcome", "varied", "--on", "2026-07-05"
+    )
+
+    assert (0, True) == (code, "before sending the review-outcome letter" in out)
+
+
+def test_ending_an_imported_ceased_arrangement_records_its_end(registered: Cli) -> None:
+    (registered[1] / "ceased.csv").write_text(REGISTER.replace(",active,", ",ceased,"))
+    run(registered, "register", "import", str(registered[1] / "ceased.csv"))
+
+    code, out, _ = run(registered, "arrangement", "end", "C-2", "--on", "2026-03-01")
+
+    assert (0, True) == (code, "the end is now recorded" in out)
+
+
+def late_appeal(runner: Cli) -> None:
+    decide_c1(runner)
+    run(
+        runner,
+        *("arrangement", "appeal", "C-1", "--received", "2026-02-10"),
+        *("--late", "--reason", "QUOKKA in hospital"),
+    )
+
+
+def test_history_json_leaves_out_why_a_late_appeal_was_accepted(registered: Cli) -> None:
+    late_appeal(registered)
+
+    code, out, _ = run(registered, "arrangement", "history", "C-1", "--json")
+
+    assert (0, False) == (code, "QUOKKA" in out)
+
+
+def test_history_json_with_reasons_shows_why_a_late_appeal_was_accepted(registered: Cli) -> None:
+    late_appeal(registered)
+
+    code, out, _ = run(registered, "arrangement", "history", "C-1", "--json", "--include-reasons")
+
+    assert (0, "QUOKKA in hospital") == (code, json.loads(out)["appeals"][0]["late_reason"])
+
+
+def test_reasons_with_a_control_character_are_refused(registered: Cli) -> None:
+    code, _, err = run(
+        registered,
+        *("arrangement", "cease-and-desist", "C-2", "--reasons", "Over\x1bridden"),
+        *("--on", "2026-03-01"),
+    )
+
+    assert (1, True) == (code, "the reasons: contains a control character (U+001B" in err)

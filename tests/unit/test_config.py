@@ -123,6 +123,26 @@ def test_relative_paths_are_anchored_to_the_config_files_directory(tmp_path: Pat
     )
 
 
+def test_a_letter_templates_dir_that_is_not_a_folder_is_an_error_naming_the_key(
+    tmp_path: Path,
+) -> None:
+    path = write(tmp_path, MINIMAL_IMAP + '\n[letters]\ntemplates_dir = "our-letters"\n')
+
+    assert (
+        f"letters.templates_dir: {tmp_path / 'our-letters'} is not a folder (it holds the "
+        "organisation's own letter templates; leave the key out to use the built-in ones)"
+    ) == error_of(path)
+
+
+def test_a_letter_templates_dir_is_anchored_to_the_config_files_directory(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "our-letters").mkdir()
+    path = write(tmp_path, MINIMAL_IMAP + '\n[letters]\ntemplates_dir = "our-letters"\n')
+
+    assert tmp_path / "our-letters" == load_settings(path).letters.templates_dir
+
+
 @pytest.mark.parametrize(
     "url",
     ["sqlite:////srv/spocbot/spocbot.db", "sqlite:///:memory:", "postgresql://db.example/spocbot"],

@@ -104,7 +104,7 @@ def record_review(app: App, outcome: str, on: date, next_review: date | None) ->
             )
         )
         if outcome == "ended":
-            arrangement.ended_on = on
+            arrangement.status, arrangement.ended_on = "ceased", on
 
 
 def record_appeal(app: App, outcome: str, decided_on: date) -> None:
@@ -121,6 +121,25 @@ def record_appeal(app: App, outcome: str, decided_on: date) -> None:
                 decided_on=decided_on,
             )
         )
+        arrangement.events.append(
+            m.ArrangementEvent(
+                kind="appeal_decided", on=decided_on, outcome=outcome, recorded_by="t"
+            )
+        )
+        if outcome == "upheld":
+            arrangement.status, arrangement.ended_on = "ceased", decided_on
+
+
+CEASE_REASONS = "Between 1 and 10 December 2026 you wrote to six teams despite the arrangement."
+
+
+def record_cease(app: App, on: date, reasons: str = CEASE_REASONS) -> None:
+    with app.factory.begin() as session:
+        arrangement = session.scalars(select(m.Arrangement)).one()
+        arrangement.events.append(
+            m.ArrangementEvent(kind="cease_and_desist", on=on, reasons=reasons, recorded_by="t")
+        )
+        arrangement.status = "cease_and_desist"
 
 
 def letter(app: App, kind: str, **options: object) -> tuple[str, bytes, bytes, bytes]:
@@ -150,6 +169,13 @@ DECISION_WORDS = [
     "0300 123 4567",  # emergency route
 ]
 
+# An appeal's outcome is the last internal stage: the route beyond it, not a fresh appeal.
+APPEAL_OUTCOME_WORDS = [
+    *(w for w in DECISION_WORDS if w != "dmo@homes.example"),
+    "complaints procedure",
+    "Housing Ombudsman",
+]
+
 # (kind, setup, options, words the letter must hold in every format)
 CASES = [
     ("introduction", None, {}, [*DECISION_WORDS, "by 31 December 2026", "6 months"]),
@@ -173,7 +199,7 @@ CASES = [
     ),
     (
         "fair-treatment",
-        None,
+        ("status", "warning", None, None),
         {},
         [
             "Send your messages to your single point of contact only.",
@@ -189,21 +215,26 @@ CASES = [
     ),
     (
         "cease-and-desist",
-        None,
+        ("cease", None, date(2026, 12, 3), None),
         {},
-        [*DECISION_WORDS, "acknowledged but not answered", "by 31 December 2026"],
+        [
+            *DECISION_WORDS[1:],
+            CEASE_REASONS,
+            "acknowledged but not answered",
+            "by 31 December 2026",
+        ],
     ),
     (
         "appeal-outcome",
         ("appeal", "dismissed", date(2026, 12, 14), None),
         {},
-        [*DECISION_WORDS, "the decision stands", "by 11 January 2027"],
+        [*APPEAL_OUTCOME_WORDS, "the decision stands"],
     ),
     (
         "appeal-outcome",
         ("appeal", "varied", date(2026, 12, 14), None),
         {},
-        [*DECISION_WORDS, "the decision is changed", "by 11 January 2027"],
+        [*APPEAL_OUTCOME_WORDS, "the decision is changed"],
     ),
     (
         "appeal-outcome",
@@ -244,6 +275,10 @@ def test_each_letter_says_what_it_must_in_every_format(
         record_appeal(app, str(setup[1]), setup[2])  # type: ignore[arg-type]
     elif setup and setup[0] == "end":
         set_fields(app, "NV-1", ended_on=setup[2], status="ceased")
+    elif setup and setup[0] == "cease":
+        record_cease(app, setup[2])  # type: ignore[arg-type]
+    elif setup and setup[0] == "status":
+        set_fields(app, "NV-1", status=setup[1])
     title, eml, docx, pdf = letter(app, kind, **options)
 
     for name, text in (("eml", email_text(eml)), ("docx", docx_text(docx)), ("pdf", pdf_text(pdf))):
@@ -286,7 +321,7 @@ def test_a_decision_letter_missing_an_element_is_refused_naming_it(
 def test_every_missing_element_is_named_at_once(app: App) -> None:
     set_fields(app, "NV-1", reasons="", change_required="", decided_on=None)
     with app.factory() as session, pytest.raises(LetterError) as refused:
-        compose(session, app.settings, "cease-and-desist", "NV-1", LetterOptions(as_of=AS_OF))
+        compose(session, app.settings, "introduction", "NV-1", LetterOptions(as_of=AS_OF))
 
     lines = str(refused.value).splitlines()[1:]
     assert 3 == len(lines)
@@ -391,7 +426,7 @@ def test_a_custom_template_that_drops_one_restriction_is_refused(app: App, tmp_p
 
 def test_a_custom_template_using_an_unknown_name_is_refused(app: App, tmp_path: Path) -> None:
     custom = own_templates(app, tmp_path, "end.txt.j2", "# Ended\n{{ customer_shoe_size }}\n")
-    set_fields(app, "NV-1", ended_on=date(2026, 12, 2))
+    set_fields(app, "NV-1", ended_on=date(2026, 12, 2), status="ceased")
     with custom.factory() as session, pytest.raises(LetterError) as refused:
         compose(session, custom.settings, "end", "NV-1", LetterOptions(as_of=AS_OF))
     assert "uses something this letter does not have" in str(refused.value)
@@ -724,7 +759,7 @@ def test_render_writes_each_format_and_refusals_exit_non_zero(config: Path, tmp_
         str(tmp_path / "end.pdf"),
     )
     assert 1 == code
-    assert "the date the arrangement ended" in err
+    assert "the arrangement has not ended" in err
     code, _, err = cli(
         config,
         "letter",
@@ -759,6 +794,7 @@ def test_letter_kinds_and_help_list_every_kind(config: Path) -> None:
 
 
 def test_render_is_rendered_from_the_same_blocks_everywhere(app: App) -> None:
+    set_fields(app, "NV-1", status="warning")
     rendered = render_letter(
         app.factory,
         app.settings,

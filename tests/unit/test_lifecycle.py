@@ -481,8 +481,320 @@ def test_ending_an_arrangement_ceases_it_on_that_day(factory: Factory) -> None:
 
 
 def test_ending_an_ended_arrangement_is_refused(factory: Factory) -> None:
-    with pytest.raises(LifecycleError, match="has ended: cannot end it again"):
-        lifecycle.end(factory, "C-4", on=date(2026, 3, 1), today=TODAY)
+    lifecycle.end(factory, "C-2", on=date(2026, 3, 1), today=TODAY)
+
+    with pytest.raises(LifecycleError, match="has ended on 2026-03-01: cannot end it again"):
+        lifecycle.end(factory, "C-2", on=date(2026, 3, 2), today=TODAY)
+
+
+def test_ending_an_imported_ceased_arrangement_records_its_end(factory: Factory) -> None:
+    lifecycle.end(factory, "C-4", on=date(2026, 7, 1), today=TODAY)
+
+    a = stored(factory, "C-4")
+    assert ("ceased", date(2026, 7, 1), "end") == (a.status, a.ended_on, a.events[-1].kind)
+
+
+def test_ending_an_imported_ceased_arrangement_says_the_end_is_now_recorded(
+    factory: Factory,
+) -> None:
+    result = lifecycle.end(factory, "C-4", on=date(2026, 7, 1), today=TODAY)
+
+    assert ["it was already ceased in the register with no end recorded"] == [
+        n.split(":")[0] for n in result.notes
+    ]
+
+
+def test_a_second_end_of_an_imported_ceased_arrangement_is_refused(factory: Factory) -> None:
+    lifecycle.end(factory, "C-4", on=date(2026, 7, 1), today=TODAY)
+
+    with pytest.raises(LifecycleError, match="cannot end it again"):
+        lifecycle.end(factory, "C-4", on=date(2026, 7, 2), today=TODAY)
+
+
+def test_ending_says_to_remove_the_system_flags(factory: Factory) -> None:
+    result = lifecycle.end(factory, "C-2", on=date(2026, 3, 1), today=TODAY)
+
+    assert result.recorded.endswith(lifecycle.FLAGS_NOTE)
+
+
+def test_a_review_that_ends_the_arrangement_says_to_remove_the_system_flags(
+    factory: Factory,
+) -> None:
+    result = review(factory, outcome=ReviewOutcome.ENDED)
+
+    assert [f"the arrangement has ended: {lifecycle.FLAGS_NOTE}"] == list(result.notes)
+
+
+def test_a_varied_review_says_to_update_the_registers_restrictions_first(
+    factory: Factory,
+) -> None:
+    result = review(factory, outcome=ReviewOutcome.VARIED)
+
+    assert [
+        "update the restrictions in the register to match (register import) before "
+        "sending the review-outcome letter"
+    ] == [n.split(":")[0] for n in result.notes]
+
+
+def test_an_upheld_appeal_says_to_remove_the_system_flags(factory: Factory) -> None:
+    decide(factory)
+    appeal(factory)
+
+    result = decide_appeal(factory, outcome=AppealOutcome.UPHELD)
+
+    assert [f"the arrangement has ended: {lifecycle.FLAGS_NOTE}"] == list(result.notes)
+
+
+def test_a_varied_appeal_says_to_update_the_registers_restrictions_first(
+    factory: Factory,
+) -> None:
+    decide(factory)
+    appeal(factory)
+
+    result = decide_appeal(factory, outcome=AppealOutcome.VARIED)
+
+    assert [
+        "update the restrictions in the register to match (register import) before "
+        "sending the appeal-outcome letter"
+    ] == [n.split(":")[0] for n in result.notes]
+
+
+# -- cover notices and absences --------------------------------------------------------------
+
+
+def add_absence(factory: Factory, first: date, last: date) -> None:
+    with factory.begin() as session:
+        officer = session.scalars(select(m.Officer).where(m.Officer.email == SPOC)).one()
+        session.add(m.OfficerAbsence(officer=officer, starts_on=first, ends_on=last))
+
+
+def test_a_cover_notice_without_the_spocs_absence_warns(factory: Factory) -> None:
+    result = lifecycle.cover_notice(
+        factory, "C-2", starts_on=date(2026, 8, 3), ends_on=date(2026, 8, 14)
+    )
+
+    assert [
+        f"{SPOC} (the SPOC) has no absence recorded for every day from 2026-08-03 to "
+        "2026-08-14: mail is routed by `spocbot officer absence add`; record the absence too"
+    ] == list(result.warnings)
+
+
+def test_a_cover_notice_within_the_spocs_absence_does_not_warn(factory: Factory) -> None:
+    add_absence(factory, date(2026, 8, 1), date(2026, 8, 7))
+    add_absence(factory, date(2026, 8, 8), date(2026, 8, 20))
+
+    result = lifecycle.cover_notice(
+        factory, "C-2", starts_on=date(2026, 8, 3), ends_on=date(2026, 8, 14)
+    )
+
+    assert () == result.warnings
+
+
+def test_a_cover_notice_with_a_gap_in_the_spocs_absence_warns(factory: Factory) -> None:
+    add_absence(factory, date(2026, 8, 1), date(2026, 8, 7))
+    add_absence(factory, date(2026, 8, 10), date(2026, 8, 20))
+
+    result = lifecycle.cover_notice(
+        factory, "C-2", starts_on=date(2026, 8, 3), ends_on=date(2026, 8, 14)
+    )
+
+    assert 1 == len(result.warnings)
+
+
+def test_a_cover_notice_is_still_recorded_when_it_warns(factory: Factory) -> None:
+    lifecycle.cover_notice(factory, "C-2", starts_on=date(2026, 8, 3), ends_on=date(2026, 8, 14))
+
+    assert "cover_notice" == stored(factory, "C-2").events[-1].kind
+
+
+# -- the decision in force and the appeal window ---------------------------------------------
+
+
+def in_force(factory: Factory, ref: str) -> lifecycle.DecisionInForce:
+    return lifecycle.decision_in_force(stored(factory, ref))
+
+
+def cease(factory: Factory, ref: str = "C-2", on: date = date(2026, 11, 20)) -> None:
+    lifecycle.cease_and_desist(factory, ref, on=on, today=TODAY, reasons="Overrode the SPOC")
+
+
+def test_with_nothing_recorded_the_decision_in_force_is_the_start(factory: Factory) -> None:
+    found = in_force(factory, "C-2")
+
+    assert (lifecycle.DecisionKind.START, date(2026, 1, 5), True) == (
+        found.kind,
+        found.on,
+        found.counted_from_start,
+    )
+
+
+def test_the_decision_in_force_is_the_decision(factory: Factory) -> None:
+    decide(factory)
+
+    found = in_force(factory, "C-1")
+    assert (lifecycle.DecisionKind.DECISION, date(2027, 2, 7)) == (found.kind, found.deadline)
+
+
+def test_the_registers_decided_on_is_the_decision_in_force(
+    factory: Factory, tmp_path: Path
+) -> None:
+    import_rows(
+        factory,
+        tmp_path / "r.csv",
+        HEADER.replace(",reasons\n", ",reasons,decided_on\n") + ROWS["C-2"] + ",2026-01-05\n",
+    )
+
+    assert (lifecycle.DecisionKind.DECISION, date(2026, 1, 5)) == (
+        in_force(factory, "C-2").kind,
+        in_force(factory, "C-2").on,
+    )
+
+
+def test_a_later_review_is_the_decision_in_force(factory: Factory) -> None:
+    decide(factory)
+    review(factory, "C-1", on=date(2027, 4, 1), next_review=date(2027, 10, 1))
+
+    found = in_force(factory, "C-1")
+    assert (lifecycle.DecisionKind.REVIEW, date(2027, 4, 29)) == (found.kind, found.deadline)
+
+
+def test_a_cease_and_desist_is_the_decision_in_force(factory: Factory) -> None:
+    cease(factory)
+
+    found = in_force(factory, "C-2")
+    assert (lifecycle.DecisionKind.CEASE_AND_DESIST, date(2026, 12, 18)) == (
+        found.kind,
+        found.deadline,
+    )
+
+
+def test_a_cease_and_desist_leaves_decided_on_as_it_was(factory: Factory) -> None:
+    cease(factory)
+
+    assert None is stored(factory, "C-2").decided_on
+
+
+def test_a_cease_and_desist_gives_its_appeal_deadline(factory: Factory) -> None:
+    result = lifecycle.cease_and_desist(
+        factory, "C-2", on=date(2026, 11, 20), today=TODAY, reasons="Overrode the SPOC"
+    )
+
+    assert date(2026, 12, 18) == result.appeal_deadline
+
+
+def test_an_appeal_outcome_cannot_be_appealed(factory: Factory) -> None:
+    decide(factory)
+    appeal(factory)
+    decide_appeal(factory)
+
+    found = in_force(factory, "C-1")
+    assert (lifecycle.DecisionKind.APPEAL, False, None) == (
+        found.kind,
+        found.appealable,
+        found.deadline,
+    )
+
+
+def test_a_review_after_an_appeal_outcome_can_be_appealed(factory: Factory) -> None:
+    decide(factory)
+    appeal(factory)
+    decide_appeal(factory)
+    review(factory, "C-1", on=date(2027, 4, 1), next_review=date(2027, 10, 1))
+
+    assert date(2027, 4, 29) == in_force(factory, "C-1").deadline
+
+
+def test_an_appeal_within_28_days_of_a_cease_and_desist_is_in_time(factory: Factory) -> None:
+    cease(factory)
+
+    result = appeal(factory, "C-2", received=date(2026, 12, 2))
+
+    assert (date(2026, 12, 18), ()) == (result.appeal_deadline, result.notes)
+
+
+def test_an_appeal_against_a_cease_and_desist_names_it(factory: Factory) -> None:
+    cease(factory)
+
+    appeal(factory, "C-2", received=date(2026, 12, 2))
+
+    a = stored(factory, "C-2")
+    assert (a.events[-2].id, date(2026, 11, 20)) == (
+        a.appeals[0].against_event_id,
+        a.appeals[0].decision_on,
+    )
+
+
+def test_a_second_appeal_after_an_appeal_outcome_is_refused(factory: Factory) -> None:
+    decide(factory)
+    appeal(factory)
+    decide_appeal(factory)
+
+    with pytest.raises(LifecycleError, match="complaints procedure, then the Housing Ombudsman"):
+        appeal(factory, received=date(2027, 1, 26))
+
+
+def test_a_cease_and_desist_before_the_decision_in_force_is_refused(factory: Factory) -> None:
+    decide(factory)
+
+    with pytest.raises(LifecycleError, match="before the decision in force"):
+        cease(factory, "C-1", on=date(2027, 1, 9))
+
+
+def test_a_review_before_a_cease_and_desist_is_refused(factory: Factory) -> None:
+    cease(factory)
+
+    with pytest.raises(LifecycleError, match=r"in force \(the cease and desist"):
+        review(factory, on=date(2026, 11, 19))
+
+
+def test_a_cease_and_desist_keeps_the_register_importable(factory: Factory, tmp_path: Path) -> None:
+    decide(factory, review_date=date(2027, 7, 10))
+    cease(factory, "C-1", on=date(2027, 6, 1))
+    export_register(factory, tmp_path / "out.csv")
+
+    import_rows(factory, tmp_path / "out.csv", (tmp_path / "out.csv").read_text())
+
+    assert "cease_and_desist" == stored(factory, "C-1").status
+
+
+# -- text given to the steps -----------------------------------------------------------------
+
+
+def test_reasons_with_a_control_character_are_refused(factory: Factory) -> None:
+    with pytest.raises(LifecycleError) as refused:
+        decide(factory, reasons="Sent 40 emails\x01 in a week")
+
+    assert "the reasons: contains a control character (U+0001, character 15); remove it" == str(
+        refused.value
+    )
+
+
+def test_reasons_over_several_lines_are_kept(factory: Factory) -> None:
+    decide(factory, reasons="Forty calls.\r\nFive teams.")
+
+    assert "Forty calls.\nFive teams." == stored(factory, "C-1").reasons
+
+
+def test_a_change_required_longer_than_the_registers_limit_is_refused(factory: Factory) -> None:
+    with pytest.raises(LifecycleError, match="the change required: longer than 2000 characters"):
+        decide(factory, change_required="x" * 2001)
+
+
+def test_notes_with_a_control_character_are_refused(factory: Factory) -> None:
+    with pytest.raises(LifecycleError, match="the notes: contains a control character"):
+        lifecycle.refer(factory, "C-1", on=date(2027, 1, 5), today=TODAY, notes="a\x1bb")
+
+
+def test_a_decider_name_over_two_lines_is_refused(factory: Factory) -> None:
+    with pytest.raises(LifecycleError, match="--by: contains a line break"):
+        lifecycle.refer(factory, "C-1", on=date(2027, 1, 5), today=TODAY, by="Al\nBcc")
+
+
+def test_cease_and_desist_reasons_with_a_control_character_are_refused(
+    factory: Factory,
+) -> None:
+    with pytest.raises(LifecycleError, match="the reasons: contains a control character"):
+        lifecycle.cease_and_desist(factory, "C-2", on=date(2026, 3, 1), today=TODAY, reasons="\x07")
 
 
 # -- history -------------------------------------------------------------------------------
@@ -494,6 +806,24 @@ def test_history_leaves_out_the_reasons_unless_asked(factory: Factory) -> None:
     found = lifecycle.history(factory, "C-1")
 
     assert (False, False) == ("reasons" in found, "reasons" in found["events"][0])
+
+
+def late_appeal(factory: Factory) -> None:
+    decide(factory)
+    appeal(factory, received=date(2027, 2, 8), late=True, late_reason="In hospital")
+
+
+def test_history_leaves_out_why_a_late_appeal_was_accepted(factory: Factory) -> None:
+    late_appeal(factory)
+
+    assert "late_reason" not in lifecycle.history(factory, "C-1")["appeals"][0]
+
+
+def test_history_with_reasons_shows_why_a_late_appeal_was_accepted(factory: Factory) -> None:
+    late_appeal(factory)
+
+    found = lifecycle.history(factory, "C-1", include_reasons=True, operator="dmo")
+    assert "In hospital" == found["appeals"][0]["late_reason"]
 
 
 def test_history_with_reasons_shows_them_and_is_audited(factory: Factory) -> None:

@@ -115,6 +115,27 @@ def test_review_months_must_be_a_whole_number(tmp_path: Path) -> None:
     assert [f"{path}:2:review_months: 'six' is not a whole number from 3 to 12"] == errors_of(path)
 
 
+def test_review_months_in_superscript_digits_are_refused(tmp_path: Path) -> None:
+    path = lifecycle_file(tmp_path, replaced(7, "²"))
+
+    assert [f"{path}:2:review_months: '²' is not a whole number from 3 to 12"] == errors_of(path)
+
+
+def test_a_decision_after_today_is_refused(tmp_path: Path) -> None:
+    path = lifecycle_file(tmp_path)  # decided_on 2026-09-16
+
+    assert [
+        f"{path}:2:decided_on: 2026-09-16 is after today (2026-09-15): give the date the "
+        "decision was made"
+    ] == errors_of(path, today=date(2026, 9, 15))
+
+
+def test_a_decision_made_today_is_read(tmp_path: Path) -> None:
+    [row] = read_register(lifecycle_file(tmp_path), today=date(2026, 9, 16))
+
+    assert date(2026, 9, 16) == row.decided_on
+
+
 def test_lapse_at_review_must_be_yes_or_no(tmp_path: Path) -> None:
     path = lifecycle_file(tmp_path, replaced(8, "maybe"))
 
