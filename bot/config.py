@@ -377,7 +377,8 @@ class Reminders(_Section):
     """Reminders of review dates (SPOC and DMO) and appeal decisions (DMO)."""
 
     review_days_before: Annotated[tuple[int, ...], _LAX] = (28, 14, 7, 1, 0)
-    overdue_every_days: int = Field(default=7, ge=1, le=366)  # to the DMO until the review is recorded
+    # To the DMO until the review is recorded.
+    overdue_every_days: int = Field(default=7, ge=1, le=366)
     lapse_days_before: Annotated[tuple[int, ...], _LAX] = (28, 7, 1)  # lapse_at_review: DMO
     appeal_working_days_before: Annotated[tuple[int, ...], _LAX] = (2, 1, 0)
 

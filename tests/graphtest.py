@@ -196,6 +196,9 @@ def graph_org(root: Path, *, extra_config: str = "", page_size: int = 5) -> Iter
                 confirm_seconds = 3
                 retry_initial_seconds = 0.2
                 retry_max_seconds = 1
+
+                [letters]
+                emergency_phone = "0300 000 0000"
             """)
             + extra_config
             + mailboxes

@@ -156,6 +156,11 @@ class Org:
         return result
 
 
+BASE_LETTERS = '\n[letters]\nemergency_phone = "0300 000 0000"\n'
+"""What every test organisation's letters need (doctor checks it); a test that configures
+letters itself replaces it."""
+
+
 def make_org(
     root: Path, *, imap_port: int = IMAP_PORT, poll_seconds: float = 1, confirm_seconds: float = 3
 ) -> Org:
@@ -219,6 +224,7 @@ def make_org(
             retry_initial_seconds = 0.5
             retry_max_seconds = 2
         """)
+        + BASE_LETTERS
         + mailboxes
     )
     (root / "register.csv").write_text(

@@ -13,14 +13,14 @@ import pytest
 
 from bot.bootstrap import build_app
 from tests.lettertest import LETTERS_SECTION, email_text, set_fields
-from tests.mailtest import SMTP_PORT, Org, inbox, wait_for_count
+from tests.mailtest import BASE_LETTERS, SMTP_PORT, Org, inbox, wait_for_count
 
 pytestmark = pytest.mark.servers
 
 
 @pytest.fixture
 def letters_org(org: Org) -> Org:
-    org.config.write_text(org.config.read_text() + LETTERS_SECTION)
+    org.config.write_text(org.config.read_text().replace(BASE_LETTERS, "") + LETTERS_SECTION)
     set_fields(build_app(org.config), "T-1")
     return org
 
@@ -73,7 +73,7 @@ def test_a_letter_queued_while_smtp_is_down_is_sent_by_the_next_watcher_pass(
     down = org.spocbot(
         "letter",
         "send",
-        "fair-treatment",
+        "introduction",
         "--customer",
         "T-1",
         "--as-of",
