@@ -87,7 +87,7 @@ def _options(
 
 
 @click.group(
-    help=f"Letters to customers, and the referral form to the DMO.\n\nKinds:\n\n{_KIND_HELP}"
+    help=f"Letters to customers, and the referral form to the DMO.\n\n\b\nKinds:\n{_KIND_HELP}"
 )
 def letter() -> None:
     pass

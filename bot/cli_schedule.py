@@ -54,10 +54,13 @@ def _send_queued(app: App, kind: str) -> None:
     if delivery.lock_held:
         click.echo(f"Queued, not sent by this command: {delivery.problem}.")
         return
-    click.echo(
-        f"Sent {report.sent} message(s); {report.deferred} deferred, {report.failed} failed."
-    )
     left = _unsent(app, kind)
+    click.echo(
+        f"Sent {report.sent} message(s)"
+        + (f"; {left} not sent yet" if left else "")
+        + (f" ({report.failed} failed)" if report.failed else "")
+        + "."
+    )
     if delivery.problem or left:
         click.echo(
             f"{left} {kind} message(s) are queued but not sent"
@@ -110,14 +113,18 @@ def reminders_send(obj: _Context, as_of: date | None, dry_run: bool, as_json: bo
     with _errors():
         app = obj.app
         run = _reminder_service(app).run(as_of, dry_run=dry_run)
+        waiting = 0 if dry_run or run.messages else _unsent(app, REMINDER)
         if as_json:
             click.echo(json.dumps(run.as_dict(), indent=2, ensure_ascii=False))
+        elif waiting:
+            click.echo(
+                f"No new reminders are due; {waiting} reminder message(s) queued earlier are "
+                "not sent yet: sending them now."
+            )
         else:
             for line in describe_run(run):
                 click.echo(line)
-        if not dry_run and (run.messages or _unsent(app, REMINDER)):
-            if not run.messages:
-                click.echo("Reminder messages queued earlier are not sent yet: sending them now.")
+        if not dry_run and (run.messages or waiting):
             _send_queued(app, REMINDER)
 
 

@@ -569,6 +569,13 @@ def review(
                 "`spocbot arrangement decide`"
             )
         _not_before_decision(arrangement, on, "review")
+        pending = _open_appeal(arrangement)
+        if pending is not None:
+            raise LifecycleError(
+                f"{arrangement.customer.ref} has an open appeal (received {pending.received_on}, "
+                f"decision due {pending.decision_due}) against the decision in force: decide it "
+                "first with `spocbot arrangement appeal-decide`, then record the review"
+            )
         by = _name(by, operator)
         ended = outcome is ReviewOutcome.ENDED
         if ended:
@@ -847,13 +854,26 @@ def cover_notice(
             arrangement,
             [f"cover by {officer.email} from {starts_on} to {ends_on}"],
         )
-        warnings: tuple[str, ...] = ()
+        notices: list[str] = []
         if not _absent_throughout(session, arrangement.spoc_id, starts_on, ends_on):
-            warnings = (
+            notices.append(
                 f"{arrangement.spoc.email} (the SPOC) has no absence recorded for every day from "
                 f"{starts_on} to {ends_on}: mail is routed by `spocbot officer absence add`; "
-                "record the absence too",
+                "record the absence too"
             )
+        if arrangement.cover is None or officer.id != arrangement.cover_id:
+            routed = arrangement.cover.email if arrangement.cover else "the DMO"
+            notices.append(
+                f"mail the customer sends while the SPOC is away is routed to {routed} (the "
+                f"register's cover officer), not {officer.email}: change cover_email in the "
+                "register if they should receive it"
+            )
+        if _absent_on_any_day(session, officer.id, starts_on, ends_on):
+            notices.append(
+                f"{officer.email} has an absence recorded within {starts_on} to {ends_on}: on "
+                "those days mail goes to the DMO, not to them"
+            )
+        warnings = tuple(notices)
         return _result(
             arrangement,
             event,
@@ -861,6 +881,20 @@ def cover_notice(
             f"from {starts_on} to {ends_on}",
             warnings=warnings,
         )
+
+
+def _absent_on_any_day(session: Session, officer_id: int, first: date, last: date) -> bool:
+    """Whether any recorded absence of the officer falls within ``first`` to ``last``."""
+    return (
+        session.scalar(
+            select(m.OfficerAbsence.id).where(
+                m.OfficerAbsence.officer_id == officer_id,
+                m.OfficerAbsence.starts_on <= last,
+                m.OfficerAbsence.ends_on >= first,
+            )
+        )
+        is not None
+    )
 
 
 def _absent_throughout(session: Session, officer_id: int, first: date, last: date) -> bool:
@@ -958,7 +992,7 @@ def end(
         if arrangement.ended_on is not None:
             _not_ended(arrangement, "end it again", "see `spocbot arrangement history`")
         unrecorded = arrangement.status == _CEASED  # ceased in the register, no end recorded
-        if on < arrangement.start_date and arrangement.status in _IN_FORCE:
+        if on < arrangement.start_date and (unrecorded or arrangement.status in _IN_FORCE):
             raise LifecycleError(
                 f"the end date {on} is before the arrangement started ({arrangement.start_date})"
             )

@@ -133,6 +133,9 @@ class ReminderService:
         self._factory, self._evidence, self._templates = factory, evidence, templates
         self._settings, self._clock = settings, clock
 
+    def _local_today(self, now: datetime) -> date:
+        return now.astimezone(ZoneInfo(self._settings.organisation.timezone)).date()
+
     def today_as_of(self) -> date:
         return effective_date(self._clock(), self._settings)
 
@@ -155,7 +158,11 @@ class ReminderService:
                 due = reminders_due(arrangements, appeals, offsets(self._settings), as_of, recorded)
                 planned = plan_messages(due, arrangements, self._settings.organisation.dmo_email)
                 for plan in planned:
-                    out = self._message(plan, people, as_of)
+                    # A message is read on the day it is sent: "in 3 days" counts from then
+                    # (a run before reminders_at works as of yesterday); a dry run counts
+                    # from the date it is asked about.
+                    read_on = as_of if dry_run else max(as_of, self._local_today(now))
+                    out = self._message(plan, people, read_on)
                     run.messages.append(out)
                     if not dry_run:
                         out.outbox_id = self._queue(session, plan, out, as_of, now)

@@ -306,7 +306,13 @@ def to_pdf(letter: LetterDocument) -> bytes:
             "title", base, fontName=bold, fontSize=14, leading=18, spaceBefore=8, spaceAfter=10
         ),
         "heading": ParagraphStyle(
-            "heading", base, fontName=bold, fontSize=11.5, spaceBefore=8, spaceAfter=4
+            "heading",
+            base,
+            fontName=bold,
+            fontSize=11.5,
+            spaceBefore=8,
+            spaceAfter=4,
+            keepWithNext=1,
         ),
         "body": base,
         "address": ParagraphStyle("address", base, spaceAfter=0),

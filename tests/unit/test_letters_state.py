@@ -134,7 +134,7 @@ def test_an_end_letter_for_an_imported_ceased_arrangement_asks_for_the_end(app: 
 
 
 def test_an_end_letter_follows_ending_an_imported_ceased_arrangement(app: App) -> None:
-    set_fields(app, "NV-1", status="ceased", ended_on=None)
+    set_fields(app, "NV-1", status="ceased", ended_on=None, start_date=date(2026, 6, 1))
     end(app, date(2026, 12, 2))
 
     assert "ended on 2 December 2026" in normalise(write(app, "end").text)

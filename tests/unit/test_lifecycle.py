@@ -984,3 +984,51 @@ def test_an_import_of_an_ended_arrangement_as_ceased_does_not_warn(
     )
 
     assert [] == [w for w in warnings if ":status:" in w]
+
+
+def test_a_review_while_an_appeal_is_open_is_refused_until_the_appeal_is_decided(
+    factory: Factory,
+) -> None:
+    """Otherwise deciding the older appeal would replace the review as the decision in force,
+    and the review letter's appeal date would no longer be accepted."""
+    decide(factory)
+    appeal(factory)
+
+    with pytest.raises(LifecycleError, match="decide it first with `spocbot arrangement"):
+        lifecycle.review(
+            factory,
+            "C-1",
+            outcome=ReviewOutcome.CONTINUED,
+            on=date(2027, 1, 22),
+            today=TODAY,
+            next_review=date(2027, 7, 22),
+        )
+
+
+def test_a_cover_notice_naming_another_officer_warns_that_mail_goes_to_the_registers_cover(
+    factory: Factory,
+) -> None:
+    add_absence(factory, date(2026, 8, 1), date(2026, 8, 20))
+    with factory.begin() as session:
+        session.add(m.Officer(name="Olive Other", email="olive@homes.example"))
+
+    result = lifecycle.cover_notice(
+        factory,
+        "C-2",
+        starts_on=date(2026, 8, 3),
+        ends_on=date(2026, 8, 14),
+        cover_email="olive@homes.example",
+    )
+
+    assert [
+        "mail the customer sends while the SPOC is away is routed to cover@homes.example (the "
+        "register's cover officer), not olive@homes.example: change cover_email in the "
+        "register if they should receive it"
+    ] == list(result.warnings)
+
+
+def test_ending_an_imported_ceased_arrangement_before_it_started_is_refused(
+    factory: Factory,
+) -> None:
+    with pytest.raises(LifecycleError, match="before the arrangement started"):
+        lifecycle.end(factory, "C-4", on=date(2025, 12, 1), today=TODAY)

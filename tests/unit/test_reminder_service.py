@@ -214,3 +214,18 @@ def test_a_long_overdue_review_gives_the_dmo_one_short_reminder(tmp_path: Path) 
     text = next(texts(to_dmo))
     assert text.count("overdue") < 10, f"{text.count('overdue')} mentions; {len(text)} chars"
     assert "earlier reminders, from 28 days before to" in text
+
+
+def test_a_reminder_sent_before_reminders_at_counts_its_days_from_the_day_it_is_read(
+    tmp_path: Path,
+) -> None:
+    """At 04:00 the run works as of yesterday, but the reader reads it today: yesterday's
+    review is not "today"."""
+    h = Harness(tmp_path, [row("C-1", review="2026-12-03")])
+    h.at(date(2026, 12, 4), "04:00")
+
+    run = h.daemon.reminders.run()
+
+    assert date(2026, 12, 3) == run.as_of
+    headlines = {item["headline"] for message in run.messages for item in message.items}
+    assert {"Review overdue: it was due on 3 December 2026 (1 day ago)"} == headlines
