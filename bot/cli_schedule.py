@@ -13,9 +13,10 @@ from sqlalchemy import func, select
 
 from bot.bootstrap import App, build_outbox_sender, build_watcher, deliver_now, mail_connections
 from bot.digests import KINDS, DigestService, list_digests
+from bot.lifecycle import lapse_due
 from bot.outbox import DIGEST, FAILED, PENDING, REMINDER, SENDING
 from bot.reminder_service import ReminderService, describe_run, list_reminders
-from bot.scheduler import Daemon
+from bot.scheduler import OPERATOR, Daemon
 from bot.store import models as m
 
 COMMANDS: list[click.Command] = []
@@ -109,10 +110,18 @@ def reminders_send(obj: _Context, as_of: date | None, dry_run: bool, as_json: bo
     yesterday, like `spocbot run`.  Reminders that fell due while nothing ran go out together
     (each arrangement's most pressing one, saying which earlier ones it covers); a repeated run
     sends nothing.  With --dry-run, any date shows what would be sent if the next run were then.
+
+    Like the daily job of `spocbot run`, a real run first ends the arrangements that lapse at
+    a review date that has come (`lapse_at_review`), so that they get no reminder.
     """
     with _errors():
         app = obj.app
-        run = _reminder_service(app).run(as_of, dry_run=dry_run)
+        service = _reminder_service(app)
+        if not dry_run:
+            for lapsed in lapse_due(app.factory, service.today_as_of(), OPERATOR):
+                if not as_json:
+                    click.echo(f"Lapsed: {lapsed.customer_ref}: {lapsed.recorded}")
+        run = service.run(as_of, dry_run=dry_run)
         waiting = 0 if dry_run or run.messages else _unsent(app, REMINDER)
         if as_json:
             click.echo(json.dumps(run.as_dict(), indent=2, ensure_ascii=False))

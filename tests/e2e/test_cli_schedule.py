@@ -94,3 +94,27 @@ def test_run_has_help(cli: tuple[CliRunner, Path]) -> None:
     code, out, _ = run(cli, "run", "--help")
 
     assert 0 == code and "caught up once" in out
+
+
+def test_reminders_send_first_ends_an_arrangement_that_lapsed_at_its_review(
+    cli: tuple[CliRunner, Path],
+) -> None:
+    _, root = cli
+    start, review = date.today() - timedelta(days=200), date.today() - timedelta(days=2)
+    (root / "lapse.csv").write_text(
+        HEADER.replace("review_date\n", "review_date,lapse_at_review\n")
+        + row("C-9", review=review.isoformat(), start=start.isoformat()).replace("\n", ",yes\n")
+    )
+    assert 0 == run(cli, "register", "import", str(root / "lapse.csv"))[0]
+
+    code, out, err = run(cli, "reminders", "send")
+
+    assert 0 == code, err
+    assert "Lapsed: C-9" in out
+    [entry] = [
+        r
+        for r in json.loads(run(cli, "register", "list", "--json")[1])
+        if r["customer_ref"] == "C-9"
+    ]
+    assert "ceased" == entry["status"]
+    assert "C-9" not in run(cli, "reminders", "list")[1]
