@@ -26,7 +26,7 @@ from datetime import date, datetime, time
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
@@ -286,6 +286,20 @@ def _facts(session: Session) -> tuple[list[ArrangementFacts], list[AppealFacts],
 
 
 def _recorded(session: Session) -> set[ReminderKey]:
+    """The reminders already recorded for the dates now in force (each arrangement's review
+    date, each open appeal's decision date): the only ones the core can find due again.  Those
+    of earlier review dates and decided appeals stay in the table but are not read, so a tick
+    reads a few rows per arrangement however long the service has run."""
+    current = or_(
+        and_(
+            m.Reminder.kind != ReminderKind.APPEAL.value,
+            m.Reminder.target_on == m.Arrangement.review_date,
+        ),
+        and_(
+            m.Reminder.kind == ReminderKind.APPEAL.value,
+            m.Reminder.appeal_id.in_(select(m.Appeal.id).where(m.Appeal.status == "open")),
+        ),
+    )
     rows = session.execute(
         select(
             m.Reminder.arrangement_id,
@@ -294,6 +308,8 @@ def _recorded(session: Session) -> set[ReminderKey]:
             m.Reminder.offset_days,
             m.Reminder.recipient,
         )
+        .join(m.Arrangement, m.Arrangement.id == m.Reminder.arrangement_id)
+        .where(current)
     )
     return {(a, k, t, o, r) for a, k, t, o, r in rows}
 
