@@ -25,6 +25,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from markupsafe import escape
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
@@ -263,7 +264,7 @@ class DigestService:
             subject = f"Reviews digest, week of {long_date(today)} ({org})"
         if empty:
             line = self._templates.render_line("digests/nothing.txt.j2", kind=kind, **context)
-            html = f'<p style="font-family: Arial, Helvetica, sans-serif;">{_escape(line)}</p>'
+            html = f'<p style="font-family: Arial, Helvetica, sans-serif;">{escape(line)}</p>'
             return _Content(subject, line + "\n", html, [], True)
         images: list[InlineImage] = []
         if kind == BREACHES:
@@ -279,10 +280,6 @@ class DigestService:
         text = self._templates.render(f"digests/{kind}.txt.j2", **context)
         html = self._templates.render(f"digests/{kind}.html.j2", **context)
         return _Content(subject, text, html, images, False)
-
-
-def _escape(text: str) -> str:
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _local(moment: datetime, zone: ZoneInfo) -> str:
