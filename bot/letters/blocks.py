@@ -43,7 +43,7 @@ class BlockFormatError(ValueError):
     """A rendered template is not in the block format; the message says where."""
 
 
-def one_line(text: str) -> str:
+def printable_line(text: str) -> str:
     """``text`` as one line of printable text: line breaks, tabs and other control characters
     (which Word and PDF files cannot hold) are spaces, runs of spaces one space."""
     return " ".join("".join(c if c.isprintable() else " " for c in text).split())
@@ -56,7 +56,7 @@ def mark_value(value: object) -> str:
 
 
 def _clean(text: str) -> str:
-    return one_line(text.replace(_OPEN, "").replace(_CLOSE, ""))
+    return printable_line(text.replace(_OPEN, "").replace(_CLOSE, ""))
 
 
 def parse_blocks(rendered: str) -> tuple[Block, ...]:

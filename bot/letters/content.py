@@ -55,9 +55,9 @@ from bot.letters.blocks import (
     Block,
     BlockFormatError,
     mark_value,
-    one_line,
     parse_blocks,
     plain_text,
+    printable_line,
 )
 from bot.letters.kinds import BEYOND_APPEAL, ELEMENTS, KINDS, Kind
 from bot.lifecycle import DecisionKind, EventKind, decision_in_force
@@ -315,7 +315,7 @@ def _check_output(
 
 
 def _comparable(text: str) -> str:
-    return one_line(text).casefold()
+    return printable_line(text).casefold()
 
 
 # -- the facts ------------------------------------------------------------------------------
@@ -625,8 +625,8 @@ class _Facts:
         reasons = a.reasons
         if self.kind.name == "cease-and-desist" and self.cease is not None and self.cease.reasons:
             reasons = self.cease.reasons  # the reasons for this decision, not the first one's
-        ctx["reasons"] = one_line(reasons)
-        ctx["change_required"] = one_line(a.change_required)
+        ctx["reasons"] = printable_line(reasons)
+        ctx["change_required"] = printable_line(a.change_required)
         checks["reasons"] = (
             [ctx["reasons"]] if ctx["reasons"] else "record them in the register's reasons column"
         )
