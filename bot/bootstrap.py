@@ -23,6 +23,7 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.config import BackendKind, ConfigError, Mailbox, Settings, load_settings, resolve_secret
+from bot.digests import DigestService
 from bot.evidence import EvidenceStore
 from bot.mail.embedded import EmbeddedMailServer
 from bot.mail.entra import AppTokens, load_credential
@@ -34,6 +35,7 @@ from bot.mail.outlook_absences import OutlookAbsences
 from bot.mail.ports import AbsenceSource, MailError, MailSender, MailStore, SentLog
 from bot.mail.smtp import SmtpSender
 from bot.outbox import DeliveryReport, OutboxSender, SenderIdentity
+from bot.reminder_service import ReminderService
 from bot.store.db import make_engine, session_factory, upgrade
 from bot.store.graph_sync import GraphSyncStore
 from bot.templating import DEFAULT_TEMPLATES, Templates
@@ -368,6 +370,14 @@ def deliver_now(app: App) -> Delivery:
         except (MailError, ConfigError, OSError) as exc:
             return Delivery(report, f"the mail server could not be reached: {exc}")
     return Delivery(report, "; ".join(report.errors) or None)
+
+
+def build_reminders(app: App) -> ReminderService:
+    return ReminderService(app.factory, app.evidence, app.templates, app.settings, app.clock)
+
+
+def build_digests(app: App) -> DigestService:
+    return DigestService(app.factory, app.evidence, app.templates, app.settings, app.clock)
 
 
 def build_watcher(app: App, connections: MailConnections) -> Watcher:

@@ -11,11 +11,19 @@ from datetime import date
 import click
 from sqlalchemy import func, select
 
-from bot.bootstrap import App, build_outbox_sender, build_watcher, deliver_now, mail_connections
-from bot.digests import KINDS, DigestService, list_digests
+from bot.bootstrap import (
+    App,
+    build_digests,
+    build_outbox_sender,
+    build_reminders,
+    build_watcher,
+    deliver_now,
+    mail_connections,
+)
+from bot.digests import KINDS, list_digests
 from bot.lifecycle import lapse_due
 from bot.outbox import DIGEST, FAILED, PENDING, REMINDER, SENDING
-from bot.reminder_service import ReminderService, describe_run, list_reminders
+from bot.reminder_service import describe_run, list_reminders
 from bot.scheduler import OPERATOR, Daemon
 from bot.store import models as m
 
@@ -94,10 +102,6 @@ def reminders() -> None:
     """Reminders of review dates, lapses and appeal decisions (to SPOCs and the DMO)."""
 
 
-def _reminder_service(app: App) -> ReminderService:
-    return ReminderService(app.factory, app.evidence, app.templates, app.settings, app.clock)
-
-
 @reminders.command("send")
 @_AS_OF
 @_DRY_RUN
@@ -116,7 +120,7 @@ def reminders_send(obj: _Context, as_of: date | None, dry_run: bool, as_json: bo
     """
     with _errors():
         app = obj.app
-        service = _reminder_service(app)
+        service = build_reminders(app)
         if not dry_run:
             for lapsed in lapse_due(app.factory, service.today_as_of(), OPERATOR):
                 if not as_json:
@@ -176,7 +180,7 @@ def digest_send(obj: _Context, kind: str, as_of: date | None, dry_run: bool, as_
     """
     with _errors():
         app = obj.app
-        service = DigestService(app.factory, app.evidence, app.templates, app.settings, app.clock)
+        service = build_digests(app)
         run = service.run(kind, as_of, dry_run=dry_run)
         if as_json:
             click.echo(json.dumps(run.as_dict() | {"text": run.text}, indent=2, ensure_ascii=False))

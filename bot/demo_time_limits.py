@@ -20,12 +20,12 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from bot import lifecycle
-from bot.bootstrap import App, MailConnections, build_outbox_sender
-from bot.digests import BREACHES, REVIEWS, DigestService, slot_on
+from bot.bootstrap import App, MailConnections, build_digests, build_outbox_sender, build_reminders
+from bot.digests import BREACHES, REVIEWS, slot_on
 from bot.letters import LetterOptions
 from bot.letters.service import render_letter, send_letter
 from bot.outbox import DeliveryReport
-from bot.reminder_service import ReminderService, describe_run
+from bot.reminder_service import describe_run
 from mailbox_rules.calendar import add_working_days, long_date
 
 Echo = Callable[[str], None]
@@ -98,7 +98,7 @@ def tour(app: App, connections: MailConnections, out_dir: Path, operator: str, e
         operator=operator,
     )
 
-    reminders = ReminderService(app.factory, app.evidence, app.templates, app.settings, app.clock)
+    reminders = build_reminders(app)
     for line in describe_run(reminders.run()):
         echo(f"  {line}")
     for as_of, why in (
@@ -110,7 +110,7 @@ def tour(app: App, connections: MailConnections, out_dir: Path, operator: str, e
         for line in describe_run(reminders.run(as_of, dry_run=True)):
             echo(f"    {line}")
 
-    digests = DigestService(app.factory, app.evidence, app.templates, app.settings, app.clock)
+    digests = build_digests(app)
     reviews = digests.run(REVIEWS)
     echo(f"  Reviews digest for {reviews.slot_at.astimezone(zone):%A %-d %B %H:%M}: queued.")
     # The next breaches digest: today's if its time has not come yet, else tomorrow's.

@@ -29,11 +29,11 @@ from datetime import date
 import schedule
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.bootstrap import App
-from bot.digests import BREACHES, REVIEWS, DigestService
+from bot.bootstrap import App, build_digests, build_reminders
+from bot.digests import BREACHES, REVIEWS
 from bot.lifecycle import lapse_due
 from bot.outbox import DeliveryReport, OutboxSender
-from bot.reminder_service import ReminderService, describe_run, effective_date
+from bot.reminder_service import describe_run, effective_date
 from bot.watcher import PassReport, Watcher
 
 log = logging.getLogger(__name__)
@@ -73,12 +73,8 @@ class Daemon:
         self._hooks = list(daily_hooks() if hooks is None else hooks)
         self._hooks_done: date | None = None
         self._failures = 0
-        self.reminders = ReminderService(
-            app.factory, app.evidence, app.templates, app.settings, app.clock
-        )
-        self.digests = DigestService(
-            app.factory, app.evidence, app.templates, app.settings, app.clock
-        )
+        self.reminders = build_reminders(app)
+        self.digests = build_digests(app)
         self.scheduler = schedule.Scheduler()
         poll = _whole_seconds(app.settings.poll_seconds)
         check = _whole_seconds(check_seconds)
