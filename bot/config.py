@@ -417,6 +417,49 @@ class Digests(_Section):
         return tuple(_address(v) for v in value)
 
 
+class Retention(_Section):
+    """How long records about an arrangement are kept once it has ended (policy §8)."""
+
+    months_after_end: int = Field(default=6, ge=1, le=120)
+
+
+class Flags(_Section):
+    """Other systems in which an arrangement is flagged (policy §6): a "raise flag" task per
+    system when an arrangement starts, a "remove flag" task when it ends."""
+
+    systems: Texts = ("CRM", "Housing management system")
+
+    @field_validator("systems")
+    @classmethod
+    def _systems(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        names = tuple(_plain_text(v).strip() for v in value)
+        folded = [n.casefold() for n in names]
+        twice = sorted({n for n in names if folded.count(n.casefold()) > 1})
+        if twice:
+            raise ValueError(f"system listed twice: {', '.join(twice)}")
+        return names
+
+
+class Sharing(_Section):
+    """The partner council, told of arrangements under a data sharing agreement (policy §7)."""
+
+    partner_name: Annotated[str, Field(max_length=200)] = "the partner council"
+    _names = field_validator("partner_name")(_plain_text)
+
+
+class AddressesInLogs(StrEnum):
+    """How much of an email address the logs show."""
+
+    FULL = "full"  # jo.bloggs@example.org
+    PARTIAL = "partial"  # j…@example.org
+    DOMAIN = "domain"  # …@example.org
+    NONE = "none"  # …
+
+
+class Logging(_Section):
+    addresses: Annotated[AddressesInLogs, _LAX] = AddressesInLogs.PARTIAL
+
+
 class Settings(_Section):
     organisation: Organisation
     storage: Storage
@@ -433,6 +476,10 @@ class Settings(_Section):
     reminders: Reminders = Reminders()
     letters: Letters = Letters()
     digests: Digests = Digests()
+    retention: Retention = Retention()
+    flags: Flags = Flags()
+    sharing: Sharing = Sharing()
+    logging: Logging = Logging()
     topics: dict[str, Texts] = Field(default_factory=dict)
     """Subject-matter topics: NAME = [keywords]; a message is about a topic if any keyword is
     in its subject or text (whole words, any case)."""

@@ -68,6 +68,10 @@ class Customer(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     ref: Mapped[str] = mapped_column(String(64), unique=True)
     name: Mapped[str] = mapped_column(String(200))
+    # "register" (the DMO's register file) or "partner" (``share import``: the partner
+    # council's own arrangement, read-only here; ``partner`` names the council).
+    source: Mapped[str] = mapped_column(String(16), default="register")
+    partner: Mapped[str] = mapped_column(String(200), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
@@ -527,3 +531,76 @@ class AuditEvent(Base):
     record: Mapped[str] = mapped_column(String(200))  # e.g. "review_item:12"
     customer_ref: Mapped[str | None] = mapped_column(String(64))
     details: Mapped[str] = mapped_column(Text, default="")
+
+
+class Erasure(Base):
+    """A count-only tombstone of a retention purge or an erasure: what kinds of record went,
+    how many, when and on whose authority; nothing that identifies the person (policy §8)."""
+
+    __tablename__ = "erasures"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    operator: Mapped[str] = mapped_column(String(200))
+    reason: Mapped[str] = mapped_column(String(16))  # "retention" or "erasure"
+    as_of: Mapped[date | None] = mapped_column(Date)
+    counts: Mapped[str] = mapped_column(Text, default="{}")  # JSON: {"breaches": 3, ...}
+
+
+class EvidenceLink(Base):
+    """One link of the evidence hash chain: one per breach, contact or letter, in the order
+    they were recorded.
+
+    ``content_hash`` is SHA-256 of ``salt`` and the record's fields, ``raw_hash`` of ``salt``
+    and its raw message's SHA-256, ``link_hash`` of the previous link's hash and this link's
+    fields.  A purge or erasure deletes the record but keeps its link, marked ``purged_at``,
+    with ``salt`` and ``customer_id`` removed: the hashes then identify nobody and the chain
+    still verifies.
+    """
+
+    __tablename__ = "evidence_links"
+    __table_args__ = (
+        UniqueConstraint("record_kind", "record_id"),
+        UniqueConstraint("prev_hash"),
+        UniqueConstraint("link_hash"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    record_kind: Mapped[str] = mapped_column(String(16))  # "breach", "contact" or "letter"
+    record_id: Mapped[int] = mapped_column(Integer)
+    customer_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    salt: Mapped[str | None] = mapped_column(String(32))
+    content_hash: Mapped[str] = mapped_column(String(64))
+    raw_hash: Mapped[str] = mapped_column(String(64))
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    link_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    purged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    erasure_id: Mapped[int | None] = mapped_column(ForeignKey("erasures.id"))
+
+
+class FlagTask(Base):
+    """A flag to raise (the arrangement started) or remove (it ended) in another system
+    (``[flags] systems``, e.g. the CRM), open until someone confirms it was done (policy §6)."""
+
+    __tablename__ = "flag_tasks"
+    __table_args__ = (UniqueConstraint("arrangement_id", "system", "action"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    arrangement_id: Mapped[int] = mapped_column(ForeignKey("arrangements.id", ondelete="CASCADE"))
+    system: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(8))  # "raise" or "remove"
+    due_on: Mapped[date] = mapped_column(Date)  # the start or end that called for it
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    confirmed_by: Mapped[str | None] = mapped_column(String(200))
+
+
+class AuditPermit(Base):
+    """Present only inside an erasure's transaction: lets it delete the person's audit
+    entries, which SQLite triggers otherwise refuse (the audit log is append-only)."""
+
+    __tablename__ = "audit_permits"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    reason: Mapped[str] = mapped_column(String(100))
