@@ -18,6 +18,7 @@ happened, never an arrangement's reasons or a customer's support needs.
 from __future__ import annotations
 
 import io
+import shlex
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -33,9 +34,11 @@ from sqlalchemy.orm import Session, selectinload, sessionmaker
 from bot.config import Settings
 from bot.errors import DomainError
 from bot.evidence import EvidenceStore
+from bot.flag_tasks import list_tasks
 from bot.mail.compose import InlineImage, build_notice
 from bot.mail.forward import OutgoingHeaders, new_outgoing_message_id
 from bot.outbox import DIGEST, FAILED, queue_notice
+from bot.partner_entries import PARTNER
 from bot.store import models as m
 from bot.templating import Templates
 from mailbox_rules.calendar import long_date, working_days_between
@@ -259,7 +262,7 @@ class DigestService:
                 session, start, end, today, self._settings.digests.reviews_ahead_days, self._zone
             )
             empty = not any(
-                context[k] for k in ("due", "overdue", "lapsing", "appeals", "started", "ended")
+                context[k] for k in ("due", "overdue", "lapsing", "appeals", "flags")
             )
             subject = f"Reviews digest, week of {long_date(today)} ({org})"
         if empty:
@@ -465,12 +468,14 @@ def reviews_facts(
     ahead_days: int,
     zone: ZoneInfo,
 ) -> dict[str, Any]:
-    """Reviews due and overdue, lapses, open appeals, and arrangements started or ended in
-    (start, end] whose flags in other systems must be raised or removed."""
+    """Reviews due and overdue, lapses and open appeals of our own arrangements (a partner's
+    are reviewed by the partner), and the open tasks to raise or remove flags in other
+    systems (ours and the partner's customers alike: the flags are in our systems)."""
     arrangements = session.scalars(
-        select(m.Arrangement).options(
-            selectinload(m.Arrangement.customer), selectinload(m.Arrangement.spoc)
-        )
+        select(m.Arrangement)
+        .join(m.Customer)
+        .where(m.Customer.source != PARTNER)
+        .options(selectinload(m.Arrangement.customer), selectinload(m.Arrangement.spoc))
     ).all()
     horizon = today + timedelta(days=ahead_days)
 
@@ -486,8 +491,6 @@ def reviews_facts(
     due: list[dict[str, Any]] = []
     overdue: list[dict[str, Any]] = []
     lapsing: list[dict[str, Any]] = []
-    started: list[dict[str, Any]] = []
-    ended: list[dict[str, Any]] = []
     for a in sorted(arrangements, key=lambda a: (a.review_date, a.customer.ref)):
         days = (a.review_date - today).days
         if a.status != "ceased":
@@ -504,53 +507,31 @@ def reviews_facts(
                 due.append({**base(a), "days": days})
             elif not a.lapse_at_review and a.review_date < today:
                 overdue.append({**base(a), "days": -days})
-    # Flags in other systems: raised when an arrangement comes into force, removed when it
-    # ends.  Each is reported in the digest whose period holds the day it started or ended, or
-    # (for one recorded after that day) the moment it was recorded.
-    start_day, end_day = start.astimezone(zone).date(), end.astimezone(zone).date()
-    recorded = session.execute(
-        select(m.ArrangementEvent).where(
-            m.ArrangementEvent.recorded_at > start, m.ArrangementEvent.recorded_at <= end
+    # Flags in other systems: the open tasks (bot.flag_tasks), until someone confirms them.
+    flags: list[dict[str, Any]] = []
+    for task in list_tasks(session):
+        partner = task["source"] if task["source"] != "register" else ""
+        flags.append(
+            {
+                "system": task["system"],
+                "action": task["action"],
+                "customer_ref": task["customer_ref"],
+                "customer_name": task["customer_name"],
+                "partner": partner,
+                "since": long_date(date.fromisoformat(str(task["due_on"]))),
+                "command": (
+                    f"spocbot flags confirm {shlex.quote(str(task['customer_ref']))} --system "
+                    f"{shlex.quote(str(task['system']))} "
+                    f"--{'raised' if task['action'] == 'raise' else 'removed'}"
+                ),
+            }
         )
-    ).scalars()
-    agreed_now: set[int] = set()
-    ended_now: dict[int, date] = {}
-    for event in recorded:
-        if event.kind == "decision" and event.outcome == "agreed":
-            agreed_now.add(event.arrangement_id)
-        elif (
-            event.kind in ("end", "lapsed")
-            or (event.kind == "review" and event.outcome == "ended")
-            or (event.kind == "appeal_decided" and event.outcome == "upheld")
-        ):
-            ended_now[event.arrangement_id] = event.on
-    for a in arrangements:
-        if a.status in ("active", "cease_and_desist"):
-            late = a.start_date <= start_day and (
-                a.id in agreed_now or start < a.customer.created_at <= end
-            )
-            if start_day < a.start_date <= end_day or late:
-                note = "started" if a.id in agreed_now or not late else "added to the register"
-                started.append({**base(a), "on": long_date(a.start_date), "note": note})
-        elif a.status == "ceased":
-            if a.id in ended_now or (a.ended_on and start_day < a.ended_on <= end_day):
-                on = ended_now.get(a.id) or a.ended_on
-                assert on is not None
-                ended.append({**base(a), "on": long_date(on), "note": "ended"})
-            elif a.ended_on is None and start < a.updated_at <= end:
-                ended.append(
-                    {
-                        **base(a),
-                        "on": "no end date recorded (`spocbot arrangement end` records it)",
-                        "note": "marked ceased in a register import",
-                    }
-                )
     appeals: list[dict[str, Any]] = []
     query = (
         select(m.Appeal, m.Customer.ref, m.Customer.name)
         .join(m.Arrangement, m.Arrangement.id == m.Appeal.arrangement_id)
         .join(m.Customer, m.Customer.id == m.Arrangement.customer_id)
-        .where(m.Appeal.status == "open")
+        .where(m.Appeal.status == "open", m.Customer.source != PARTNER)
         .order_by(m.Appeal.decision_due, m.Appeal.id)
     )
     for appeal, ref, name in session.execute(query):
@@ -587,16 +568,23 @@ def reviews_facts(
             ]
             for a in appeals
         ],
-        "rows_started": [[who(r), r["spoc"], r["note"], r["on"]] for r in started],
-        "rows_ended": [[who(r), r["note"], r["on"]] for r in ended],
+        "rows_flags": [
+            [
+                r["system"],
+                r["action"],
+                who(r) + (f" ({r['partner']})" if r["partner"] else ""),
+                r["since"],
+                r["command"],
+            ]
+            for r in flags
+        ],
         "today": long_date(today),
         "ahead_days": ahead_days,
         "due": due,
         "overdue": overdue,
         "lapsing": lapsing,
         "appeals": appeals,
-        "started": started,
-        "ended": ended,
+        "flags": flags,
     }
 
 

@@ -30,7 +30,9 @@ import schedule
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.bootstrap import App, build_digests, build_reminders
+from bot.config import Settings
 from bot.digests import BREACHES, REVIEWS
+from bot.flag_tasks import daily_sync
 from bot.lifecycle import lapse_due
 from bot.outbox import DeliveryReport, OutboxSender
 from bot.reminder_service import describe_run, effective_date
@@ -46,11 +48,13 @@ DailyHook = Callable[[sessionmaker[Session], date, str], object]
 """A job run once a day, before the reminders: ``hook(factory, today, operator)``."""
 
 
-def daily_hooks() -> list[DailyHook]:
+def daily_hooks(settings: Settings) -> list[DailyHook]:
     """The jobs the reminders job runs once per effective date, before working out reminders
     (so that an arrangement that lapsed today gets no reminder): arrangements with
-    ``lapse_at_review`` whose review date has come end by themselves."""
-    return [lapse_due]
+    ``lapse_at_review`` whose review date has come end by themselves; then the flag tasks in
+    other systems are brought in line with the register (``[flags] systems``), so that a
+    lapse, or anything a step or an import left out, gets its task."""
+    return [lapse_due, daily_sync(settings.flags.systems)]
 
 
 def _whole_seconds(seconds: float) -> int:
@@ -70,7 +74,7 @@ class Daemon:
         check_seconds: float = CHECK_SECONDS,
     ) -> None:
         self._app, self._watcher, self._outbox, self._on_pass = app, watcher, outbox, on_pass
-        self._hooks = list(daily_hooks() if hooks is None else hooks)
+        self._hooks = list(daily_hooks(app.settings) if hooks is None else hooks)
         self._hooks_done: date | None = None
         self._failures = 0
         self.reminders = build_reminders(app)
