@@ -21,6 +21,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import click
+from sqlalchemy import select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
@@ -35,6 +36,7 @@ from bot.evidence import EvidenceError
 from bot.forward_service import retry_forward
 from bot.mail.ports import MailError
 from bot.outbox import OutboxError
+from bot.partner_entries import PARTNER
 from bot.policy import Policy
 from bot.register_file import RegisterFileError
 from bot.register_service import (
@@ -47,6 +49,7 @@ from bot.register_service import (
     remove_absence,
 )
 from bot.rescan import rescan as rescan_folders
+from bot.store import models
 from bot.watcher import PassReport
 
 log = logging.getLogger("spocbot")
@@ -267,6 +270,7 @@ def register_import(obj: _Context, file: Path, operator: str | None) -> None:
             operator=operator,
             today=app.clock().astimezone(ZoneInfo(app.settings.organisation.timezone)).date(),
             watched=[mailbox.address for mailbox in app.settings.watched],
+            flag_systems=app.settings.flags.systems,
         )
     click.echo(
         f"Imported {file}: {result.created} new, {result.updated} updated, "
@@ -322,10 +326,17 @@ def register_list(
     (audited).
     """
     with _errors(), obj.app.factory.begin() as session:
+        sources = {  # where each entry came from: our register, or a partner's shared file
+            ref: f"partner: {partner}" if source == PARTNER else source
+            for ref, source, partner in session.execute(
+                select(models.Customer.ref, models.Customer.source, models.Customer.partner)
+            )
+        }
         rows: list[dict[str, Any]] = [
             {
                 "customer_ref": r.customer_ref,
                 "customer_name": r.customer_name,
+                "source": sources.get(r.customer_ref, "register"),
                 "customer_emails": list(r.customer_emails),
                 "spoc": f"{r.spoc_name} <{r.spoc_email}>",
                 "cover": f"{r.cover_name} <{r.cover_email}>" if r.cover_email else None,
@@ -388,6 +399,7 @@ def register_list(
         [
             "customer_ref",
             "customer_name",
+            "source",
             "customer_emails",
             "status",
             "spoc",
@@ -1053,8 +1065,13 @@ if __name__ == "__main__":  # pragma: no cover
     _main()
 else:
     # Command groups in their own modules (they import what they share from this one).
-    from bot import cli_letters, cli_lifecycle, cli_schedule
+    from bot import cli_letters, cli_lifecycle, cli_schedule, cli_sharing
 
-    for _group in (cli_lifecycle.COMMANDS, cli_letters.COMMANDS, cli_schedule.COMMANDS):
+    for _group in (
+        cli_lifecycle.COMMANDS,
+        cli_letters.COMMANDS,
+        cli_schedule.COMMANDS,
+        cli_sharing.COMMANDS,
+    ):
         for _command in _group:
             main.add_command(_command)

@@ -176,6 +176,7 @@ def decide(
             by=by,
             notes=notes,
             operator=operator,
+            flag_systems=obj.app.settings.flags.systems,
         )
     _print_result(result)
 
@@ -227,6 +228,7 @@ def review(
             by=by,
             notes=notes,
             operator=operator,
+            flag_systems=obj.app.settings.flags.systems,
         )
     _print_result(result)
 
@@ -305,6 +307,7 @@ def appeal_decide(
             by=by,
             notes=notes,
             operator=operator,
+            flag_systems=obj.app.settings.flags.systems,
         )
     _print_result(result)
     if result.late_working_days:
@@ -418,7 +421,14 @@ def end(
     with _errors():
         today = _today(obj)
         result = lifecycle.end(
-            obj.app.factory, ref, on=on or today, today=today, by=by, notes=notes, operator=operator
+            obj.app.factory,
+            ref,
+            on=on or today,
+            today=today,
+            by=by,
+            notes=notes,
+            operator=operator,
+            flag_systems=obj.app.settings.flags.systems,
         )
     _print_result(result)
 

@@ -26,6 +26,8 @@ from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from bot.audit import audit, current_operator
 from bot.errors import DomainError
+from bot.flag_tasks import sync_flag_tasks
+from bot.partner_entries import PARTNER, refuse_partner
 from bot.store import models as m
 from mailbox_rules.calendar import (
     REVIEW_MONTHS_MAX,
@@ -142,8 +144,9 @@ class StepResult:
 # -- helpers ------------------------------------------------------------------------------------
 
 
-def _arrangement(session: Session, ref: str) -> m.Arrangement:
-    """The arrangement of customer ``ref`` (compared ignoring case, as the register does)."""
+def _arrangement(session: Session, ref: str, *, editing: bool = True) -> m.Arrangement:
+    """The arrangement of customer ``ref`` (compared ignoring case, as the register does);
+    ``editing`` refuses a partner's entry, which is read-only here."""
     found = session.scalars(
         select(m.Arrangement)
         .join(m.Customer)
@@ -158,7 +161,18 @@ def _arrangement(session: Session, ref: str) -> m.Arrangement:
     ).all()
     if not found:
         raise LifecycleError(f"no customer {ref} in the register (see `spocbot register list`)")
+    if editing:
+        refuse_partner(found[0].customer)
     return found[0]
+
+
+def _sync_flags(
+    session: Session, arrangement: m.Arrangement, systems: Sequence[str] | None, today: date
+) -> None:
+    """The flag tasks of an arrangement that started or ended (:mod:`bot.flag_tasks`), in
+    the step's transaction; ``None``: the caller keeps them in step itself."""
+    if systems is not None:
+        sync_flag_tasks(session, systems, today, arrangement_ids=[arrangement.id])
 
 
 def _not_after_today(on: date, today: date, what: str) -> None:
@@ -443,6 +457,7 @@ def decide(
     by: str | None = None,
     notes: str = "",
     operator: str | None = None,
+    flag_systems: Sequence[str] | None = None,
 ) -> StepResult:
     """Record the decision on a referral.  Agreed: the arrangement is in force (status
     ``active``) from ``start`` (default: the decision date), with its reasons (required;
@@ -527,6 +542,7 @@ def decide(
             arrangement,
             [f"agreed on {on} by {by}", f"starts {start}", f"review {next_review}"],
         )
+        _sync_flags(session, arrangement, flag_systems, today)
         notes_out: tuple[str, ...] = ()
         if not arrangement.change_required:
             notes_out = ("no change required is recorded: the decision letter needs it",)
@@ -551,6 +567,7 @@ def review(
     by: str | None = None,
     notes: str = "",
     operator: str | None = None,
+    flag_systems: Sequence[str] | None = None,
 ) -> StepResult:
     """Record a review of an arrangement in force.  Continued or varied: the next review
     (given, or the arrangement's review_months after the review) must fall 3 to 12 months
@@ -606,6 +623,7 @@ def review(
         details = [f"{outcome.value} on {on} by {by}"]
         details += [f"next review {next_review}"] if next_review else []
         _audit(session, operator, "review", arrangement, details)
+        _sync_flags(session, arrangement, flag_systems, today)
         recorded = f"review on {on} by {by}: {outcome.value}"
         notes_out: tuple[str, ...] = ()
         if ended:
@@ -733,6 +751,7 @@ def appeal_decide(
     by: str | None = None,
     notes: str = "",
     operator: str | None = None,
+    flag_systems: Sequence[str] | None = None,
 ) -> StepResult:
     """Record the decision on the open appeal.  Dismissed: the decision stands.  Varied: the
     restrictions change (import them into the register).  Upheld: the decision is overturned
@@ -782,6 +801,7 @@ def appeal_decide(
         details = [f"appeal {record.id} {outcome.value} on {on} by {by}"]
         details += [f"{late_days} working day(s) late"] if late_days else []
         _audit(session, operator, "appeal_decide", arrangement, details)
+        _sync_flags(session, arrangement, flag_systems, today)
         effect = {
             AppealOutcome.DISMISSED: "the decision stands",
             AppealOutcome.VARIED: "the decision is varied",
@@ -980,6 +1000,7 @@ def end(
     by: str | None = None,
     notes: str = "",
     operator: str | None = None,
+    flag_systems: Sequence[str] | None = None,
 ) -> StepResult:
     """End an arrangement on ``on`` (status ``ceased``): it restricts nothing from then, and
     its system flags must be removed (§6).  An arrangement already ``ceased`` with no end
@@ -1009,6 +1030,7 @@ def end(
             notes=_text(notes, "notes"),
         )
         _audit(session, operator, "end", arrangement, [f"ended on {on} by {by}"])
+        _sync_flags(session, arrangement, flag_systems, today)
         still_open = _open_appeal(arrangement)
         notes_out: list[str] = []
         if unrecorded:
@@ -1040,6 +1062,8 @@ def lapse_due(
             .where(
                 m.Arrangement.lapse_at_review.is_(True),
                 m.Arrangement.status != _CEASED,
+                # A partner's arrangement is theirs to end (share import), never lapsed here.
+                m.Arrangement.customer.has(m.Customer.source != PARTNER),
                 m.Arrangement.review_date <= today,
             )
             .order_by(m.Arrangement.id)
@@ -1075,7 +1099,7 @@ def history(
     step, of the arrangement, and why a late appeal was accepted) and support needs are shown
     only with ``include_reasons`` (need-to-know), and such a look is audited."""
     with factory.begin() as session:
-        arrangement = _arrangement(session, ref)
+        arrangement = _arrangement(session, ref, editing=False)
         events = []
         for e in arrangement.events:
             row: dict[str, Any] = {

@@ -175,6 +175,7 @@ def read_register(
     topics: Iterable[str] = (),
     existing_refs: Iterable[str] = (),
     today: date | None = None,
+    ignore_columns: Iterable[str] = (),
 ) -> list[RegisterRow]:
     """Read and validate a register file; raise :class:`RegisterFileError` on any problem.
 
@@ -183,7 +184,8 @@ def read_register(
     so that one address cannot belong to two customers; ``existing_refs`` are the references
     already in the register, so that ``nc-0001`` is not taken for a new customer beside
     ``NC-0001`` (references are compared ignoring case); ``today``, when given, refuses a
-    ``decided_on`` after it (a decision is recorded once made).
+    ``decided_on`` after it (a decision is recorded once made); ``ignore_columns`` may be in
+    the file and are not read (the partner's file has the restrictions in plain words too).
     """
     name = str(path)
     try:
@@ -216,7 +218,7 @@ def read_register(
     )
     # A bad header (an unknown, repeated or missing column) is reported, and the rows are
     # still checked with the columns that are there, so that one pass lists every problem.
-    columns = _check_header(name, header, validator.errors)
+    columns = _check_header(name, header, validator.errors, frozenset(ignore_columns))
     validator.missing = REQUIRED - set(columns)
     validator.given = KEPT_WHEN_ABSENT & set(columns)
     rows = []
@@ -557,10 +559,12 @@ def _header_problem(path: Path, header: list[str], records: list[tuple[int, list
     )
 
 
-def _check_header(name: str, header: list[str], errors: list[RowError]) -> list[str]:
+def _check_header(
+    name: str, header: list[str], errors: list[RowError], ignored: frozenset[str] = frozenset()
+) -> list[str]:
     columns = [h.strip().lower() for h in header]
     for index, column in enumerate(columns, start=1):
-        if column and column not in COLUMNS:
+        if column and column not in COLUMNS and column not in ignored:
             close = difflib.get_close_matches(column, COLUMNS, n=1)
             hint = f"; did you mean {close[0]}?" if close else ""
             errors.append(RowError(name, 1, column, f"unknown column (column {index}{hint})"))

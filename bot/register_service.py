@@ -3,7 +3,7 @@ of the register that the decision core works from."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
@@ -12,11 +12,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from bot.audit import audit, current_operator
+from bot.flag_tasks import sync_flag_tasks
+from bot.partner_entries import PARTNER, read_only_message
 from bot.register_file import (
     COLUMNS,
     EXPORT_SUFFIXES,
     KEPT_WHEN_ABSENT,
     RESTRICTED,
+    RegisterFileError,
     RegisterRow,
     RowError,
     read_register,
@@ -54,13 +57,15 @@ def import_register(
     operator: str | None = None,
     today: date | None = None,
     watched: Iterable[str] | None = None,
+    flag_systems: Sequence[str] | None = None,
 ) -> ImportResult:
     """Validate the whole file, then apply it in one transaction (all or nothing), written to
     the audit log with ``operator`` (default: the operating-system user).
 
     ``today`` and the ``watched`` mailboxes, when given, are for warnings: a review date
     already past, a SPOC whose inbox is not watched; ``today`` also refuses a ``decided_on``
-    after it."""
+    after it.  A partner's entry (``share import``) is never touched: a row with its reference
+    is refused.  With ``flag_systems``, the flag tasks follow (:mod:`bot.flag_tasks`)."""
     with factory.begin() as session:
         owners = {
             address: ref
@@ -83,6 +88,19 @@ def import_register(
             existing_refs=before.values(),
             today=today,
         )
+        partners = {
+            ref.casefold(): (ref, partner)
+            for ref, partner in session.execute(
+                select(m.Customer.ref, m.Customer.partner).where(m.Customer.source == PARTNER)
+            )
+        }
+        refused = [
+            RowError(str(path), row.row, "customer_ref", read_only_message(*partners[key]))
+            for row in rows
+            if (key := row.customer_ref.casefold()) in partners
+        ]
+        if refused:
+            raise RegisterFileError(refused)
         lifecycle_warnings = _lifecycle_warnings(session, path, rows)
         created: list[str] = []
         kept: list[tuple[str, str]] = []
@@ -131,6 +149,8 @@ def import_register(
             f"register_file:{path.name}"[:200],
             details="; ".join(details),
         )
+        if flag_systems is not None and today is not None:
+            sync_flag_tasks(session, flag_systems, today)
     return result
 
 
@@ -263,12 +283,15 @@ def _apply_row(session: Session, row: RegisterRow) -> tuple[bool, list[str]]:
     return is_new, kept
 
 
-def register_rows(session: Session) -> list[RegisterRow]:
-    """The register as rows in the import/export format, ordered by customer reference."""
+def register_rows(session: Session, source: str | None = None) -> list[RegisterRow]:
+    """The register as rows in the import/export format, ordered by customer reference:
+    every entry (as the decision core routes them), or only those of ``source`` ("register":
+    our own; "partner": the partner's, from ``share import``)."""
+    query = select(m.Arrangement).join(m.Customer)
+    if source is not None:
+        query = query.where(m.Customer.source == source)
     arrangements = session.scalars(
-        select(m.Arrangement)
-        .join(m.Customer)
-        .order_by(m.Customer.ref)
+        query.order_by(m.Customer.ref)
         .options(
             selectinload(m.Arrangement.customer).selectinload(m.Customer.emails),
             selectinload(m.Arrangement.spoc),
@@ -336,7 +359,7 @@ def export_register(
         )
     columns = [c for c in COLUMNS if include_reasons or c not in RESTRICTED]
     with factory.begin() as session:
-        rows = register_rows(session)
+        rows = register_rows(session, source="register")  # the partner's entries are theirs
         try:
             write_register(path, rows, columns)
         except OSError as exc:

@@ -28,6 +28,7 @@ from bot.letters import formats
 from bot.letters.content import LetterDocument, LetterError, LetterOptions, compose
 from bot.mail.forward import new_outgoing_message_id
 from bot.outbox import LETTER, queue_notice
+from bot.partner_entries import refuse_partner
 from bot.store import models as m
 
 
@@ -51,6 +52,7 @@ def render_letter(
     """The letter in one format, for the operator to check or print; audited (what, for whom,
     in which format), never its content."""
     with factory.begin() as session:
+        _not_partner(session, customer_ref)
         letter = compose(session, settings, kind, customer_ref, options)
         data = formats.render(
             letter,
@@ -118,6 +120,7 @@ def _send(
     resend: bool,
 ) -> SendResult:
     with factory.begin() as session:
+        _not_partner(session, customer_ref)
         letter = compose(session, settings, kind, customer_ref, options)
         customer_ref = letter.customer_ref  # as the register writes it (--customer ignores case)
         if not letter.recipient_email:
@@ -192,6 +195,15 @@ def _send(
             about=letter.about,
             warnings=letter.warnings,
         )
+
+
+def _not_partner(session: Session, customer_ref: str) -> None:
+    """A partner's arrangement (``share import``) is theirs to write to the customer about."""
+    customer = session.scalars(
+        select(m.Customer).where(func.lower(m.Customer.ref) == customer_ref.strip().lower())
+    ).first()
+    if customer is not None:
+        refuse_partner(customer)
 
 
 def _earlier(session: Session, customer_id: int, key: str) -> list[tuple[m.Letter, m.Outbox]]:

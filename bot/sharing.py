@@ -1,0 +1,389 @@
+"""Sharing arrangements with the partner council (policy §7, data sharing agreement).
+
+:func:`export_shared` writes the **need-to-know view** of our arrangements in force for the
+partner's contact centre: who the customer is, who their SPOC and cover officer are and how to
+reach them, what is restricted (in the plain words the letters use), office visits and the
+review date; never the reasons, the support needs or the change required.  The same file also
+carries the register's machine-readable restriction columns, so that the partner's own spocbot
+can import it and route the customer's mail the same way.
+
+:func:`import_shared` reads that format from the partner: their own arrangements for housing
+customers.  They are stored as customers with ``source = "partner"`` (read-only here: see
+:func:`refuse_partner`), with their officers and permitted addresses, so that the watcher and
+the decision core route them exactly as ours.  Re-importing replaces the partner's set; an
+arrangement missing from the new file is ended (status ``ceased``, ``ended_on`` today), not
+deleted: its evidence stays until retention purges it.
+
+Every cell written starts with no formula character (``= + - @``, tab, CR): such a value gets
+a leading apostrophe, as the register export does, and the import removes it again, so that
+even an address such as ``-jo@example.org`` (a valid one) comes back unchanged.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, selectinload, sessionmaker
+
+from bot.audit import audit, current_operator
+from bot.errors import DomainError
+from bot.flag_tasks import sync_flag_tasks
+from bot.letters import wording
+from bot.partner_entries import PARTNER, PartnerEntryError, read_only_message, refuse_partner
+from bot.private_files import private_file
+from bot.register_file import (
+    RegisterFileError,
+    RegisterRow,
+    RowError,
+    _escape,
+    read_register,
+)
+from bot.register_service import _apply_row, register_rows
+from bot.store import models as m
+from mailbox_rules.envelope import normalise_address
+from mailbox_rules.register import ArrangementStatus, in_domains
+
+SHARED_STATUSES = (
+    ArrangementStatus.ACTIVE,
+    ArrangementStatus.WARNING,
+    ArrangementStatus.CEASE_AND_DESIST,
+)
+"""The arrangements the partner is told of: every one in force, the warning stage included."""
+PLAIN_WORDS = "restrictions"
+"""The column of the restrictions in plain words, for people: ignored by the import, which
+reads the machine-readable columns instead."""
+COLUMNS = (
+    "customer_ref",
+    "customer_name",
+    "customer_emails",
+    "spoc_name",
+    "spoc_email",
+    "spoc_phone",
+    "cover_name",
+    "cover_email",
+    "cover_phone",
+    "restricted_to",
+    PLAIN_WORDS,
+    "office_visits",
+    "status",
+    "start_date",
+    "review_date",
+    # Machine-readable, as the register file writes them: the partner's spocbot routes by them.
+    "channels",
+    "contact_hours",
+    "max_contacts",
+    "max_issues",
+    "subject_matters",
+    "representative_emails",
+    "acknowledge",
+)
+NEVER_SHARED = frozenset({"reasons", "support_needs", "change_required", "customer_address"})
+"""Need-to-know (policy §1): the partner is told the arrangement, not the reasons for it."""
+
+
+__all__ = [
+    "COLUMNS",
+    "NEVER_SHARED",
+    "PartnerEntryError",
+    "SharingError",
+    "export_shared",
+    "import_shared",
+    "read_only_message",
+    "refuse_partner",
+]
+
+
+class SharingError(DomainError):
+    """A share export or import that was refused; the message says why."""
+
+
+# -- export ---------------------------------------------------------------------------------
+
+
+def shared_line(row: RegisterRow) -> dict[str, str]:
+    """One register row as the partner sees it (every column of :data:`COLUMNS`)."""
+    sentences = wording.restrictions(
+        spoc_name=row.spoc_name,
+        channels_text=";".join(row.channels),
+        contact_hours_text=str(row.contact_hours or ""),
+        max_contacts=str(row.max_contacts or ""),
+        max_issues=str(row.max_issues or ""),
+        subject_matters=";".join(row.subject_matters),
+        office_visits=row.office_visits,
+        permitted=list(row.restricted_to),
+        cease_and_desist=row.status is ArrangementStatus.CEASE_AND_DESIST,
+        third_person=True,
+    )
+    return {
+        "customer_ref": row.customer_ref,
+        "customer_name": row.customer_name,
+        "customer_emails": ";".join(row.customer_emails),
+        "spoc_name": row.spoc_name,
+        "spoc_email": row.spoc_email,
+        "spoc_phone": row.spoc_phone,
+        "cover_name": row.cover_name or "",
+        "cover_email": row.cover_email or "",
+        "cover_phone": row.cover_phone,
+        "restricted_to": ";".join(row.restricted_to),
+        PLAIN_WORDS: " ".join(sentences),
+        "office_visits": row.office_visits,
+        "status": row.status.value,
+        "start_date": row.start_date.isoformat(),
+        "review_date": row.review_date.isoformat(),
+        "channels": ";".join(row.channels),
+        "contact_hours": str(row.contact_hours or ""),
+        "max_contacts": str(row.max_contacts or ""),
+        "max_issues": str(row.max_issues or ""),
+        "subject_matters": ";".join(row.subject_matters),
+        "representative_emails": ";".join(row.representative_emails),
+        "acknowledge": "yes" if row.acknowledge else "no",
+    }
+
+
+def export_shared(
+    factory: sessionmaker[Session],
+    path: Path,
+    *,
+    partner: str,
+    force: bool = False,
+    operator: str | None = None,
+) -> int:
+    """Write the partner's view of our arrangements in force to ``path`` (CSV, owner-only);
+    the number of customers shared.  Audited: one ``share.export`` event per customer, naming
+    the partner, and a summary."""
+    if path.suffix.lower() != ".csv":
+        raise SharingError(f"cannot export to {path}: the partner's file is CSV (name it .csv)")
+    if path.exists() and not force:
+        raise SharingError(f"{path} already exists: give another name, or --force to replace it")
+    if path.is_dir():
+        raise SharingError(f"{path} is a folder")
+    operator = current_operator(operator)
+    with factory.begin() as session:
+        rows = [
+            r
+            for r in register_rows(session, source="register")
+            if r.status in SHARED_STATUSES
+        ]
+        try:
+            with private_file(path, "w", encoding="utf-8", newline="") as handle:
+                writer = csv.writer(handle)
+                writer.writerow(COLUMNS)
+                for row in rows:
+                    line = shared_line(row)
+                    writer.writerow([_escape(line[c]) for c in COLUMNS])
+        except OSError as exc:
+            raise SharingError(f"cannot write {path}: {exc.strerror or exc}") from None
+        for row in rows:
+            audit(
+                session,
+                operator,
+                "share.export",
+                f"share_file:{path.name}"[:200],
+                customer_ref=row.customer_ref,
+                details=f"arrangement shared with {partner} (need-to-know view)",
+            )
+        audit(
+            session,
+            operator,
+            "share.export.summary",
+            f"share_file:{path.name}"[:200],
+            details=f"{len(rows)} arrangement(s) shared with {partner}",
+        )
+    return len(rows)
+
+
+# -- import ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ShareImportResult:
+    partner: str
+    created: tuple[str, ...] = ()
+    updated: tuple[str, ...] = ()
+    ended: tuple[str, ...] = ()
+    """References in the partner's set that the new file lacks: ended today."""
+
+
+def import_shared(
+    factory: sessionmaker[Session],
+    path: Path,
+    *,
+    partner: str,
+    staff_addresses: Iterable[str],
+    staff_domains: Iterable[str],
+    topics: Iterable[str] = (),
+    flag_systems: Sequence[str] | None = None,
+    today: date,
+    operator: str | None = None,
+) -> ShareImportResult:
+    """Validate the partner's whole file, then replace their set in one transaction (all or
+    nothing).  A problem is a :class:`RegisterFileError` naming file, row and column; so is a
+    conflict with our own register (a reference, or a customer address, of ours)."""
+    if not partner.strip():
+        raise SharingError("give the partner's name (--partner, or [sharing] partner_name)")
+    if path.suffix.lower() != ".csv":
+        raise RegisterFileError([RowError(str(path), None, None, "the partner's file must be .csv")])
+    operator = current_operator(operator)
+    staff_domains = tuple(d.lower() for d in staff_domains)
+    with factory.begin() as session:
+        customers = session.scalars(
+            select(m.Customer).options(
+                selectinload(m.Customer.emails), selectinload(m.Customer.arrangement)
+            )
+        ).all()
+        ours = {c.ref.casefold(): c for c in customers if c.source != PARTNER or c.partner != partner}
+        theirs = {c.ref: c for c in customers if c.source == PARTNER and c.partner == partner}
+        owners = {e.address: c.ref for c in customers for e in c.emails}
+        for c in customers:
+            if c.arrangement is not None:
+                owners.update(
+                    {a: c.ref for a in c.arrangement.representative_emails.split(";") if a}
+                )
+        officer_emails = set(session.scalars(select(m.Officer.email)))
+        rows = read_register(
+            path,
+            staff_addresses=set(staff_addresses) | officer_emails,
+            # The partner's officers are in the partner's domains, not ours: their addresses
+            # are checked as addresses, and customers' against our staff domains below.
+            staff_domains=(),
+            existing_owner=owners,
+            topics=topics,
+            existing_refs=theirs,
+            ignore_columns=(PLAIN_WORDS,),
+        )
+        errors = _conflicts(session, str(path), rows, ours, staff_domains)
+        if errors:
+            raise RegisterFileError(errors)
+        created: list[str] = []
+        updated: list[str] = []
+        for row in rows:
+            is_new, _ = _apply_row(session, row)
+            customer = session.scalars(
+                select(m.Customer).where(m.Customer.ref == row.customer_ref)
+            ).one()
+            customer.source, customer.partner = PARTNER, partner
+            arrangement = customer.arrangement
+            assert arrangement is not None
+            if arrangement.status == ArrangementStatus.CEASED.value and arrangement.ended_on is None:
+                arrangement.ended_on = today
+            (created if is_new else updated).append(row.customer_ref)
+        in_file = {row.customer_ref for row in rows}
+        ended: list[str] = []
+        for ref, customer in sorted(theirs.items()):
+            arrangement = customer.arrangement
+            if ref in in_file or arrangement is None:
+                continue
+            if arrangement.status != ArrangementStatus.CEASED.value:
+                arrangement.status = ArrangementStatus.CEASED.value
+                arrangement.ended_on = today
+                arrangement.events.append(
+                    m.ArrangementEvent(
+                        kind="end",
+                        on=today,
+                        recorded_by=operator,
+                        notes=f"no longer in {partner}'s shared file ({path.name})",
+                    )
+                )
+                ended.append(ref)
+        session.flush()
+        record = f"share_file:{path.name}"[:200]
+        for ref, what in [
+            *((r, "new") for r in created),
+            *((r, "updated") for r in updated),
+            *((r, "ended: not in the new file") for r in ended),
+        ]:
+            audit(
+                session,
+                operator,
+                "share.import",
+                record,
+                customer_ref=ref,
+                details=f"{partner}'s arrangement {what}",
+            )
+        audit(
+            session,
+            operator,
+            "share.import.summary",
+            record,
+            details=(
+                f"{partner}: {len(created)} new, {len(updated)} updated, {len(ended)} ended"
+            ),
+        )
+        if flag_systems is not None:
+            sync_flag_tasks(session, flag_systems, today)
+    return ShareImportResult(partner, tuple(created), tuple(updated), tuple(ended))
+
+
+def _conflicts(
+    session: Session,
+    name: str,
+    rows: Sequence[RegisterRow],
+    ours: dict[str, m.Customer],
+    staff_domains: Sequence[str],
+) -> list[RowError]:
+    """What the register check cannot know: a reference that is one of our customers' (or
+    another partner's); a customer address in our staff domains; an officer of ours given
+    another name (importing would rename them in our register)."""
+    errors: list[RowError] = []
+    for row in rows:
+        other = ours.get(row.customer_ref.casefold())
+        if other is not None:
+            whose = (
+                f"{other.partner}'s arrangement" if other.source == PARTNER else "our own register"
+            )
+            errors.append(
+                RowError(
+                    name,
+                    row.row,
+                    "customer_ref",
+                    f"{row.customer_ref} is already a customer in {whose} ({other.ref}): a "
+                    "partner's arrangement cannot share a reference with it",
+                )
+            )
+        for column, addresses in (
+            ("customer_emails", row.customer_emails),
+            ("representative_emails", row.representative_emails),
+        ):
+            for address in addresses:
+                if in_domains(normalise_address(address), staff_domains):
+                    errors.append(
+                        RowError(
+                            name,
+                            row.row,
+                            column,
+                            f"{address} is in our staff domains, not a customer's address",
+                        )
+                    )
+        for prefix, email, person in (
+            ("spoc", row.spoc_email, row.spoc_name),
+            ("cover", row.cover_email, row.cover_name),
+        ):
+            if not email or not person:
+                continue
+            officer = session.scalar(select(m.Officer).where(m.Officer.email == email))
+            if officer is None or officer.name == person:
+                continue
+            used_by_ours = session.scalar(
+                select(func.count(m.Arrangement.id))
+                .join(m.Customer)
+                .where(
+                    m.Customer.source != PARTNER,
+                    (m.Arrangement.spoc_id == officer.id) | (m.Arrangement.cover_id == officer.id),
+                )
+            )
+            if used_by_ours:
+                errors.append(
+                    RowError(
+                        name,
+                        row.row,
+                        f"{prefix}_name",
+                        f"{email} is our officer {officer.name!r}: the partner's file names "
+                        f"them {person!r} (importing would rename them in our register)",
+                    )
+                )
+    return errors
