@@ -261,9 +261,7 @@ class DigestService:
             context |= reviews_facts(
                 session, start, end, today, self._settings.digests.reviews_ahead_days, self._zone
             )
-            empty = not any(
-                context[k] for k in ("due", "overdue", "lapsing", "appeals", "flags")
-            )
+            empty = not any(context[k] for k in ("due", "overdue", "lapsing", "appeals", "flags"))
             subject = f"Reviews digest, week of {long_date(today)} ({org})"
         if empty:
             line = self._templates.render_line("digests/nothing.txt.j2", kind=kind, **context)

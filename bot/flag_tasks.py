@@ -197,9 +197,7 @@ def confirm(
     named = next((s for s in systems if s.casefold() == system.strip().casefold()), None)
     if named is None:
         known = ", ".join(repr(s) for s in systems) or "none are configured"
-        raise FlagTaskError(
-            f"no system {system!r} in [flags] systems (the systems are: {known})"
-        )
+        raise FlagTaskError(f"no system {system!r} in [flags] systems (the systems are: {known})")
     operator = current_operator(operator)
     done = "raised" if action == RAISE else "removed"
     with factory.begin() as session:

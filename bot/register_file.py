@@ -13,7 +13,7 @@ import csv
 import difflib
 import re
 import zipfile
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from pathlib import Path
@@ -176,6 +176,7 @@ def read_register(
     existing_refs: Iterable[str] = (),
     today: date | None = None,
     ignore_columns: Iterable[str] = (),
+    refused_refs: Mapping[str, str] | None = None,
 ) -> list[RegisterRow]:
     """Read and validate a register file; raise :class:`RegisterFileError` on any problem.
 
@@ -185,7 +186,9 @@ def read_register(
     already in the register, so that ``nc-0001`` is not taken for a new customer beside
     ``NC-0001`` (references are compared ignoring case); ``today``, when given, refuses a
     ``decided_on`` after it (a decision is recorded once made); ``ignore_columns`` may be in
-    the file and are not read (the partner's file has the restrictions in plain words too).
+    the file and are not read (the partner's file has the restrictions in plain words too);
+    ``refused_refs`` maps references (casefolded) that the file may not hold to why (a partner's
+    entry in our register, one of our customers in a partner's file).
     """
     name = str(path)
     try:
@@ -215,6 +218,7 @@ def read_register(
         topics=frozenset(topics),
         existing_refs={ref.casefold(): ref for ref in existing_refs},
         today=today,
+        refused_refs=refused_refs,
     )
     # A bad header (an unknown, repeated or missing column) is reported, and the rows are
     # still checked with the columns that are there, so that one pass lists every problem.
@@ -587,7 +591,9 @@ class _Validator:
         topics: frozenset[str] = frozenset(),
         existing_refs: dict[str, str] | None = None,
         today: date | None = None,
+        refused_refs: Mapping[str, str] | None = None,
     ) -> None:
+        self.refused_refs = refused_refs or {}  # casefolded -> why the file may not hold it
         self.topics = topics
         self.today = today  # for dates that cannot be in the future (decided_on)
         self.existing_refs = existing_refs or {}  # casefolded -> as in the register
@@ -620,7 +626,9 @@ class _Validator:
                 self.error(number, column, "required value is empty")
         ref = values.get("customer_ref", "")
         known = self.existing_refs.get(ref.casefold())
-        if known is not None and known != ref:
+        if ref.casefold() in self.refused_refs:
+            self.error(number, "customer_ref", self.refused_refs[ref.casefold()])
+        elif known is not None and known != ref:
             self.error(
                 number,
                 "customer_ref",

@@ -19,7 +19,6 @@ from bot.register_file import (
     EXPORT_SUFFIXES,
     KEPT_WHEN_ABSENT,
     RESTRICTED,
-    RegisterFileError,
     RegisterRow,
     RowError,
     read_register,
@@ -79,6 +78,12 @@ def import_register(
             owners.update({address: ref for address in _split(representatives)})
         officer_emails = set(session.scalars(select(m.Officer.email)))
         before = {_comparable(row): row.customer_ref for row in register_rows(session)}
+        partners = {  # never touched by the register import: refused, naming whose they are
+            ref.casefold(): read_only_message(ref, partner)
+            for ref, partner in session.execute(
+                select(m.Customer.ref, m.Customer.partner).where(m.Customer.source == PARTNER)
+            )
+        }
         rows = read_register(
             path,
             staff_addresses=set(staff_addresses) | officer_emails,
@@ -87,20 +92,8 @@ def import_register(
             topics=topics,
             existing_refs=before.values(),
             today=today,
+            refused_refs=partners,
         )
-        partners = {
-            ref.casefold(): (ref, partner)
-            for ref, partner in session.execute(
-                select(m.Customer.ref, m.Customer.partner).where(m.Customer.source == PARTNER)
-            )
-        }
-        refused = [
-            RowError(str(path), row.row, "customer_ref", read_only_message(*partners[key]))
-            for row in rows
-            if (key := row.customer_ref.casefold()) in partners
-        ]
-        if refused:
-            raise RegisterFileError(refused)
         lifecycle_warnings = _lifecycle_warnings(session, path, rows)
         created: list[str] = []
         kept: list[tuple[str, str]] = []
@@ -291,8 +284,7 @@ def register_rows(session: Session, source: str | None = None) -> list[RegisterR
     if source is not None:
         query = query.where(m.Customer.source == source)
     arrangements = session.scalars(
-        query.order_by(m.Customer.ref)
-        .options(
+        query.order_by(m.Customer.ref).options(
             selectinload(m.Arrangement.customer).selectinload(m.Customer.emails),
             selectinload(m.Arrangement.spoc),
             selectinload(m.Arrangement.cover),

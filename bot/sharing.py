@@ -164,11 +164,7 @@ def export_shared(
         raise SharingError(f"{path} is a folder")
     operator = current_operator(operator)
     with factory.begin() as session:
-        rows = [
-            r
-            for r in register_rows(session, source="register")
-            if r.status in SHARED_STATUSES
-        ]
+        rows = [r for r in register_rows(session, source="register") if r.status in SHARED_STATUSES]
         try:
             with private_file(path, "w", encoding="utf-8", newline="") as handle:
                 writer = csv.writer(handle)
@@ -227,7 +223,9 @@ def import_shared(
     if not partner.strip():
         raise SharingError("give the partner's name (--partner, or [sharing] partner_name)")
     if path.suffix.lower() != ".csv":
-        raise RegisterFileError([RowError(str(path), None, None, "the partner's file must be .csv")])
+        raise RegisterFileError(
+            [RowError(str(path), None, None, "the partner's file must be .csv")]
+        )
     operator = current_operator(operator)
     staff_domains = tuple(d.lower() for d in staff_domains)
     with factory.begin() as session:
@@ -236,7 +234,9 @@ def import_shared(
                 selectinload(m.Customer.emails), selectinload(m.Customer.arrangement)
             )
         ).all()
-        ours = {c.ref.casefold(): c for c in customers if c.source != PARTNER or c.partner != partner}
+        ours = {
+            c.ref.casefold(): c for c in customers if c.source != PARTNER or c.partner != partner
+        }
         theirs = {c.ref: c for c in customers if c.source == PARTNER and c.partner == partner}
         owners = {e.address: c.ref for c in customers for e in c.emails}
         for c in customers:
@@ -255,8 +255,9 @@ def import_shared(
             topics=topics,
             existing_refs=theirs,
             ignore_columns=(PLAIN_WORDS,),
+            refused_refs={key: _collision(c.ref, c) for key, c in ours.items()},
         )
-        errors = _conflicts(session, str(path), rows, ours, staff_domains)
+        errors = _conflicts(session, str(path), rows, staff_domains)
         if errors:
             raise RegisterFileError(errors)
         created: list[str] = []
@@ -269,7 +270,10 @@ def import_shared(
             customer.source, customer.partner = PARTNER, partner
             arrangement = customer.arrangement
             assert arrangement is not None
-            if arrangement.status == ArrangementStatus.CEASED.value and arrangement.ended_on is None:
+            if (
+                arrangement.status == ArrangementStatus.CEASED.value
+                and arrangement.ended_on is None
+            ):
                 arrangement.ended_on = today
             (created if is_new else updated).append(row.customer_ref)
         in_file = {row.customer_ref for row in rows}
@@ -310,47 +314,37 @@ def import_shared(
             operator,
             "share.import.summary",
             record,
-            details=(
-                f"{partner}: {len(created)} new, {len(updated)} updated, {len(ended)} ended"
-            ),
+            details=(f"{partner}: {len(created)} new, {len(updated)} updated, {len(ended)} ended"),
         )
         if flag_systems is not None:
             sync_flag_tasks(session, flag_systems, today)
     return ShareImportResult(partner, tuple(created), tuple(updated), tuple(ended))
 
 
+def _collision(ref: str, other: m.Customer) -> str:
+    whose = f"{other.partner}'s arrangements" if other.source == PARTNER else "our own register"
+    return (
+        f"the reference of {ref}, a customer in {whose}: a partner's arrangement cannot share "
+        "it (references are compared ignoring case)"
+    )
+
+
 def _conflicts(
     session: Session,
     name: str,
     rows: Sequence[RegisterRow],
-    ours: dict[str, m.Customer],
     staff_domains: Sequence[str],
 ) -> list[RowError]:
-    """What the register check cannot know: a reference that is one of our customers' (or
-    another partner's); a customer address in our staff domains; an officer of ours given
-    another name (importing would rename them in our register)."""
+    """What the register check cannot know: a customer address in our staff domains; an
+    officer of ours given another name (importing would rename them in our register)."""
     errors: list[RowError] = []
     for row in rows:
-        other = ours.get(row.customer_ref.casefold())
-        if other is not None:
-            whose = (
-                f"{other.partner}'s arrangement" if other.source == PARTNER else "our own register"
-            )
-            errors.append(
-                RowError(
-                    name,
-                    row.row,
-                    "customer_ref",
-                    f"{row.customer_ref} is already a customer in {whose} ({other.ref}): a "
-                    "partner's arrangement cannot share a reference with it",
-                )
-            )
         for column, addresses in (
             ("customer_emails", row.customer_emails),
             ("representative_emails", row.representative_emails),
         ):
             for address in addresses:
-                if in_domains(normalise_address(address), staff_domains):
+                if in_domains(normalise_address(address), frozenset(staff_domains)):
                     errors.append(
                         RowError(
                             name,

@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
+from bot import lifecycle
 from bot.digests import BREACHES, REVIEWS, DigestError
+from bot.flag_tasks import confirm, sync_all
 from bot.outbox import FAILED
 from bot.store import models as m
 from tests.schedtest import SECRET_NEEDS, SECRET_REASONS, SPOC2, Harness, row, texts
@@ -137,7 +139,10 @@ def test_the_reviews_digest_lists_due_overdue_lapses_appeals_and_flags(tmp_path:
         ],
     )
     h.arrangement("C-3", lapse_at_review=True)
+    sync_all(h.app.factory, ("CRM",), date(2026, 12, 1))
+    confirm(h.app.factory, ("CRM",), "C-5", "CRM", "raise")
     h.arrangement("C-5", status="ceased", ended_on=date(2027, 1, 7))
+    sync_all(h.app.factory, ("CRM",), date(2027, 1, 7))
     h.add_appeal("C-1", date(2027, 1, 8))
     h.at(date(2027, 1, 4), "09:00")
     h.daemon.digests.run(REVIEWS)  # the previous week's digest
@@ -153,8 +158,9 @@ def test_the_reviews_digest_lists_due_overdue_lapses_appeals_and_flags(tmp_path:
     assert "- C-1 (Customer C-1), SPOC Sam Spoc: 20 January 2027 (in 9 days)" in text
     assert "- C-3 (Customer C-3), SPOC Sam Spoc: 1 February 2027, in 21 day(s)" in text
     assert "received 8 January 2027, decision due 15 January 2027: 4 working days left" in text
-    assert "raise the SPOC flags" in text and "C-4 (Customer C-4), SPOC Sam Spoc: started" in text
-    assert "remove all SPOC flags" in text and "C-5 (Customer C-5): ended (7 January 2027)" in text
+    assert "- Raise the flag in CRM for C-4 (Customer C-4): since 6 January 2027" in text
+    assert "- Remove the flag in CRM for C-5 (Customer C-5): since 7 January 2027" in text
+    assert "  then: spocbot flags confirm C-5 --system CRM --removed" in text
     h.daemon.deliver()
     (digest,) = h.sent("digest")[-1:]
     assert "<table" in list(texts(digest))[1]
@@ -209,27 +215,26 @@ def test_digests_never_contain_reasons_or_support_needs(tmp_path: Path) -> None:
             assert all(secret not in t for t in texts(message))
 
 
-def test_an_arrangement_agreed_during_a_week_asks_for_its_flags_in_one_digest_only(
-    tmp_path: Path,
-) -> None:
+def test_a_flag_task_is_in_every_reviews_digest_until_it_is_confirmed(tmp_path: Path) -> None:
     h = Harness(tmp_path, [row("C-1", review="2027-03-01", start="2026-06-01")])
-    arrangement_id = h.arrangement("C-1")
-    with h.app.factory.begin() as session:
-        session.add(
-            m.ArrangementEvent(
-                arrangement_id=arrangement_id,
-                kind="decision",
-                on=date(2026, 12, 2),
-                outcome="agreed",
-                recorded_by="dmo",
-                recorded_at=datetime(2026, 12, 2, 10, 0, tzinfo=UTC),
-            )
-        )
+    h.arrangement("C-1", status="warning", review_months=6)
+    lifecycle.decide(
+        h.app.factory,
+        "C-1",
+        agreed=True,
+        on=date(2026, 12, 2),
+        today=date(2026, 12, 2),
+        reasons="ZEBRA",
+        flag_systems=("CRM",),
+    )
     flagged = []
-    for monday in (date(2026, 11, 30), date(2026, 12, 7), date(2026, 12, 14)):
+    for monday in (date(2026, 12, 7), date(2026, 12, 14), date(2026, 12, 21)):
         h.at(monday, "09:00")
         flagged.append(
-            "C-1 (Customer C-1), SPOC Sam Spoc: started" in h.daemon.digests.run(REVIEWS).text
+            "Raise the flag in CRM for C-1 (Customer C-1): since 2 December 2026"
+            in h.daemon.digests.run(REVIEWS).text
         )
+        if monday == date(2026, 12, 14):
+            confirm(h.app.factory, ("CRM",), "C-1", "CRM", "raise")
 
-    assert [False, True, False] == flagged
+    assert [True, True, False] == flagged
