@@ -36,6 +36,7 @@ from bot.evidence import EvidenceStore
 from bot.mail.compose import build_notice
 from bot.mail.forward import OutgoingHeaders, new_outgoing_message_id
 from bot.outbox import REMINDER, queue_notice
+from bot.partner_entries import PARTNER
 from bot.store import models as m
 from bot.templating import Templates
 from mailbox_rules.calendar import long_date, working_days_between
@@ -257,9 +258,10 @@ class _People:
 
 def _facts(session: Session) -> tuple[list[ArrangementFacts], list[AppealFacts], _People]:
     rows = session.scalars(
-        select(m.Arrangement).options(
-            selectinload(m.Arrangement.customer), selectinload(m.Arrangement.spoc)
-        )
+        select(m.Arrangement)
+        .join(m.Customer)
+        .where(m.Customer.source != PARTNER)  # the partner reminds its own officers
+        .options(selectinload(m.Arrangement.customer), selectinload(m.Arrangement.spoc))
     ).all()
     arrangements = [
         ArrangementFacts(

@@ -29,7 +29,9 @@ def test_export_then_import_by_the_partner(tmp_path: Path) -> None:
 
     code, said, err = run(ours, "share", "export", "--out", str(out), "--operator", "Dee")
 
-    assert (0, f"Exported 1 arrangement(s) for the partner council to {out}.\n") == (code, said), err
+    assert (0, f"Exported 1 arrangement(s) for the partner council to {out}.\n") == (code, said), (
+        err
+    )
     assert 0o600 == stat.S_IMODE(out.stat().st_mode)
     code, _, err = run(ours, "share", "export", "--out", str(out))
     assert (1, True) == (code, "already exists" in err)

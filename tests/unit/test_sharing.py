@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from bot import lifecycle
+from bot.digests import REVIEWS
 from bot.letters import LetterOptions
 from bot.letters.service import render_letter
 from bot.partner_entries import PartnerEntryError
@@ -420,3 +421,27 @@ def test_letters_refuse_a_partner_entry(tmp_path: Path) -> None:
             now=h.now,
             operator="dmo",
         )
+
+
+def test_the_partners_reviews_are_theirs_no_reminder_or_digest_line_here(tmp_path: Path) -> None:
+    h = ours(tmp_path)
+    import_partner(
+        h,
+        partner_file(
+            tmp_path / "in.csv", [partner_row("P-1", "p1@mail.example", review_date="2026-12-08")]
+        ),
+    )
+    h.at(date(2026, 12, 7), "09:00")
+
+    h.daemon.reminders.run()
+    text = h.daemon.digests.run(REVIEWS).text
+
+    with h.app.factory() as session:
+        reminded = session.scalars(
+            select(m.Customer.ref)
+            .join(m.Arrangement, m.Arrangement.customer_id == m.Customer.id)
+            .join(m.Reminder, m.Reminder.arrangement_id == m.Arrangement.id)
+        ).all()
+    assert "P-1" not in reminded
+    assert "P-1 (Partner customer P-1), SPOC" not in text  # no review line
+    assert f"Raise the flag in CRM for P-1 (Partner customer P-1), partner: {PARTNER}" in text
