@@ -55,6 +55,7 @@ def tour(app: App, connections: MailConnections, out_dir: Path, operator: str, e
         review_months=6,
         by="Housing Manager",
         operator=operator,
+        flag_systems=app.settings.flags.systems,
     )
     assert decision.review_date is not None and decision.appeal_deadline is not None
     echo(
