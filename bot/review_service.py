@@ -25,6 +25,7 @@ from bot.audit import audit
 from bot.evidence import Evidence, EvidenceError, EvidenceStore, body_digest
 from bot.policy import Policy
 from bot.recording import HISTORY_WINDOW, prior_contacts, record_decision
+from bot.partner_entries import PARTNER
 from bot.store import models as m
 from mailbox_rules import Decision, Register, header_block, message_text, parse_envelope
 from mailbox_rules.rules import LONDON
@@ -182,6 +183,11 @@ def _add_sender_address(
         return None, "sender's address not added (--no-add-address)"
     if address is None:
         return None, "no sender address could be read, so none was added"
+    if customer.source == PARTNER:  # read-only here: the partner keeps its own register
+        return None, (
+            f"{address} not added: {customer.ref} is {customer.partner}'s arrangement, read-only "
+            f"here (ask {customer.partner} to add it to the file they share)"
+        )
     owner = session.scalar(
         select(m.Customer.ref).join(m.CustomerEmail).where(m.CustomerEmail.address == address)
     )

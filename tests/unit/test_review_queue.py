@@ -255,3 +255,20 @@ def test_confirming_an_emergency_already_forwarded_sends_nothing_again(h: Harnes
 
     assert ("emergency", 1) == (result.decisions[0][1].kind.value, len(h.sender.sent))
     assert [] == queue(h)
+
+
+def test_confirming_for_a_partners_customer_records_it_but_adds_no_address(h: Harness) -> None:
+    """A partner's entry (``share import``) is read-only here: the message is theirs, but
+    the new address belongs in the file the partner shares."""
+    with h.app.factory.begin() as session:
+        customer = session.scalars(select(m.Customer).where(m.Customer.ref == "C-1")).one()
+        customer.source, customer.partner = "partner", "Northvale Council"
+    h.info.deliver(stranger_message())
+    h.watcher.run_pass()
+
+    result = confirm(h, 1)
+
+    assert (None, "breach") == (result.address_added, result.decisions[0][1].kind.value)
+    assert "C-1 is Northvale Council's arrangement, read-only here" in result.address_note
+    with h.app.factory() as session:
+        assert NEW_ADDRESS not in session.scalars(select(m.CustomerEmail.address)).all()
