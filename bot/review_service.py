@@ -23,9 +23,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.audit import audit
 from bot.evidence import Evidence, EvidenceError, EvidenceStore, body_digest
+from bot.partner_entries import PARTNER
 from bot.policy import Policy
 from bot.recording import HISTORY_WINDOW, prior_contacts, record_decision
-from bot.partner_entries import PARTNER
 from bot.store import models as m
 from mailbox_rules import Decision, Register, header_block, message_text, parse_envelope
 from mailbox_rules.rules import LONDON
