@@ -94,6 +94,7 @@ def share_import(obj: _Context, file: Path, partner: str | None, operator: str |
     click.echo(
         f"Imported {file} for {result.partner}: {len(result.created)} new, "
         f"{len(result.updated)} updated, {len(result.ended)} ended."
+        + (" (Updated: already imported, brought up to date.)" if result.updated else "")
     )
     for ref in result.ended:
         click.echo(f"  ended {ref}: not in the new file (its flags must be removed)")

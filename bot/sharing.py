@@ -201,6 +201,7 @@ class ShareImportResult:
     partner: str
     created: tuple[str, ...] = ()
     updated: tuple[str, ...] = ()
+    """References already in the partner's set, brought up to date (changed or not)."""
     ended: tuple[str, ...] = ()
     """References in the partner's set that the new file lacks: ended today."""
 
