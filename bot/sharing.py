@@ -48,12 +48,10 @@ from bot.store import models as m
 from mailbox_rules.envelope import normalise_address
 from mailbox_rules.register import ArrangementStatus, in_domains
 
-SHARED_STATUSES = (
-    ArrangementStatus.ACTIVE,
-    ArrangementStatus.WARNING,
-    ArrangementStatus.CEASE_AND_DESIST,
-)
-"""The arrangements the partner is told of: every one in force, the warning stage included."""
+SHARED_STATUSES = (ArrangementStatus.ACTIVE, ArrangementStatus.CEASE_AND_DESIST)
+"""The arrangements the partner is told of: those in force.  The warning stage is left out: no
+restriction applies yet, so the partner's contact centre has nothing to enforce and no need
+to know (data minimisation, UK GDPR art. 5(1)(c))."""
 PLAIN_WORDS = "restrictions"
 """The column of the restrictions in plain words, for people: ignored by the import, which
 reads the machine-readable columns instead."""

@@ -100,7 +100,9 @@ def import_partner(h: Harness, path: Path, today: date = TODAY) -> object:
 # -- export -----------------------------------------------------------------------------------
 
 
-def test_the_export_has_the_agreed_columns_for_arrangements_in_force_only(tmp_path: Path) -> None:
+def test_the_export_has_the_agreed_columns_for_arrangements_in_force_only_not_warnings(
+    tmp_path: Path,
+) -> None:
     h = ours(tmp_path)
     out = tmp_path / "share" / "partner.csv"
 
@@ -108,7 +110,7 @@ def test_the_export_has_the_agreed_columns_for_arrangements_in_force_only(tmp_pa
 
     lines = read(out)
     assert list(COLUMNS) == list(lines[0])
-    assert (4, ["C-1", "R-1", "R-2", "R-4"]) == (count, [r["customer_ref"] for r in lines])
+    assert (3, ["C-1", "R-1", "R-4"]) == (count, [r["customer_ref"] for r in lines])
     rich = lines[1]
     assert '\'=HYPERLINK("http://x.example")' == rich["customer_name"]
     assert "'-jo@mail.example;jo2@mail.example" == rich["customer_emails"]
@@ -127,7 +129,7 @@ def test_the_export_has_the_agreed_columns_for_arrangements_in_force_only(tmp_pa
     )
     assert "The customer may contact us no more than 3 times a week" in rich["restrictions"]
     assert "Office visits: Only the Market Street office by appointment." in rich["restrictions"]
-    assert "acknowledged but not answered" in lines[3]["restrictions"]
+    assert "acknowledged but not answered" in lines[2]["restrictions"]
     assert stat.S_IMODE(out.stat().st_mode) == 0o600
 
 
@@ -154,7 +156,6 @@ def test_the_export_is_audited_per_customer_naming_the_partner(tmp_path: Path) -
     assert [
         ("share.export", "C-1", True),
         ("share.export", "R-1", True),
-        ("share.export", "R-2", True),
         ("share.export", "R-4", True),
         ("share.export.summary", None, True),
     ] == got
@@ -208,7 +209,7 @@ def test_an_exported_file_imported_by_the_partner_routes_the_same_way(tmp_path: 
         return sorted(
             (ref, str(r.restricted_to), f"{r.channels}{r.contact_hours}{r.max_contacts}")
             for ref, r in rows.items()
-            if ref in ("R-1", "R-2", "R-4")
+            if ref in ("R-1", "R-4")
         )
 
     assert routed(h) == routed(theirs)
