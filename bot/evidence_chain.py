@@ -331,7 +331,10 @@ def _check_link(
     if row.salt is None:
         return "the link has lost its salt but is not marked purged: it was edited"
     if content_hash(row.salt, canonical(fields)) != row.content_hash:
-        return "the record's fields no longer match its content hash: the record was edited"
+        return (
+            "the record's fields no longer match its content hash: the record was edited "
+            "(or its link rewritten)"
+        )
     if row.customer_id != fields["customer_id"]:
         return "the link names another customer than its record: the link was edited"
     sha256 = fields["sha256"]

@@ -124,11 +124,11 @@ class ChainHarness:
     def database(self) -> Path:
         return self.root / "state" / "db.sqlite"
 
-    def breach(self, ref: str = "NV-1") -> None:
+    def breach(self, ref: str = "NV-1", subject: str = "Repairs") -> None:
         """A message to the information mailbox: a breach, recorded by the watcher."""
         self._n += 1
         self.info.deliver(
-            message(self._n, SENDERS[ref], "info@homes.example"), received_at=self.now
+            message(self._n, SENDERS[ref], "info@homes.example", subject), received_at=self.now
         )
         self.tick()
 
