@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import click
 
 from bot.audit import audit, current_operator
-from bot.evidence_chain import verify
+from bot.evidence_chain import holds_link, verify
 from bot.evidence_export import export_bundle
 
 COMMANDS: list[click.Command] = []
@@ -24,24 +24,43 @@ def evidence_group() -> None:
 
 
 @evidence_group.command("verify")
+@click.option(
+    "--head",
+    "noted_heads",
+    metavar="HASH",
+    multiple=True,
+    help="A head noted earlier: fail unless it is still a link of the chain (repeatable).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
-def evidence_verify(obj: _Context, as_json: bool) -> None:
+def evidence_verify(obj: _Context, noted_heads: tuple[str, ...], as_json: bool) -> None:
     """Recompute the evidence chain, every record's hash and every raw message file.
 
     Exits 0 with a one-line summary when all is intact; exits 1 naming the first problem (the
     record, its link and what is wrong).  Note the head it prints somewhere else (a ticket, a
-    letter): links removed from the newest end can only be detected against a head noted
-    earlier.  Read-only.
+    letter) and give it with --head later: links removed from the newest end can only be
+    detected against a head noted earlier.  Read-only.
     """
     app = obj.app
     with _errors(), app.factory() as session:
         report = verify(session, app.evidence)
+        lost = [noted for noted in noted_heads if not holds_link(session, noted)]
+    lines = [
+        f"Evidence chain BROKEN: the head {noted} noted earlier is no longer in the chain: "
+        "links were removed from its end, or the chain was rebuilt"
+        for noted in lost
+    ]
     if as_json:
-        click.echo(json.dumps(report.as_dict(), indent=2))
+        click.echo(
+            json.dumps(
+                {**report.as_dict(), "ok": report.ok and not lost, "lost_heads": lost}, indent=2
+            )
+        )
     else:
+        for line in lines:
+            click.echo(line)
         click.echo(report.summary())
-    if not report.ok:
+    if lost or not report.ok:
         raise SystemExit(1)
 
 

@@ -163,6 +163,14 @@ def head(session: Session) -> str:
     return last or GENESIS
 
 
+def holds_link(session: Session, link_hash_: str) -> bool:
+    """Whether a link with this hash is in the chain (a head noted earlier must still be)."""
+    found = session.scalar(
+        select(m.EvidenceLink.id).where(m.EvidenceLink.link_hash == link_hash_.strip().lower())
+    )
+    return found is not None
+
+
 def link(session: Session, record: Record) -> m.EvidenceLink:
     """Chain a new breach, contact or letter, in the caller's transaction (which has just
     inserted it).  Its fields are read back from the database, so the hash covers exactly

@@ -271,7 +271,7 @@ def export_bundle(
         "exported_at": local(now, zone),
         "zone": zone.key,
         "columns": INDEX_COLUMNS,
-        "rows": [_index_row(r, zone) for r in rows],
+        "rows": [(_index_row(r, zone), _is_problem(r)) for r in rows],
         "report": report,
         "genesis": GENESIS,
         "separator": LINK_SEPARATOR,
@@ -304,6 +304,12 @@ def _copy_message(evidence: EvidenceStore, out: Path, number: int, entry: Entry)
     name = message_file(number, entry)
     write_private(out / name, data)
     return name, ""
+
+
+def _is_problem(row: Row) -> bool:
+    """A raw message missing or altered, or a record outside the chain (not: no raw message
+    was ever kept, as for a contact decided on its header alone)."""
+    return row.note.endswith(NOT_INCLUDED) or row.link is None
 
 
 def _index_row(row: Row, zone: ZoneInfo) -> list[Any]:

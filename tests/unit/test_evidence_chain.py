@@ -299,6 +299,31 @@ def test_verify_json_names_the_first_problem(h: ChainHarness) -> None:
     assert report["first_problem"].startswith(f"{kind} {record_id} (link {link_id}): ")
 
 
+def test_removing_the_newest_links_is_seen_only_against_a_head_noted_earlier(
+    h: ChainHarness,
+) -> None:
+    noted = h.verify().head
+    newest = links(h)[-1]
+    with h.tamper() as db:
+        db.execute("DELETE FROM evidence_links WHERE id = ?", (newest.id,))
+        db.execute("DELETE FROM breach_sightings WHERE breach_id = ?", (newest.record_id,))
+        db.execute("DELETE FROM breaches WHERE id = ?", (newest.record_id,))
+
+    alone = h.cli("evidence", "verify")
+    against_head = h.cli("evidence", "verify", "--head", noted)
+    as_json = h.cli("evidence", "verify", "--head", noted, "--json")
+
+    assert 0 == alone[0]  # a shorter chain is still a valid chain
+    assert 1 == against_head[0]
+    assert against_head[1].startswith(f"Evidence chain BROKEN: the head {noted} noted earlier")
+    assert (1, False, [noted]) == (
+        as_json[0],
+        json.loads(as_json[1])["ok"],
+        json.loads(as_json[1])["lost_heads"],
+    )
+    assert 0 == h.cli("evidence", "verify", "--head", links(h)[-1].link_hash)[0]
+
+
 # -- retention purge (helper B's contract) ----------------------------------------------------
 
 

@@ -188,6 +188,8 @@ def test_an_altered_message_is_left_out_and_the_bundle_says_the_chain_is_broken(
         letter_row["note"],
     )
     assert not list((bundle / "messages").glob("*-letter-*"))
+    html = (bundle / "index.html").read_text()
+    assert '<span class="problem">the raw message in the evidence store has been altered' in html
     assert "Evidence chain BROKEN at letter 1" in (bundle / "README.txt").read_text()
     assert "1 record(s) have no intact raw message" in err and "chain is broken" in err
 
