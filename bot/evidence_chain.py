@@ -16,8 +16,9 @@ bookkeeping row, not evidence).  Keys sorted, no spaces, ASCII only, datetimes i
 so that anyone can recompute a hash with ``sha256sum``.
 
 A retention purge or an erasure deletes the record but keeps its link, marked ``purged_at``
-with its salt and customer removed: :func:`verify` then checks that link's place in the chain
-only, and counts it.
+with its salt and customer removed and ``erasure_id`` naming the purge's tombstone:
+:func:`verify` then checks that link's place in the chain and its tombstone only, and counts
+it.
 
 Concurrency: :func:`link` is called after the record's INSERT has been flushed.  On SQLite
 that INSERT holds the database's one write lock until the transaction commits, so the chain's
@@ -332,6 +333,8 @@ def _check_link(
         return _broken_order(row.prev_hash, index, position)
     if row.purged_at is not None:
         report.purged += 1
+        if row.erasure_id is None or session.get(m.Erasure, row.erasure_id) is None:
+            return "the link is marked purged, but no purge or erasure is recorded for it"
         return None  # its record went with a purge or an erasure: its place is all to check
     fields = record_fields(session, row.record_kind, row.record_id)
     if fields is None:

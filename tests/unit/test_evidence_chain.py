@@ -383,6 +383,31 @@ def test_after_a_purge_of_the_newest_records_a_new_record_never_takes_a_purged_i
     assert (True, 10, 3) == (report.ok, report.links, report.purged)
 
 
+def test_a_link_marked_purged_without_a_purge_is_detected(h: ChainHarness) -> None:
+    """The triggers let a purge mark links; marking one by hand to hide a deleted record is
+    still seen, since no purge or erasure tombstone names it."""
+    breach = breach_of(h, "NV-1", 1)
+    target = link_of(h, "breach", breach.id)
+    with h.tamper(drop_triggers=False) as db:
+        db.execute(
+            "UPDATE evidence_links SET purged_at = '2026-12-03 12:00:00.000000', salt = NULL,"
+            " customer_id = NULL WHERE id = ?",
+            (target.id,),
+        )
+        db.execute("DELETE FROM breach_sightings WHERE breach_id = ?", (breach.id,))
+        db.execute("DELETE FROM breaches WHERE id = ?", (breach.id,))
+
+    problem = h.verify().first_problem
+
+    assert problem is not None
+    assert ("breach", breach.id, target.id) == (
+        problem.record_kind,
+        problem.record_id,
+        problem.link_id,
+    )
+    assert "marked purged, but no purge or erasure is recorded" in problem.what
+
+
 def test_a_purged_link_is_still_checked_for_its_place(h: ChainHarness) -> None:
     purge(h, "NV-2")
     purged = next(row for row in links(h) if row.purged_at is not None)
