@@ -1065,13 +1065,14 @@ if __name__ == "__main__":  # pragma: no cover
     _main()
 else:
     # Command groups in their own modules (they import what they share from this one).
-    from bot import cli_letters, cli_lifecycle, cli_schedule, cli_sharing
+    from bot import cli_evidence, cli_letters, cli_lifecycle, cli_schedule, cli_sharing
 
     for _group in (
         cli_lifecycle.COMMANDS,
         cli_letters.COMMANDS,
         cli_schedule.COMMANDS,
         cli_sharing.COMMANDS,
+        cli_evidence.COMMANDS,
     ):
         for _command in _group:
             main.add_command(_command)

@@ -3,7 +3,8 @@
 Each function writes what one decision calls for — a breach and its sighting, a contact, an
 outbox row, a quarantine entry, the processed-message record and the cursor — inside the
 caller's transaction.  Every write is idempotent (see :func:`add_once`): after a crash the
-same message is decided again and nothing is recorded twice.
+same message is decided again and nothing is recorded twice.  A new breach or contact is
+chained into the evidence chain (:mod:`bot.evidence_chain`) in the same transaction.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.evidence import Evidence
+from bot.evidence_chain import link as chain_link
 from bot.mail.forward import new_outgoing_message_id
 from bot.outbox import (
     ACKNOWLEDGEMENT,
@@ -104,6 +106,8 @@ def record_decision(
             subject_key=envelope.subject_key[:200],
             new_issue=decision.new_issue,
         )
+        if is_new:
+            chain_link(session, breach)
         add_once(
             session,
             m.BreachSighting,
@@ -141,7 +145,7 @@ def record_decision(
         customer = _customer(session, decision.customer_ref)
         body = evidence.body_sha256 if evidence else None
         key = _message_key(session, m.Contact, customer.id, envelope.message_id, body)
-        contact, _ = add_once(
+        contact, contact_is_new = add_once(
             session,
             m.Contact,
             {"customer_id": customer.id, "message_id": key},
@@ -158,6 +162,8 @@ def record_decision(
             subject_key=envelope.subject_key[:200],
             new_issue=decision.new_issue,
         )
+        if contact_is_new:
+            chain_link(session, contact)
         if decision.kind is DecisionKind.EMERGENCY and sha256:
             _enqueue_emergency(
                 session,

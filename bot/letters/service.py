@@ -1,11 +1,12 @@
 """Rendering, sending and listing letters: the service behind ``spocbot letter``.
 
 Sending queues the complete email in the exactly-once outbox (which keeps it in the evidence
-store) and records a ``letters`` row and an audit event, all in one transaction; the caller
-then delivers it.  A letter is about one decision (an introduction about the decision of a
-date, a review outcome about one review, a cover notice about one absence...): sending the
-same letter about the same decision again sends nothing and says it was already sent, unless
-``resend`` asks for another copy, which is recorded as a letter of its own.
+store) and records a ``letters`` row, its evidence-chain link and an audit event, all in one
+transaction; the caller then delivers it.  A letter is about one decision (an introduction
+about the decision of a date, a review outcome about one review, a cover notice about one
+absence...): sending the same letter about the same decision again sends nothing and says it
+was already sent, unless ``resend`` asks for another copy, which is recorded as a letter of its
+own.
 
 Nothing here writes the reasons or support needs anywhere but into the letter itself: audit
 details, outbox routing notes and listings name the kind, the customer and the decision only.
@@ -24,6 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.audit import audit
 from bot.config import Settings
 from bot.evidence import EvidenceStore
+from bot.evidence_chain import link as chain_link
 from bot.letters import formats
 from bot.letters.content import LetterDocument, LetterError, LetterOptions, compose
 from bot.mail.forward import new_outgoing_message_id
@@ -176,6 +178,7 @@ def _send(
         )
         session.add(record)
         session.flush()
+        chain_link(session, record)
         audit(
             session,
             operator,
