@@ -243,7 +243,7 @@ def db_upgrade(obj: _Context) -> None:
 
 @main.group()
 def register() -> None:
-    """The SPOC register: import, export and list arrangements."""
+    """The SPOC register: import, export, list, correct and erase entries."""
 
 
 @register.command("import")
@@ -1053,8 +1053,15 @@ if __name__ == "__main__":  # pragma: no cover
     _main()
 else:
     # Command groups in their own modules (they import what they share from this one).
-    from bot import cli_letters, cli_lifecycle, cli_schedule
+    from bot import cli_letters, cli_lifecycle, cli_privacy, cli_schedule
 
-    for _group in (cli_lifecycle.COMMANDS, cli_letters.COMMANDS, cli_schedule.COMMANDS):
+    for _group in (
+        cli_lifecycle.COMMANDS,
+        cli_letters.COMMANDS,
+        cli_schedule.COMMANDS,
+        cli_privacy.COMMANDS,
+    ):
         for _command in _group:
             main.add_command(_command)
+    for _command in cli_privacy.REGISTER_COMMANDS:
+        register.add_command(_command)

@@ -34,6 +34,7 @@ from bot.digests import BREACHES, REVIEWS
 from bot.lifecycle import lapse_due
 from bot.outbox import DeliveryReport, OutboxSender
 from bot.reminder_service import describe_run, effective_date
+from bot.retention import daily_purge
 from bot.watcher import PassReport, Watcher
 
 log = logging.getLogger(__name__)
@@ -46,11 +47,16 @@ DailyHook = Callable[[sessionmaker[Session], date, str], object]
 """A job run once a day, before the reminders: ``hook(factory, today, operator)``."""
 
 
-def daily_hooks() -> list[DailyHook]:
+def daily_hooks(app: App) -> list[DailyHook]:
     """The jobs the reminders job runs once per effective date, before working out reminders
     (so that an arrangement that lapsed today gets no reminder): arrangements with
-    ``lapse_at_review`` whose review date has come end by themselves."""
-    return [lapse_due]
+    ``lapse_at_review`` whose review date has come end by themselves; then the retention
+    purge (policy §8) erases the arrangements ended longer ago than ``[retention]
+    months_after_end``."""
+    return [
+        lapse_due,
+        daily_purge(app.evidence, app.settings.retention.months_after_end),
+    ]
 
 
 def _whole_seconds(seconds: float) -> int:
@@ -70,7 +76,7 @@ class Daemon:
         check_seconds: float = CHECK_SECONDS,
     ) -> None:
         self._app, self._watcher, self._outbox, self._on_pass = app, watcher, outbox, on_pass
-        self._hooks = list(daily_hooks() if hooks is None else hooks)
+        self._hooks = list(daily_hooks(app) if hooks is None else hooks)
         self._hooks_done: date | None = None
         self._failures = 0
         self.reminders = build_reminders(app)
