@@ -183,7 +183,7 @@ def erase(
         )
     session.flush()
     for obj in list(session.identity_map.values()):  # deleted rows: never to be flushed again
-        if obj is not erasure:
+        if obj is not erasure and obj in session:
             session.expunge(obj)
     return counts, hashes
 
