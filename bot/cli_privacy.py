@@ -196,7 +196,7 @@ def retention_purge(
         click.echo(
             f"{verb} {purged.customer_ref} (ended {purged.ended_on}): {_counts(purged.counts)}"
         )
-    for ref, why in run.skipped:
+    for _ref, why in run.skipped:
         click.echo(f"Kept for now: {why}", err=True)
     if run.purged and not dry_run:
         click.echo(

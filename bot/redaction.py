@@ -117,7 +117,7 @@ class Redactor:
 
     def _headers(self, part: Message) -> bool:
         items = part.items()
-        new_items: list[tuple[str, str | Header]] = []
+        new_items: list[tuple[str, str]] = []
         changed = False
         for name, value in items:
             try:
@@ -127,14 +127,16 @@ class Redactor:
             redacted = self.text(decoded)
             if redacted != decoded:
                 changed = True
-                new_items.append((name, redacted if redacted.isascii() else Header(redacted, "utf-8")))
+                new_items.append(
+                    (name, redacted if redacted.isascii() else Header(redacted, "utf-8").encode())
+                )
             else:
                 new_items.append((name, value))
         if changed:
             for name in {n for n, _ in items}:
                 del part[name]
-            for name, value in new_items:
-                part[name] = value
+            for name, new in new_items:
+                part[name] = new
         return changed
 
     def _part(self, part: Message) -> bool | None:

@@ -122,9 +122,7 @@ def _emails(
     removing = {normalise_address(a) for a in change.remove_emails}
     missing = sorted(removing - have)
     if missing:
-        raise AmendRefused(
-            f"--remove-email: {missing[0]} is not one of {customer.ref}'s addresses"
-        )
+        raise AmendRefused(f"--remove-email: {missing[0]} is not one of {customer.ref}'s addresses")
     adding: list[str] = []
     for given in change.add_emails:
         address = normalise_address(given)

@@ -28,7 +28,6 @@ from bot.store import models as m
 from mailbox_rules import register as core
 from mailbox_rules.restrictions import ContactHours, Limit
 
-
 _LONDON = ZoneInfo("Europe/London")
 
 

@@ -88,9 +88,7 @@ def _officer(officer: m.Officer | None) -> dict[str, str] | None:
     return None if officer is None else {"name": officer.name, "email": officer.email}
 
 
-def collect(
-    session: Session, evidence: EvidenceStore, records: PersonRecords
-) -> dict[str, Any]:
+def collect(session: Session, evidence: EvidenceStore, records: PersonRecords) -> dict[str, Any]:
     """The export's records, as data (times as aware datetimes)."""
     customer, arrangement = records.customer, records.arrangement
     data: dict[str, Any] = {
@@ -200,7 +198,10 @@ def _summary(
         "purposes": list(PURPOSES),
         "recipients": recipients,
         "retention": retention,
-        "rights": [*RIGHTS, f"Requests about these records: the Data Management Officer, {org.dmo_email}."],
+        "rights": [
+            *RIGHTS,
+            f"Requests about these records: the Data Management Officer, {org.dmo_email}.",
+        ],
     }
 
 

@@ -36,7 +36,9 @@ ROWS = [
     "KEEP-2,Kim Oakes,kim.oakes@mail.example,Sam Spoc,spoc@homes.example,,,,active,"
     "2026-06-01,2026-12-10\n",
 ]
-EXTRA = '\n[letters]\nemergency_phone = "0300 000 0000"\n\n[sharing]\npartner_name = "Vale Council"\n'
+EXTRA = (
+    '\n[letters]\nemergency_phone = "0300 000 0000"\n\n[sharing]\npartner_name = "Vale Council"\n'
+)
 
 
 def message(sender: str, subject: str, body: str, message_id: str) -> bytes:
@@ -168,10 +170,19 @@ def populated(root: Path) -> Harness:
             )
         )
         session.add(
-            m.FlagTask(arrangement_id=arrangement_id, system="CRM", action="raise", due_on=date(2026, 6, 1))
+            m.FlagTask(
+                arrangement_id=arrangement_id, system="CRM", action="raise", due_on=date(2026, 6, 1)
+            )
         )
         session.flush()
-        audit(session, "dmo", "share.export", f"customer:{ERIN}", customer_ref=ERIN, details="to Vale Council")
+        audit(
+            session,
+            "dmo",
+            "share.export",
+            f"customer:{ERIN}",
+            customer_ref=ERIN,
+            details="to Vale Council",
+        )
         for kind, record_id, customer_id in (
             ("breach", erin_breach_id(session), erin.id),
             ("contact", contact.id, erin.id),
@@ -185,9 +196,7 @@ def erin_breach_id(session: object) -> int:
     from sqlalchemy.orm import Session
 
     assert isinstance(session, Session)
-    return session.scalars(
-        select(m.Breach.id).join(m.Customer).where(m.Customer.ref == ERIN)
-    ).one()
+    return session.scalars(select(m.Breach.id).join(m.Customer).where(m.Customer.ref == ERIN)).one()
 
 
 def add_link(session: object, kind: str, record_id: int, customer_id: int) -> None:
@@ -195,7 +204,9 @@ def add_link(session: object, kind: str, record_id: int, customer_id: int) -> No
     from sqlalchemy.orm import Session
 
     assert isinstance(session, Session)
-    last = session.scalars(select(m.EvidenceLink.link_hash).order_by(m.EvidenceLink.id.desc())).first()
+    last = session.scalars(
+        select(m.EvidenceLink.link_hash).order_by(m.EvidenceLink.id.desc())
+    ).first()
     prev = last or "0" * 64
     link = hashlib.sha256(f"{prev}{kind}{record_id}".encode()).hexdigest()
     session.add(

@@ -60,9 +60,8 @@ def test_erasure_is_refused_within_the_retention_period_with_the_date(h: Harness
     with pytest.raises(erasure.ErasureRefused) as refused:
         erase(h)
 
-    assert (
-        "kept until 2027-01-01 under [retention] months_after_end = 6 (policy §8)"
-        in str(refused.value)
+    assert "kept until 2027-01-01 under [retention] months_after_end = 6 (policy §8)" in str(
+        refused.value
     )
 
 
@@ -78,7 +77,9 @@ def test_erasure_is_refused_while_a_message_about_them_is_unsent(h: Harness) -> 
     with h.app.factory.begin() as session:
         session.execute(update(m.Outbox).where(m.Outbox.kind == "letter").values(status="pending"))
 
-    with pytest.raises(erasure.ErasureRefused, match=r"not sent yet \(outbox \d+ \(letter, pending"):
+    with pytest.raises(
+        erasure.ErasureRefused, match=r"not sent yet \(outbox \d+ \(letter, pending"
+    ):
         erase(h)
 
 
@@ -108,6 +109,7 @@ def test_after_erasure_no_stored_file_mentions_the_person(h: Harness) -> None:
 
 def test_other_customers_records_and_shared_raw_files_stay(h: Harness) -> None:
     end(h, ERIN, date(2026, 1, 2))
+
     def kims() -> list[str]:  # where Kim is mentioned (the values lose Erin's reference)
         return [row.split(":")[0] for row in rows_mentioning(h, KIM_TERMS)]
 
@@ -170,8 +172,7 @@ def test_the_evidence_links_stay_marked_purged_without_salt_or_customer(h: Harne
     with h.app.factory() as session:
         links = list(session.scalars(select(m.EvidenceLink).order_by(m.EvidenceLink.id)))
     assert [(True, None, None, result.erasure_id)] * 2 + [(False, "s" * 32, 2, None)] == [
-        (link.purged_at is not None, link.salt, link.customer_id, link.erasure_id)
-        for link in links
+        (link.purged_at is not None, link.salt, link.customer_id, link.erasure_id) for link in links
     ]
 
 

@@ -13,9 +13,9 @@ import pytest
 from sqlalchemy import func, select
 
 from bot import retention
+from bot.register_service import import_register
 from bot.scheduler import Daemon
 from bot.store import models as m
-from bot.register_service import import_register
 from tests.schedtest import HEADER, Harness, row
 
 
