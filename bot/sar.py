@@ -32,6 +32,13 @@ from bot.config import Settings
 from bot.erasure import kept_until
 from bot.errors import DomainError
 from bot.evidence import EvidenceError, EvidenceStore
+from bot.outbox import (
+    BREACH_FORWARD,
+    COVER_FORWARD,
+    EMERGENCY_FORWARD,
+    EMERGENCY_ROUTE,
+    SCREENING_FORWARD,
+)
 from bot.person_data import PersonRecords, find_customer, identifiers, records_about
 from bot.private_files import private_file
 from bot.redaction import Redactor
@@ -39,6 +46,10 @@ from bot.store import models as m
 from bot.templating import Templates
 
 ANOTHER = "[another customer]"
+_TO_STAFF = frozenset(
+    {BREACH_FORWARD, COVER_FORWARD, EMERGENCY_FORWARD, EMERGENCY_ROUTE, SCREENING_FORWARD}
+)
+"""Outbox kinds sent to staff (forwards), not to the customer."""
 PURPOSES = (
     "To run the Single Point of Contact arrangement agreed for you (policy §4): recognising "
     "your emails by their addresses, sending them to your named officer (SPOC) or, while they "
@@ -160,8 +171,18 @@ def _summary(
             if event.officer is not None:
                 officers[event.officer.email] = event.officer.name
     org = settings.organisation
+    forwarded = {
+        o.recipient_email: o.recipient_name
+        for o in records.outbox
+        if o.kind in _TO_STAFF and o.recipient_email not in officers
+    }
     recipients = [
         f"{name} <{email}> (SPOC or cover officer)" for email, name in sorted(officers.items())
+    ]
+    recipients += [
+        f"{name} <{email}> (sent a copy of your message)"
+        for email, name in sorted(forwarded.items())
+        if email != org.dmo_email
     ]
     recipients.append(f"the Data Management Officer <{org.dmo_email}> ({org.name})")
     shared = session.scalar(
