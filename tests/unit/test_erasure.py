@@ -24,6 +24,7 @@ from tests.privacytest import (
     end,
     files_mentioning,
     populated,
+    readable,
     rows_mentioning,
 )
 from tests.schedtest import Harness
@@ -218,3 +219,18 @@ def test_the_sweep_keeps_every_referenced_file(h: Harness) -> None:
     erasure.sweep_unreferenced(h.app.factory, h.app.evidence, h.now + 2 * erasure.SWEEP_GRACE)
 
     assert files == sorted(p for p in h.app.evidence.root.rglob("*.eml"))
+
+
+def test_a_digest_naming_both_customers_is_kept_with_the_erased_one_replaced(h: Harness) -> None:
+    end(h, ERIN, date(2026, 1, 2))
+
+    erase(h)
+
+    with h.app.factory() as session:
+        digests = list(session.scalars(select(m.Outbox).where(m.Outbox.kind == "digest")))
+    stored = [readable(h.app.evidence.get(d.original_sha256)) for d in digests]
+    assert (True, True, True) == (
+        len(digests) >= 1,
+        all("kim oakes" in text for text in stored),
+        all(erasure.ERASED in text for text in stored),
+    )

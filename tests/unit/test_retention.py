@@ -152,3 +152,29 @@ def test_an_import_that_brings_a_new_ceased_customer_warns_it_may_be_a_purged_on
     assert ["Z-9 is new here and ceased: if the retention purge"] == [
         w.message[:50] for w in result.warnings
     ]
+
+
+def test_an_arrangement_with_a_message_still_to_send_is_kept_for_a_later_run(h: Harness) -> None:
+    with h.app.factory.begin() as session:
+        customer = session.scalars(select(m.Customer).where(m.Customer.ref == "A-1")).one()
+        session.add(
+            m.Outbox(
+                kind="acknowledgement",
+                customer_id=customer.id,
+                original_message_id="<a@mail.example>",
+                original_sha256="",
+                recipient_name="Customer A-1",
+                recipient_email="a-1@mail.example",
+                route_reason="acknowledged",
+                outgoing_message_id="<out-a@homes.example>",
+                status="pending",
+            )
+        )
+
+    run = purge(h, date(2026, 12, 2))
+
+    assert (["P-1"], ["A-1"], True) == (
+        [p.customer_ref for p in run.purged],
+        [ref for ref, _ in run.skipped],
+        "A-1" in refs(h),
+    )
