@@ -246,7 +246,7 @@ def db_upgrade(obj: _Context) -> None:
 
 @main.group()
 def register() -> None:
-    """The SPOC register: import, export and list arrangements."""
+    """The SPOC register: import, export, list, correct and erase entries."""
 
 
 @register.command("import")
@@ -1065,7 +1065,14 @@ if __name__ == "__main__":  # pragma: no cover
     _main()
 else:
     # Command groups in their own modules (they import what they share from this one).
-    from bot import cli_evidence, cli_letters, cli_lifecycle, cli_schedule, cli_sharing
+    from bot import (
+        cli_evidence,
+        cli_letters,
+        cli_lifecycle,
+        cli_privacy,
+        cli_schedule,
+        cli_sharing,
+    )
 
     for _group in (
         cli_lifecycle.COMMANDS,
@@ -1073,6 +1080,9 @@ else:
         cli_schedule.COMMANDS,
         cli_sharing.COMMANDS,
         cli_evidence.COMMANDS,
+        cli_privacy.COMMANDS,
     ):
         for _command in _group:
             main.add_command(_command)
+    for _command in cli_privacy.REGISTER_COMMANDS:
+        register.add_command(_command)

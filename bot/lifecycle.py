@@ -213,6 +213,17 @@ def _name(value: str | None, operator: str) -> str:
     return check_text(value, "--by", MAX_NAME, lines=False)
 
 
+def _end_in_history(arrangement: m.Arrangement) -> bool:
+    """Whether a recorded step ended the arrangement (an end, a lapse, a review that ended it,
+    an upheld appeal), rather than a register import that gave it as ceased."""
+    return any(
+        e.kind in (EventKind.END, EventKind.LAPSED)
+        or (e.kind == EventKind.REVIEW and e.outcome == ReviewOutcome.ENDED)
+        or (e.kind == EventKind.APPEAL_DECIDED and e.outcome == AppealOutcome.UPHELD)
+        for e in arrangement.events
+    )
+
+
 def _not_ended(arrangement: m.Arrangement, step: str, instead: str) -> None:
     if arrangement.status == _CEASED:
         ended = f" on {arrangement.ended_on}" if arrangement.ended_on else ""
@@ -1010,9 +1021,11 @@ def end(
     _not_after_today(on, today, "end")
     with factory.begin() as session:
         arrangement = _arrangement(session, ref)
-        if arrangement.ended_on is not None:
+        recorded = _end_in_history(arrangement)
+        if arrangement.ended_on is not None and recorded:
             _not_ended(arrangement, "end it again", "see `spocbot arrangement history`")
-        unrecorded = arrangement.status == _CEASED  # ceased in the register, no end recorded
+        # Ceased in the register: no end recorded, or only the import day (register import)
+        unrecorded = arrangement.status == _CEASED and not recorded
         if on < arrangement.start_date and (unrecorded or arrangement.status in _IN_FORCE):
             raise LifecycleError(
                 f"the end date {on} is before the arrangement started ({arrangement.start_date})"

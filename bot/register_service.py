@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload, sessionmaker
@@ -28,6 +29,8 @@ from bot.register_file import (
 from bot.store import models as m
 from mailbox_rules import register as core
 from mailbox_rules.restrictions import ContactHours, Limit
+
+_LONDON = ZoneInfo("Europe/London")
 
 
 class RegisterError(Exception):
@@ -64,7 +67,10 @@ def import_register(
     ``today`` and the ``watched`` mailboxes, when given, are for warnings: a review date
     already past, a SPOC whose inbox is not watched; ``today`` also refuses a ``decided_on``
     after it.  A partner's entry (``share import``) is never touched: a row with its reference
-    is refused.  With ``flag_systems``, the flag tasks follow (:mod:`bot.flag_tasks`)."""
+    is refused.  With ``flag_systems``, the flag tasks follow (:mod:`bot.flag_tasks`).  An
+    arrangement the file gives as ``ceased`` with no end recorded here gets ``ended_on`` =
+    ``today`` (default: today in Europe/London), so that its retention period starts
+    (policy §8)."""
     with factory.begin() as session:
         owners = {
             address: ref
@@ -97,8 +103,11 @@ def import_register(
         lifecycle_warnings = _lifecycle_warnings(session, path, rows)
         created: list[str] = []
         kept: list[tuple[str, str]] = []
+        import_day = today if today is not None else datetime.now(_LONDON).date()
         for row in rows:
-            is_new, kept_here = _apply_row(session, row)
+            is_new, kept_here = _apply_row(session, row, import_day)
+            if is_new and row.status is core.ArrangementStatus.CEASED:
+                lifecycle_warnings.append(_ceased_and_new(path, row))
             if is_new:
                 created.append(row.customer_ref)
             kept.extend((row.customer_ref, address) for address in kept_here)
@@ -202,6 +211,20 @@ def _lifecycle_warnings(
     return warnings
 
 
+def _ceased_and_new(path: Path, row: RegisterRow) -> RowError:
+    """A new customer whose arrangement has already ended: perhaps one erased by the retention
+    purge or `register erase` and still in the DMO's file (the tombstone names no one, so this
+    cannot be told apart from a late entry)."""
+    return RowError(
+        str(path),
+        row.row,
+        "status",
+        f"{row.customer_ref} is new here and ceased: if the retention purge or `register erase` "
+        "removed them, delete the row from the register file (this import brings them back, "
+        "kept for another [retention] months_after_end from today)",
+    )
+
+
 def _comparable(row: RegisterRow) -> RegisterRow:
     """A row as stored, without its position in a file."""
     return replace(row, row=0)
@@ -218,7 +241,7 @@ def _officer(session: Session, name: str, email: str) -> m.Officer:
     return officer
 
 
-def _apply_row(session: Session, row: RegisterRow) -> tuple[bool, list[str]]:
+def _apply_row(session: Session, row: RegisterRow, today: date) -> tuple[bool, list[str]]:
     """Create or update one customer; whether new, and the review-confirmed addresses kept."""
     customer = session.scalar(
         select(m.Customer)
@@ -256,6 +279,11 @@ def _apply_row(session: Session, row: RegisterRow) -> tuple[bool, list[str]]:
     arrangement.cover = cover
     if row.status is not core.ArrangementStatus.CEASED:
         arrangement.ended_on = None  # made live again (warned of: see _lifecycle_warnings)
+    elif arrangement.ended_on is None:
+        # Ceased in the file with no end recorded here: the import day is recorded as the end,
+        # so that the retention period (policy §8) starts; `arrangement end --on` can still
+        # record the real day.
+        arrangement.ended_on = today
     arrangement.status = row.status.value
     arrangement.start_date = row.start_date
     arrangement.review_date = row.review_date

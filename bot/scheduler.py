@@ -30,12 +30,12 @@ import schedule
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.bootstrap import App, build_digests, build_reminders
-from bot.config import Settings
 from bot.digests import BREACHES, REVIEWS
 from bot.flag_tasks import daily_sync
 from bot.lifecycle import lapse_due
 from bot.outbox import DeliveryReport, OutboxSender
 from bot.reminder_service import describe_run, effective_date
+from bot.retention import daily_purge
 from bot.watcher import PassReport, Watcher
 
 log = logging.getLogger(__name__)
@@ -48,13 +48,18 @@ DailyHook = Callable[[sessionmaker[Session], date, str], object]
 """A job run once a day, before the reminders: ``hook(factory, today, operator)``."""
 
 
-def daily_hooks(settings: Settings) -> list[DailyHook]:
+def daily_hooks(app: App) -> list[DailyHook]:
     """The jobs the reminders job runs once per effective date, before working out reminders
     (so that an arrangement that lapsed today gets no reminder): arrangements with
-    ``lapse_at_review`` whose review date has come end by themselves; then the flag tasks in
-    other systems are brought in line with the register (``[flags] systems``), so that a
-    lapse, or anything a step or an import left out, gets its task."""
-    return [lapse_due, daily_sync(settings.flags.systems)]
+    ``lapse_at_review`` whose review date has come end by themselves; the flag tasks in other
+    systems are brought in line with the register (``[flags] systems``), so that a lapse, or
+    anything a step or an import left out, gets its task; then the retention purge (policy
+    §8) erases the arrangements ended longer ago than ``[retention] months_after_end``."""
+    return [
+        lapse_due,
+        daily_sync(app.settings.flags.systems),
+        daily_purge(app.evidence, app.settings.retention.months_after_end),
+    ]
 
 
 def _whole_seconds(seconds: float) -> int:
@@ -74,7 +79,7 @@ class Daemon:
         check_seconds: float = CHECK_SECONDS,
     ) -> None:
         self._app, self._watcher, self._outbox, self._on_pass = app, watcher, outbox, on_pass
-        self._hooks = list(daily_hooks(app.settings) if hooks is None else hooks)
+        self._hooks = list(daily_hooks(app) if hooks is None else hooks)
         self._hooks_done: date | None = None
         self._failures = 0
         self.reminders = build_reminders(app)

@@ -262,7 +262,7 @@ def import_shared(
         created: list[str] = []
         updated: list[str] = []
         for row in rows:
-            is_new, _ = _apply_row(session, row)
+            is_new, _ = _apply_row(session, row, today)
             customer = session.scalars(
                 select(m.Customer).where(m.Customer.ref == row.customer_ref)
             ).one()

@@ -192,7 +192,9 @@ def test_the_daily_hooks_keep_the_tasks_in_step_after_a_lapse(tmp_path: Path) ->
     confirm(h.app.factory, ("CRM",), "C-1", "CRM", "raise")
     h.at(date(2026, 12, 3), "09:00")
     daemon = Daemon(h.app, h.watcher, h.outbox)
-    assert ["lapse_due", "flag_tasks"] == [hook.__name__ for hook in daily_hooks(h.app.settings)]
+    assert ["lapse_due", "flag_tasks", "retention_purge"] == [
+        hook.__name__ for hook in daily_hooks(h.app)
+    ]
 
     daemon.send_reminders()
 

@@ -1,0 +1,221 @@
+"""`spocbot register amend`, `register erase`, `retention purge` and `sar export` end to end:
+corrections validated and audited (support needs only as "changed"), partner entries
+refused, erasure refused with its reason and date, the purge's dry run and JSON, and the
+subject access zip."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from datetime import date
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import select
+
+from bot.bootstrap import build_app
+from bot.store import models as m
+from tests.e2e.test_cli import HEADER, cli, run  # noqa: F401 (cli is a fixture)
+
+Cli = tuple[CliRunner, Path]
+REGISTER = HEADER + (
+    "C-1,Casey One,casey@mail.example,Sam Spoc,spoc@homes.example,Chris Cover,"
+    "cover@homes.example,,active,2026-01-01,2027-01-01\n"
+    "C-2,Dana Two,dana@mail.example,Sam Spoc,spoc@homes.example,,,,ceased,2025-01-01,2025-06-01\n"
+)
+SECRET = "OKAPI-NEEDS-4411 uses a screen reader"
+
+
+@pytest.fixture
+def registered(cli: Cli) -> Cli:  # noqa: F811
+    (cli[1] / "register.csv").write_text(REGISTER)
+    code, _, err = run(cli, "register", "import", str(cli[1] / "register.csv"))
+    assert 0 == code, err
+    return cli
+
+
+def audit_details(runner: Cli, action: str) -> list[str]:
+    code, out, _ = run(runner, "audit", "list", "--json")
+    assert 0 == code
+    return [e["details"] for e in json.loads(out) if e["action"] == action]
+
+
+def set_ended(runner: Cli, ref: str, on: str) -> None:
+    app = build_app(runner[1] / "spocbot.toml")
+    with app.factory.begin() as session:
+        arrangement = session.scalars(
+            select(m.Arrangement).join(m.Customer).where(m.Customer.ref == ref)
+        ).one()
+        arrangement.ended_on = date.fromisoformat(on)
+
+
+def test_amend_changes_the_name_audits_old_and_new_and_warns_about_the_file(
+    registered: Cli,
+) -> None:
+    code, out, err = run(
+        registered, "register", "amend", "C-1", "--name", "Casey Oneill", "--reason", "typo"
+    )
+
+    assert (0, True, True) == (
+        code,
+        "name: 'Casey One' -> 'Casey Oneill'" in out,
+        "register file" in err,
+    )
+    assert ["name: 'Casey One' -> 'Casey Oneill'; reason: typo"] == audit_details(
+        registered, "register.amend"
+    )
+
+
+def test_amend_audits_support_needs_only_as_changed(registered: Cli) -> None:
+    (registered[1] / "needs.txt").write_text(SECRET)
+
+    code, out, _ = run(
+        registered,
+        "register",
+        "amend",
+        "C-1",
+        "--support-needs-file",
+        str(registered[1] / "needs.txt"),
+        "--reason",
+        "the customer told us",
+    )
+
+    details = audit_details(registered, "register.amend")
+    assert (
+        0,
+        False,
+        ["support needs: changed (restricted; not shown); reason: the customer told us"],
+    ) == (
+        code,
+        SECRET in out,
+        details,
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--add-email", "not-an-address"], "is not an email address"),
+        (["--add-email", "dana@mail.example"], "already belongs to customer C-2"),
+        (["--remove-email", "casey@mail.example"], "would have no email address left"),
+        (["--spoc-phone", "call me"], "not a phone number"),
+        (["--name", "Casey One"], "nothing to change"),
+    ],
+)
+def test_amend_refuses_what_it_cannot_do(registered: Cli, args: list[str], message: str) -> None:
+    code, _, err = run(registered, "register", "amend", "C-1", *args, "--reason", "x")
+
+    assert (1, True) == (code, message in err)
+
+
+def test_amend_replaces_an_address_in_one_command(registered: Cli) -> None:
+    code, out, _ = run(
+        registered,
+        "register",
+        "amend",
+        "C-1",
+        "--add-email",
+        "Casey.New@Mail.Example",
+        "--remove-email",
+        "casey@mail.example",
+        "--reason",
+        "new address",
+    )
+
+    assert (0, True, True) == (
+        code,
+        "email added: casey.new@mail.example" in out,
+        "email removed: casey@mail.example" in out,
+    )
+
+
+def test_amend_refuses_a_partner_entry(registered: Cli) -> None:
+    app = build_app(registered[1] / "spocbot.toml")
+    with app.factory.begin() as session:
+        customer = session.scalars(select(m.Customer).where(m.Customer.ref == "C-1")).one()
+        customer.source, customer.partner = "partner", "Vale Council"
+
+    code, _, err = run(registered, "register", "amend", "C-1", "--name", "X", "--reason", "x")
+
+    assert (1, True) == (
+        code,
+        "C-1 is Vale Council's arrangement, imported by `spocbot share import`; it is "
+        "read-only here" in err,
+    )
+
+
+def test_erase_is_refused_while_the_arrangement_is_in_force(registered: Cli) -> None:
+    code, _, err = run(registered, "register", "erase", "C-1")
+
+    assert (1, True) == (code, "C-1 cannot be erased: the arrangement is in force" in err)
+
+
+def test_erase_is_refused_within_retention_with_the_date(registered: Cli) -> None:
+    set_ended(registered, "C-2", "2026-11-01")
+
+    code, _, err = run(registered, "register", "erase", "C-2")
+
+    assert (1, True) == (
+        code,
+        "kept until 2027-05-01 under [retention] months_after_end = 6 (policy §8)" in err,
+    )
+
+
+def test_erase_after_retention_prints_counts_and_the_register_file_reminder(
+    registered: Cli,
+) -> None:
+    set_ended(registered, "C-2", "2025-06-01")
+
+    dry = run(registered, "register", "erase", "C-2", "--dry-run")
+    code, out, _ = run(registered, "register", "erase", "C-2")
+
+    assert (0, True, 0, True, True) == (
+        dry[0],
+        "Would erase C-2: " in dry[1],
+        code,
+        "Erased C-2 (erasure 1): " in out,
+        "Remove C-2 from the DMO's register file" in out,
+    )
+    code, out, _ = run(registered, "register", "list", "--json")
+    assert ["C-1"] == [r["customer_ref"] for r in json.loads(out)]
+
+
+def test_retention_purge_dry_run_json_lists_what_would_go(registered: Cli) -> None:
+    set_ended(registered, "C-2", "2025-06-01")
+
+    code, out, _ = run(registered, "retention", "purge", "--dry-run", "--json")
+
+    data = json.loads(out)
+    assert (0, [("C-2", "2025-06-01", 1)], None) == (
+        code,
+        [(p["customer_ref"], p["ended_on"], p["customers"]) for p in data["purged"]],
+        data["erasure_id"],
+    )
+
+
+def test_retention_purge_as_of_a_date_before_the_end_of_retention_purges_nothing(
+    registered: Cli,
+) -> None:
+    set_ended(registered, "C-2", "2026-06-01")
+
+    code, out, _ = run(registered, "retention", "purge", "--as-of", "2026-12-01")
+
+    assert (0, True) == (code, out.startswith("Nothing is past retention as of 2026-12-01"))
+
+
+def test_sar_export_writes_the_zip_and_refuses_to_overwrite(registered: Cli) -> None:
+    out = registered[1] / "c1.zip"
+
+    code, printed, _ = run(registered, "sar", "export", "--customer", "C-1", "--out", str(out))
+    again = run(registered, "sar", "export", "--customer", "C-1", "--out", str(out))
+
+    with zipfile.ZipFile(out) as archive:
+        page = archive.read("index.html").decode()
+    assert (0, True, 1, True, False) == (
+        code,
+        printed.startswith(f"Wrote {out}"),
+        again[0],
+        "Casey One" in page,
+        "Dana Two" in page,
+    )

@@ -1,0 +1,236 @@
+"""Erasure (`register erase`, UK GDPR art. 17): refused while the arrangement is in force or
+within its retention period; otherwise nothing about the person is left in any table or in
+the evidence folder, other customers' records and shared raw files stay, the tombstone
+names no one, the evidence chain's links stay (purged) and the audit log is append-only
+again afterwards."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+
+import pytest
+from sqlalchemy import delete, func, select, update
+from sqlalchemy.exc import DBAPIError
+
+from bot import erasure
+from bot.store import models as m
+from tests.privacytest import (
+    ERIN,
+    ERIN_TERMS,
+    KIM,
+    KIM_TERMS,
+    end,
+    files_mentioning,
+    populated,
+    readable,
+    rows_mentioning,
+)
+from tests.schedtest import Harness
+
+TODAY = date(2026, 12, 4)
+
+
+def erase(h: Harness, ref: str = ERIN, **kw: object) -> erasure.ErasureResult:
+    return erasure.erase_customer(
+        h.app.factory,
+        h.app.evidence,
+        ref,
+        operator="dmo",
+        now=h.now,
+        today=TODAY,
+        months_after_end=6,
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+@pytest.fixture
+def h(tmp_path: Path) -> Harness:
+    return populated(tmp_path)
+
+
+def test_erasure_is_refused_while_the_arrangement_is_in_force(h: Harness) -> None:
+    with pytest.raises(erasure.ErasureRefused, match="the arrangement is in force"):
+        erase(h)
+
+
+def test_erasure_is_refused_within_the_retention_period_with_the_date(h: Harness) -> None:
+    end(h, ERIN, date(2026, 7, 1))
+
+    with pytest.raises(erasure.ErasureRefused) as refused:
+        erase(h)
+
+    assert "kept until 2027-01-01 under [retention] months_after_end = 6 (policy §8)" in str(
+        refused.value
+    )
+
+
+def test_erasure_is_refused_for_ceased_without_an_end_date(h: Harness) -> None:
+    h.arrangement(ERIN, status="ceased", ended_on=None)
+
+    with pytest.raises(erasure.ErasureRefused, match="its end is not recorded"):
+        erase(h)
+
+
+def test_erasure_is_refused_while_a_message_about_them_is_unsent(h: Harness) -> None:
+    end(h, ERIN, date(2026, 1, 2))
+    with h.app.factory.begin() as session:
+        session.execute(update(m.Outbox).where(m.Outbox.kind == "letter").values(status="pending"))
+
+    with pytest.raises(
+        erasure.ErasureRefused, match=r"not sent yet \(outbox \d+ \(letter, pending"
+    ):
+        erase(h)
+
+
+def test_the_search_for_the_person_finds_them_before_the_erasure(h: Harness) -> None:
+    """The scans below are known to work: before, they find Erin everywhere."""
+    assert (True, True) == (
+        len(rows_mentioning(h, ERIN_TERMS)) > 10,
+        len(files_mentioning(h.app.evidence.root, ERIN_TERMS)) > 3,
+    )
+
+
+def test_after_erasure_no_row_in_any_table_mentions_the_person(h: Harness) -> None:
+    end(h, ERIN, date(2026, 1, 2))
+
+    erase(h)
+
+    assert [] == rows_mentioning(h, ERIN_TERMS)
+
+
+def test_after_erasure_no_stored_file_mentions_the_person(h: Harness) -> None:
+    end(h, ERIN, date(2026, 1, 2))
+
+    erase(h)
+
+    assert [] == files_mentioning(h.app.evidence.root, ERIN_TERMS)
+
+
+def test_other_customers_records_and_shared_raw_files_stay(h: Harness) -> None:
+    end(h, ERIN, date(2026, 1, 2))
+
+    def kims() -> list[str]:  # where Kim is mentioned (the values lose Erin's reference)
+        return [row.split(":")[0] for row in rows_mentioning(h, KIM_TERMS)]
+
+    before = kims()
+    with h.app.factory() as session:
+        kim_sha = session.scalars(
+            select(m.Breach.sha256).join(m.Customer).where(m.Customer.ref == KIM)
+        ).one()
+
+    erase(h)
+
+    with h.app.factory() as session:
+        kim_outbox = session.scalar(
+            select(func.count()).select_from(m.Outbox).join(m.Customer).where(m.Customer.ref == KIM)
+        )
+    assert (before, True, 1) == (
+        kims(),
+        h.app.evidence.path_for(kim_sha).exists(),
+        kim_outbox,
+    )
+
+
+def test_the_review_items_candidates_lose_only_the_erased_reference(h: Harness) -> None:
+    end(h, ERIN, date(2026, 1, 2))
+
+    erase(h)
+
+    with h.app.factory() as session:
+        assert [KIM] == list(session.scalars(select(m.ReviewItem.candidates)))
+
+
+def test_the_tombstone_counts_what_went_and_names_no_one(h: Harness) -> None:
+    end(h, ERIN, date(2026, 1, 2))
+
+    result = erase(h)
+
+    with h.app.factory() as session:
+        tombstone = session.get_one(m.Erasure, result.erasure_id)
+        event = session.scalars(
+            select(m.AuditEvent).where(m.AuditEvent.action == "register.erase")
+        ).one()
+    counts = json.loads(tombstone.counts)
+    assert ("erasure", 1, 1, 1, 1, 2, None) == (
+        tombstone.reason,
+        counts["customers"],
+        counts["breaches"],
+        counts["letters"],
+        counts["quarantine"],
+        counts["evidence_links_purged"],
+        event.customer_ref,
+    )
+    assert result.raw_files == counts["raw_files"] > 0
+
+
+def test_the_evidence_links_stay_marked_purged_without_salt_or_customer(h: Harness) -> None:
+    end(h, ERIN, date(2026, 1, 2))
+
+    result = erase(h)
+
+    with h.app.factory() as session:
+        links = list(session.scalars(select(m.EvidenceLink).order_by(m.EvidenceLink.id)))
+    assert [(True, None, None, result.erasure_id)] * 2 + [(False, "s" * 32, 2, None)] == [
+        (link.purged_at is not None, link.salt, link.customer_id, link.erasure_id) for link in links
+    ]
+
+
+def test_the_audit_log_refuses_deletes_again_after_the_erasure(h: Harness) -> None:
+    end(h, ERIN, date(2026, 1, 2))
+    erase(h)
+
+    with pytest.raises(DBAPIError, match="append-only"), h.app.factory.begin() as session:
+        session.execute(delete(m.AuditEvent))
+    with h.app.factory() as session:
+        assert 0 == session.scalar(select(func.count()).select_from(m.AuditPermit))
+
+
+def test_a_dry_run_changes_nothing_and_reports_the_counts(h: Harness) -> None:
+    end(h, ERIN, date(2026, 1, 2))
+    before = rows_mentioning(h, ERIN_TERMS)
+
+    result = erase(h, dry_run=True)
+
+    assert (None, 1, before) == (
+        result.erasure_id,
+        result.counts["breaches"],
+        rows_mentioning(h, ERIN_TERMS),
+    )
+
+
+def test_a_file_left_by_an_interrupted_erasure_is_swept_later(h: Harness) -> None:
+    end(h, ERIN, date(2026, 1, 2))
+    leftover = h.app.evidence.put(b"Subject: left behind\r\n\r\nErin Quill\r\n")
+    path = h.app.evidence.path_for(leftover)
+
+    young = erasure.sweep_unreferenced(h.app.factory, h.app.evidence, h.now)
+    kept_young = path.exists()
+    later = h.now + 2 * erasure.SWEEP_GRACE
+    old = erasure.sweep_unreferenced(h.app.factory, h.app.evidence, later)
+
+    assert (0, True, True, False) == (young, kept_young, old >= 1, path.exists())
+
+
+def test_the_sweep_keeps_every_referenced_file(h: Harness) -> None:
+    files = sorted(p for p in h.app.evidence.root.rglob("*.eml"))
+
+    erasure.sweep_unreferenced(h.app.factory, h.app.evidence, h.now + 2 * erasure.SWEEP_GRACE)
+
+    assert files == sorted(p for p in h.app.evidence.root.rglob("*.eml"))
+
+
+def test_a_digest_naming_both_customers_is_kept_with_the_erased_one_replaced(h: Harness) -> None:
+    end(h, ERIN, date(2026, 1, 2))
+
+    erase(h)
+
+    with h.app.factory() as session:
+        digests = list(session.scalars(select(m.Outbox).where(m.Outbox.kind == "digest")))
+    stored = [readable(h.app.evidence.get(d.original_sha256)) for d in digests]
+    assert (True, True, True) == (
+        len(digests) >= 1,
+        all("kim oakes" in text for text in stored),
+        all(erasure.ERASED in text for text in stored),
+    )

@@ -1,0 +1,60 @@
+"""Replacing people's identifiers: whole references and addresses only, any case, names
+split across lines; in messages, encoded headers and quoted-printable or base64 text parts,
+with attachments listed as not searched."""
+
+from __future__ import annotations
+
+from base64 import b64encode
+from email import message_from_bytes
+from email.policy import compat32, default
+
+from bot.redaction import Redactor
+
+R = Redactor(["C-1", "Casey One", "casey@mail.example"], "[x]")
+
+
+def test_a_reference_is_replaced_whole_but_not_inside_a_longer_one() -> None:
+    assert "[x], C-10 and XC-1" == R.text("C-1, C-10 and XC-1")
+
+
+def test_an_address_is_replaced_in_any_case_but_not_inside_another() -> None:
+    assert "<[x]> x.casey@mail.example casey@mail.example.org" == R.text(
+        "<CASEY@mail.example> x.casey@mail.example casey@mail.example.org"
+    )
+
+
+def test_a_name_split_across_lines_is_replaced() -> None:
+    assert "Dear [x]." == R.text("Dear casey\n  one.")
+
+
+def test_strings_in_nested_data_are_replaced() -> None:
+    assert {"who": ["[x]", 3]} == R.data({"who": ["C-1", 3]})
+
+
+def test_encoded_headers_and_text_parts_are_redacted_and_attachments_listed() -> None:
+    raw = (
+        b"From: =?utf-8?q?Casey_One?= <casey@mail.example>\r\nSubject: hi\r\nMIME-Version: 1.0\r\n"
+        b'Content-Type: multipart/mixed; boundary="b"\r\n\r\n'
+        b"--b\r\nContent-Type: text/plain; charset=utf-8\r\n"
+        b"Content-Transfer-Encoding: quoted-printable\r\n\r\nCasey O=\r\nne wrote\r\n"
+        b"--b\r\nContent-Type: image/png\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+        + b64encode(b"\x89PNG C-1")
+        + b"\r\n--b--\r\n"
+    )
+
+    result = R.message(raw)
+
+    parsed = message_from_bytes(result.raw, policy=default)
+    text = parsed.get_body(("plain",))
+    assert text is not None
+    assert ("[x] <[x]>", "[x] wrote", ["part 3 (image/png): not text"]) == (
+        str(message_from_bytes(result.raw, policy=compat32)["From"]),
+        text.get_content().strip(),
+        list(result.unchecked),
+    )
+
+
+def test_an_unchanged_message_keeps_its_bytes() -> None:
+    raw = b"From: someone@else.example\r\nSubject: hi\r\n\r\nNothing here\r\n"
+
+    assert (raw, False) == (R.message(raw).raw, R.message(raw).changed)

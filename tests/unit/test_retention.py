@@ -1,0 +1,180 @@
+"""The retention purge (policy §8): exactly the arrangements ended more than [retention]
+months_after_end months before its date go (the boundary day on both sides), a dry run
+changes nothing, a second run purges nothing more, one tombstone per run (none when nothing
+is due), and `spocbot run`'s daily job runs it."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from bot import retention
+from bot.register_service import import_register
+from bot.scheduler import Daemon
+from bot.store import models as m
+from tests.schedtest import HEADER, Harness, row
+
+
+def refs(h: Harness) -> list[str]:
+    with h.app.factory() as session:
+        return sorted(session.scalars(select(m.Customer.ref)))
+
+
+def count(h: Harness, model: type[m.Base]) -> int:
+    with h.app.factory() as session:
+        return session.scalar(select(func.count()).select_from(model)) or 0
+
+
+def purge(h: Harness, as_of: date, dry_run: bool = False) -> retention.PurgeRun:
+    return retention.purge(
+        h.app.factory,
+        h.app.evidence,
+        as_of=as_of,
+        months_after_end=6,
+        operator="dmo",
+        now=h.now,
+        dry_run=dry_run,
+    )
+
+
+@pytest.fixture
+def h(tmp_path: Path) -> Harness:
+    """A ended 1 June (kept until 1 December), B ended 2 June, C in force, P a partner
+    entry ended 1 June."""
+    h = Harness(tmp_path, [row("A-1"), row("B-1"), row("C-1"), row("P-1")])
+    h.arrangement("A-1", status="ceased", ended_on=date(2026, 6, 1))
+    h.arrangement("B-1", status="ceased", ended_on=date(2026, 6, 2))
+    h.arrangement("P-1", status="ceased", ended_on=date(2026, 6, 1))
+    with h.app.factory.begin() as session:
+        partner = session.scalars(select(m.Customer).where(m.Customer.ref == "P-1")).one()
+        partner.source, partner.partner = "partner", "Vale Council"
+    return h
+
+
+def test_nothing_is_purged_on_the_last_day_of_retention(h: Harness) -> None:
+    run = purge(h, date(2026, 12, 1))
+
+    assert ([], ["A-1", "B-1", "C-1", "P-1"], 0) == (run.purged, refs(h), count(h, m.Erasure))
+
+
+def test_the_day_after_retention_the_arrangement_and_the_partners_are_purged(h: Harness) -> None:
+    run = purge(h, date(2026, 12, 2))
+
+    assert (["A-1", "P-1"], ["B-1", "C-1"]) == (
+        sorted(p.customer_ref for p in run.purged),
+        refs(h),
+    )
+
+
+def test_the_next_day_the_later_end_goes_too_and_the_live_one_never(h: Harness) -> None:
+    purge(h, date(2026, 12, 2))
+
+    run = purge(h, date(2026, 12, 3))
+
+    assert (["B-1"], ["C-1"]) == ([p.customer_ref for p in run.purged], refs(h))
+
+
+def test_a_dry_run_lists_what_would_go_and_changes_nothing(h: Harness) -> None:
+    run = purge(h, date(2026, 12, 2), dry_run=True)
+
+    assert (
+        [("A-1", date(2026, 6, 1), 1), ("P-1", date(2026, 6, 1), 1)],
+        ["A-1", "B-1", "C-1", "P-1"],
+        0,
+    ) == (
+        [(p.customer_ref, p.ended_on, p.counts["arrangements"]) for p in run.purged],
+        refs(h),
+        count(h, m.Erasure),
+    )
+
+
+def test_running_twice_purges_once_with_one_tombstone_and_audit_event(h: Harness) -> None:
+    first = purge(h, date(2026, 12, 2))
+    second = purge(h, date(2026, 12, 2))
+
+    with h.app.factory() as session:
+        tombstones = list(session.scalars(select(m.Erasure)))
+        events = list(
+            session.scalars(select(m.AuditEvent).where(m.AuditEvent.action == "retention.purge"))
+        )
+    assert (2, [], 1, "retention", 2, 1, None) == (
+        len(first.purged),
+        second.purged,
+        len(tombstones),
+        tombstones[0].reason,
+        json.loads(tombstones[0].counts)["customers"],
+        len(events),
+        events[0].customer_ref,
+    )
+
+
+def test_the_daily_job_of_spocbot_run_purges(h: Harness) -> None:
+    daemon = Daemon(h.app, h.watcher, h.outbox)  # the default daily hooks
+    h.at(date(2026, 12, 2), "12:00")
+
+    daemon.send_reminders()
+
+    assert ["B-1", "C-1"] == refs(h)
+
+
+def test_an_import_of_a_ceased_row_without_an_end_records_the_import_day(tmp_path: Path) -> None:
+    h = Harness(tmp_path, [row("A-1")])
+    (tmp_path / "ceased.csv").write_text(HEADER + row("A-1").replace(",active,", ",ceased,"))
+
+    import_register(
+        h.app.factory,
+        tmp_path / "ceased.csv",
+        staff_addresses=(),
+        staff_domains=(),
+        today=date(2026, 12, 4),
+    )
+
+    with h.app.factory() as session:
+        assert date(2026, 12, 4) == session.scalars(select(m.Arrangement.ended_on)).one()
+
+
+def test_an_import_that_brings_a_new_ceased_customer_warns_it_may_be_a_purged_one(
+    tmp_path: Path,
+) -> None:
+    h = Harness(tmp_path, [row("A-1")])
+    (tmp_path / "back.csv").write_text(
+        HEADER + row("A-1") + row("Z-9").replace(",active,", ",ceased,")
+    )
+
+    result = import_register(
+        h.app.factory, tmp_path / "back.csv", staff_addresses=(), staff_domains=()
+    )
+
+    assert ["Z-9 is new here and ceased: if the retention purge"] == [
+        w.message[:50] for w in result.warnings
+    ]
+
+
+def test_an_arrangement_with_a_message_still_to_send_is_kept_for_a_later_run(h: Harness) -> None:
+    with h.app.factory.begin() as session:
+        customer = session.scalars(select(m.Customer).where(m.Customer.ref == "A-1")).one()
+        session.add(
+            m.Outbox(
+                kind="acknowledgement",
+                customer_id=customer.id,
+                original_message_id="<a@mail.example>",
+                original_sha256="",
+                recipient_name="Customer A-1",
+                recipient_email="a-1@mail.example",
+                route_reason="acknowledged",
+                outgoing_message_id="<out-a@homes.example>",
+                status="pending",
+            )
+        )
+
+    run = purge(h, date(2026, 12, 2))
+
+    assert (["P-1"], ["A-1"], True) == (
+        [p.customer_ref for p in run.purged],
+        [ref for ref, _ in run.skipped],
+        "A-1" in refs(h),
+    )
