@@ -60,11 +60,15 @@ def record_decision(
     uidvalidity: int,
     evidence: Evidence | None,
     bot_address: str,
+    now: datetime | None = None,
 ) -> bool:
     """Write what ``decision`` calls for; True if a new breach was recorded.
 
-    ``evidence`` is the stored raw message's (sha256, size, body sha256), when it was fetched.
+    ``evidence`` is the stored raw message's (sha256, size, body sha256), when it was fetched;
+    ``now`` (the caller's clock) is when the breach or contact is recorded, default the real
+    time.  Both are chained (:mod:`bot.evidence_chain`), so they are right when written.
     """
+    stamp = {} if now is None else {"created_at": now}
     domain = bot_address.rsplit("@", 1)[1]
     reason = "; ".join(decision.reasons)
     sha256 = evidence.sha256 if evidence else None
@@ -161,6 +165,7 @@ def record_decision(
             sha256=sha256,
             subject_key=envelope.subject_key[:200],
             new_issue=decision.new_issue,
+            **stamp,
         )
         if contact_is_new:
             chain_link(session, contact)

@@ -93,7 +93,14 @@ def confirm(
             )
             kept = Evidence(sighting.sha256 or "", len(raw), body_digest(raw))
             record_decision(
-                session, envelope, decision, sighting.uid, sighting.uidvalidity, kept, bot_address
+                session,
+                envelope,
+                decision,
+                sighting.uid,
+                sighting.uidvalidity,
+                kept,
+                bot_address,
+                now,
             )
             _close(sighting, "confirmed", operator, now, note, ref)
             result.decisions.append((sighting, decision))

@@ -442,6 +442,7 @@ class Watcher:
                     uidvalidity,
                     evidence,
                     self._settings.organisation.bot_address,
+                    now,
                 )
                 record_acknowledgement(
                     session,

@@ -11,8 +11,7 @@ service exists; the rest is written as those services write it.
 
 from __future__ import annotations
 
-import hashlib
-from datetime import UTC, date, datetime
+from datetime import date
 from email import message_from_bytes
 from email.header import decode_header, make_header
 from email.policy import compat32
@@ -20,6 +19,7 @@ from pathlib import Path
 
 from sqlalchemy import select, update
 
+from bot import evidence_chain
 from bot.audit import audit
 from bot.digests import BREACHES
 from bot.letters import LetterOptions
@@ -59,7 +59,6 @@ def populated(root: Path) -> Harness:
     h.info.deliver(message("Kim Oakes <kim.oakes@mail.example>", "The gate", "Gate.", "k1"))
     assert 2 == h.watcher.run_pass().new_breaches
     with h.app.factory.begin() as session:  # "now" on the test's clock, for the digest
-        session.execute(update(m.Breach).values(created_at=h.now))
         session.execute(update(m.Outbox).values(created_at=h.now))
     assert h.daemon.reminders.run().messages  # both reviews are a week away
     h.at(date(2026, 12, 4), "08:00")
@@ -183,12 +182,9 @@ def populated(root: Path) -> Harness:
             customer_ref=ERIN,
             details="to Vale Council",
         )
-        for kind, record_id, customer_id in (
-            ("breach", erin_breach_id(session), erin.id),
-            ("contact", contact.id, erin.id),
-            ("breach", kim_breach.id, kim_breach.customer_id),
-        ):
-            add_link(session, kind, record_id, customer_id)
+        # The breaches and the letter were chained as the watcher and the letter service
+        # recorded them; this contact is added by hand, so it is chained by hand.
+        evidence_chain.link(session, contact)
     return h
 
 
@@ -197,32 +193,6 @@ def erin_breach_id(session: object) -> int:
 
     assert isinstance(session, Session)
     return session.scalars(select(m.Breach.id).join(m.Customer).where(m.Customer.ref == ERIN)).one()
-
-
-def add_link(session: object, kind: str, record_id: int, customer_id: int) -> None:
-    """A chain link as helper A's evidence chain writes one (hashes only)."""
-    from sqlalchemy.orm import Session
-
-    assert isinstance(session, Session)
-    last = session.scalars(
-        select(m.EvidenceLink.link_hash).order_by(m.EvidenceLink.id.desc())
-    ).first()
-    prev = last or "0" * 64
-    link = hashlib.sha256(f"{prev}{kind}{record_id}".encode()).hexdigest()
-    session.add(
-        m.EvidenceLink(
-            record_kind=kind,
-            record_id=record_id,
-            customer_id=customer_id,
-            salt="s" * 32,
-            content_hash="c" * 64,
-            raw_hash=hashlib.sha256(f"raw{record_id}{kind}".encode()).hexdigest(),
-            prev_hash=prev,
-            link_hash=link,
-            created_at=datetime.now(UTC),
-        )
-    )
-    session.flush()
 
 
 def end(h: Harness, ref: str, on: date) -> None:

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import DBAPIError
 
-from bot import erasure
+from bot import erasure, evidence_chain
 from bot.store import models as m
 from tests.privacytest import (
     ERIN,
@@ -153,7 +153,7 @@ def test_the_tombstone_counts_what_went_and_names_no_one(h: Harness) -> None:
             select(m.AuditEvent).where(m.AuditEvent.action == "register.erase")
         ).one()
     counts = json.loads(tombstone.counts)
-    assert ("erasure", 1, 1, 1, 1, 2, None) == (
+    assert ("erasure", 1, 1, 1, 1, 3, None) == (
         tombstone.reason,
         counts["customers"],
         counts["breaches"],
@@ -172,9 +172,17 @@ def test_the_evidence_links_stay_marked_purged_without_salt_or_customer(h: Harne
 
     with h.app.factory() as session:
         links = list(session.scalars(select(m.EvidenceLink).order_by(m.EvidenceLink.id)))
-    assert [(True, None, None, result.erasure_id)] * 2 + [(False, "s" * 32, 2, None)] == [
-        (link.purged_at is not None, link.salt, link.customer_id, link.erasure_id) for link in links
+        kim = session.scalars(select(m.Customer.id).where(m.Customer.ref == KIM)).one()
+        report = evidence_chain.verify(session, h.app.evidence)
+    purged = [(link.salt, link.customer_id, link.erasure_id) for link in links if link.purged_at]
+    kept = [
+        (bool(link.salt), link.customer_id, link.erasure_id) for link in links if not link.purged_at
     ]
+    # Erin's breach, contact and letter: purged, identifying nobody; Kim's breach untouched.
+    assert [(None, None, result.erasure_id)] * 3 == purged
+    assert [(True, kim, None)] == kept
+    # ... and the chain still verifies, counting the purged links.
+    assert (True, 4, 3) == (report.ok, report.links, report.purged), report.problems
 
 
 def test_the_audit_log_refuses_deletes_again_after_the_erasure(h: Harness) -> None:
