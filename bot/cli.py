@@ -24,7 +24,7 @@ import click
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
-from bot import reports, review_service
+from bot import log_privacy, reports, review_service
 from bot.audit import audit, current_operator
 from bot.audit import events as audit_events
 from bot.bootstrap import App, build_app, build_watcher, mail_connections, watcher_lock_if_free
@@ -213,6 +213,7 @@ def main(ctx: click.Context, config: str | None, verbose: bool) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    log_privacy.install()  # addresses in any line, tracebacks too, as [logging] addresses says
     if verbose:
         _log_decisions()
     for noisy in _NOISY:
@@ -995,23 +996,44 @@ def review_dismiss(obj: _Context, item_id: int, note: str | None, operator: str 
 
 @main.group(name="audit")
 def audit_group() -> None:
-    """What people did: register imports, absences, forward retries, review answers."""
+    """What people and the service did: imports, edits, decisions, letters, forwards sent,
+    breaches recorded, exports, review answers."""
 
 
 @audit_group.command("list")
 @click.option("--customer", metavar="REF", help="Only this customer.")
+@click.option(
+    "--action", metavar="PREFIX", help="Only actions starting so (e.g. register., breach)."
+)
+@click.option(
+    "--since",
+    metavar="YYYY-MM-DD",
+    callback=_iso_date,
+    help="Only events on or after this day (in the organisation's time zone).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
-def audit_list(obj: _Context, customer: str | None, as_json: bool) -> None:
+def audit_list(
+    obj: _Context, customer: str | None, action: str | None, since: date | None, as_json: bool
+) -> None:
     """List the audit log, oldest first."""
     with _errors(), obj.app.factory() as session:
-        rows = audit_events(session, customer)
+        start = (
+            datetime.combine(
+                since,
+                datetime.min.time(),
+                tzinfo=ZoneInfo(obj.app.settings.organisation.timezone),
+            )
+            if since
+            else None
+        )
+        rows = audit_events(session, customer, action=action, since=start)
     _emit(
         obj,
         rows,
         as_json,
         ["id", "recorded_at", "operator", "action", "record", "customer_ref", "details"],
-        "The audit log is empty.",
+        "The audit log is empty." if not (customer or action or since) else "No events match.",
     )
 
 

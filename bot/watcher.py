@@ -22,13 +22,15 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.audit import WATCHER, audit
 from bot.config import Mailbox, Settings
 from bot.crashpoints import crash_point
 from bot.evidence import Evidence, EvidenceError, EvidenceStore
+from bot.log_privacy import address as log_address
 from bot.mail.ports import (
     AbsenceSource,
     HeaderItem,
@@ -288,7 +290,10 @@ class Watcher:
             if cursor is None:
                 report.new_folders += 1
                 log.info(
-                    "%s/%s: first pass; reading mail received since %s", mailbox, folder, since
+                    "%s/%s: first pass; reading mail received since %s",
+                    log_address(mailbox),
+                    folder,
+                    since,
                 )
                 session.add(
                     m.MailboxCursor(
@@ -299,7 +304,7 @@ class Watcher:
             log.warning(
                 "%s/%s: UIDVALIDITY changed (%d -> %d); reading the folder again from mail "
                 "received since %s (breaches and forwards already recorded are not repeated)",
-                mailbox,
+                log_address(mailbox),
                 folder,
                 cursor.uidvalidity,
                 uidvalidity,
@@ -365,7 +370,7 @@ class Watcher:
         prepared: _Prepared | None = None,
     ) -> bool:
         """Decide and record one message; True if it was acted on (and so is tagged)."""
-        where = f"{mailbox}/{folder} UID {item.uid}"
+        where = f"{log_address(mailbox)}/{folder} UID {item.uid}"
         if item.error is not None:
             log.error("%s: the server would not return it; quarantined", where)
             self._flush(ignored)
@@ -443,6 +448,8 @@ class Watcher:
                     evidence,
                     self._settings.organisation.bot_address,
                 )
+                if new_breach:
+                    _audit_breach(session, decision, mailbox, folder, now)
                 record_acknowledgement(
                     session,
                     envelope,
@@ -542,7 +549,7 @@ class Watcher:
         except (MailError, EvidenceError):
             log.warning(
                 "%s/%s UID %d: raw message not kept with the quarantine entry",
-                mailbox,
+                log_address(mailbox),
                 folder,
                 item.uid,
             )
@@ -640,6 +647,26 @@ class _IgnoredBatch:
 
     def __len__(self) -> int:
         return len(self.entries)
+
+
+def _audit_breach(
+    session: Session, decision: Decision, mailbox: str, folder: str, now: datetime
+) -> None:
+    """The breach just recorded, in the audit log: which rules, where; never the message."""
+    breach_id = session.scalar(
+        select(func.max(m.Breach.id))
+        .join(m.Customer, m.Customer.id == m.Breach.customer_id)
+        .where(m.Customer.ref == decision.customer_ref)
+    )
+    audit(
+        session,
+        WATCHER,
+        "breach.recorded",
+        f"breach:{breach_id}",
+        customer_ref=decision.customer_ref,
+        details=f"{', '.join(decision.rules)}; found in {mailbox}/{folder}",
+        at=now,
+    )
 
 
 def _too_large(decision: Decision, size: int) -> Decision:
