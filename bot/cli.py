@@ -297,13 +297,22 @@ _INCLUDE_REASONS = click.option(
 def register_export(obj: _Context, file: Path, include_reasons: bool, operator: str | None) -> None:
     """Write the register to FILE (.csv or .xlsx) in the import format.
 
-    The reasons and support_needs columns are left out unless --include-reasons (then the
-    export is written to the audit log); importing the file keeps the stored values.
+    The reasons and support_needs columns are left out unless --include-reasons; either way
+    the export is written to the audit log.  Importing the file keeps the stored values.
     """
     with _errors():
         count = export_register(
             obj.app.factory, file, include_reasons=include_reasons, operator=operator
         )
+        if not include_reasons:  # with them, the service audits it (register.export.restricted)
+            with obj.app.factory.begin() as session:
+                audit(
+                    session,
+                    current_operator(operator),
+                    "register.export",
+                    f"register_file:{file.name}"[:200],
+                    details=f"{count} arrangement(s), without reasons and support needs",
+                )
     left_out = "" if include_reasons else " (without reasons and support needs)"
     click.echo(f"Exported {count} arrangement(s) to {file}{left_out}.")
 
