@@ -2,11 +2,14 @@
 
 SQLite is opened in WAL mode with a busy timeout so that the watcher and the DMO's commands
 can write at the same time without "database is locked" errors; foreign keys are enforced.
+The database file and its ``-wal`` and ``-shm`` files hold the register: they are created
+owner-only (0600) whatever the umask.
 The schema is owned by Alembic (``bot/store/migrations``); :func:`upgrade` runs it.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,19 +21,42 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.private_files import FILE_MODE, private_dir
+
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 
 def make_engine(database_url: str) -> Engine:
-    """An engine for ``database_url``; SQLite files get WAL, a busy timeout and foreign keys."""
+    """An engine for ``database_url``; SQLite files get WAL, a busy timeout and foreign keys,
+    and a new database file is created owner-only (see :func:`create_private_database`)."""
     url = make_url(database_url)
     if url.get_backend_name() == "sqlite":
-        if url.database and url.database != ":memory:":
-            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+        if url.database and url.database != ":memory:" and not url.database.startswith("file:"):
+            create_private_database(Path(url.database))
         engine = create_engine(url, connect_args={"timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     return create_engine(url, pool_pre_ping=True)
+
+
+def sqlite_files(database: Path) -> list[Path]:
+    """The database file and the two files SQLite keeps beside it in WAL mode."""
+    return [database, Path(f"{database}-wal"), Path(f"{database}-shm")]
+
+
+def create_private_database(database: Path) -> None:
+    """Create a missing database file 0600 (its missing folders 0700) before SQLite does.
+
+    SQLite would create it with the umask's mode; the ``-wal`` and ``-shm`` files it makes
+    later get the database file's own mode, whatever the umask.  An existing file is left as
+    it is: ``spocbot doctor`` reports one that others can read, with the fix."""
+    if database.exists():
+        return
+    if not database.parent.exists():
+        private_dir(database.parent)
+    fd = os.open(database, os.O_RDWR | os.O_CREAT, FILE_MODE)
+    os.fchmod(fd, FILE_MODE)  # O_CREAT's mode is masked by the umask; this is not
+    os.close(fd)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
