@@ -11,13 +11,17 @@ emits, the traceback included, as a net under the log sites.
 
 Message bodies, subjects, reasons and support needs are never logged at all: no setting
 makes them appear.  Subjects are personal (customers write "my son's diagnosis" in them), so
-log lines name a message by mailbox, folder and UID instead.
+log lines name a message by mailbox, folder and UID instead; a failure to handle one message
+is logged with its stack but without the exception's message
+(:func:`stack_without_messages`), which can quote the message, and which is kept in full with
+the quarantine entry instead.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+import traceback
 
 from bot.config import AddressesInLogs
 
@@ -61,6 +65,21 @@ def scrub(text: str, how: AddressesInLogs | None = None) -> str:
     if how is AddressesInLogs.FULL:
         return text
     return _ADDRESS.sub(lambda found: address(found.group(0), how), text)
+
+
+def stack_without_messages(exc: BaseException) -> str:
+    """Where ``exc`` (and what caused it) was raised, with the exception types but not their
+    messages: for a failure about one message, whose exception may quote its headers or text.
+    The whole reason is kept with the quarantined message, in the database, for the DMO."""
+    parts: list[str] = []
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        frames = "".join(traceback.format_tb(current.__traceback__))
+        parts.append(f"{type(current).__module__}.{type(current).__qualname__}\n{frames}")
+        current = current.__cause__ or current.__context__
+    return "caused by ".join(reversed(parts)).rstrip()
 
 
 class RedactingFilter(logging.Filter):

@@ -36,6 +36,7 @@ from bot.audit import SCHEDULER, WATCHER, audit
 from bot.crashpoints import crash_point
 from bot.evidence import EvidenceStore
 from bot.log_privacy import address as log_address
+from bot.log_privacy import stack_without_messages
 from bot.mail.forward import (
     OutgoingHeaders,
     build_acknowledgement,
@@ -206,7 +207,12 @@ class OutboxSender:
             except (SQLAlchemyError, OSError):
                 raise  # our own storage failed: the row stays pending for the next pass
             except Exception as exc:  # missing evidence, a value email refuses in a header...
-                log.error("forward %d cannot be built", row_id, exc_info=True)
+                log.error(
+                    "forward %d cannot be built (%s; see `spocbot forwards list`)\n%s",
+                    row_id,
+                    type(exc).__name__,
+                    stack_without_messages(exc),
+                )
                 note = f"cannot build the forward: {type(exc).__name__}: {exc}"
                 self._finish(row_id, FAILED, note=note)
                 report.failed += 1

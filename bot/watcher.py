@@ -31,6 +31,7 @@ from bot.config import Mailbox, Settings
 from bot.crashpoints import crash_point
 from bot.evidence import Evidence, EvidenceError, EvidenceStore
 from bot.log_privacy import address as log_address
+from bot.log_privacy import stack_without_messages
 from bot.mail.ports import (
     AbsenceSource,
     HeaderItem,
@@ -466,7 +467,13 @@ class Watcher:
         except _INFRASTRUCTURE:
             raise  # infrastructure, not the message: stop; the cursor has not moved past it
         except Exception as exc:  # one bad message must never stop the service
-            log.error("%s could not be processed; quarantined", where, exc_info=True)
+            log.error(
+                "%s could not be processed (%s); quarantined, with the reason (see `spocbot "
+                "quarantine list`)\n%s",
+                where,
+                type(exc).__name__,
+                stack_without_messages(exc),
+            )
             self._flush(ignored)
             self._quarantine(store, mailbox, folder, uidvalidity, item, exc, report)
             return True
