@@ -679,14 +679,16 @@ def _pass_summary(report: PassReport) -> str:
 
 
 def _print_pass(report: PassReport) -> None:
+    """The pass on stderr, which cron and systemd keep like a log: addresses in error texts
+    (servers echo them) as ``[logging] addresses`` says."""
     d = report.as_dict()
     click.echo(_pass_summary(report))
     for warning in report.warnings:
-        click.echo(f"  warning: {warning}", err=True)
+        click.echo(f"  warning: {log_privacy.scrub(warning)}", err=True)
     for error in d["errors"]:  # type: ignore[attr-defined]
-        click.echo(f"  error: {error}", err=True)
+        click.echo(f"  error: {log_privacy.scrub(error)}", err=True)
     for line in d["needs_attention"]:  # type: ignore[attr-defined]
-        click.echo(f"  needs attention: {line}", err=True)
+        click.echo(f"  needs attention: {log_privacy.scrub(line)}", err=True)
 
 
 class _PassLogger:

@@ -168,3 +168,16 @@ def test_a_stack_without_messages_keeps_where_and_what_type_but_not_the_text() -
         True,
     )
     assert (SUBJECT in stack, CUSTOMER in stack) == (False, False)
+
+
+def test_watch_once_prints_error_texts_with_addresses_reduced(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from bot.cli import _print_pass
+    from bot.watcher import PassReport
+
+    report = PassReport(errors=[f"forward 3 refused: 550 5.1.1 <{CUSTOMER}>: unknown"])
+    _print_pass(report)
+
+    err = capsys.readouterr().err
+    assert ("c…@mail.example" in err, CUSTOMER in err) == (True, False)
