@@ -156,3 +156,16 @@ def test_a_password_key_in_the_configuration_is_refused_when_it_is_read(tmp_path
 
     with pytest.raises(ConfigError, match=r"mailboxes\[2\]\.password: unknown key"):
         settings_with(tmp_path, 'role = "bot"\n', 'role = "bot"\npassword = "hunter2"\n')
+
+
+def test_an_existing_database_others_can_read_is_made_owner_only_with_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    database = tmp_path / "db.sqlite"
+    upgrade(make_engine(f"sqlite:///{database}"))
+    database.chmod(0o644)  # e.g. restored from a backup
+
+    make_engine(f"sqlite:///{database}")
+
+    assert 0o600 == mode(database)
+    assert f"{database} was open to group or others (mode 644)" in caplog.text
