@@ -16,6 +16,11 @@ from sqlalchemy.orm import Session
 
 from bot.store import models as m
 
+WATCHER = "spocbot (watcher)"
+"""The operator of what the service does by itself: forwards, acknowledgements, breaches."""
+SCHEDULER = "spocbot (scheduler)"
+"""The operator of the scheduled jobs: reminders, digests, daily hooks."""
+
 
 def current_operator(given: str | None = None) -> str:
     """The operator's name: as given (``--operator``), else the operating-system user."""
@@ -50,10 +55,22 @@ def audit(
     )
 
 
-def events(session: Session, customer_ref: str | None = None) -> list[dict[str, Any]]:
+def events(
+    session: Session,
+    customer_ref: str | None = None,
+    *,
+    action: str | None = None,
+    since: datetime | None = None,
+) -> list[dict[str, Any]]:
+    """The events, oldest first: for one customer, with an action starting ``action`` (e.g.
+    ``register.`` or ``breach``), recorded at or after ``since``."""
     query = select(m.AuditEvent).order_by(m.AuditEvent.id)
     if customer_ref is not None:
         query = query.where(m.AuditEvent.customer_ref == customer_ref)
+    if action:
+        query = query.where(m.AuditEvent.action.startswith(action, autoescape=True))
+    if since is not None:
+        query = query.where(m.AuditEvent.at >= since)
     return [
         {
             "id": e.id,

@@ -22,6 +22,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot import log_privacy
 from bot.config import BackendKind, ConfigError, Mailbox, Settings, load_settings, resolve_secret
 from bot.digests import DigestService
 from bot.evidence import EvidenceStore
@@ -71,6 +72,7 @@ class App:
 
 def build_app(config_file: Path, *, migrate: bool = True) -> App:
     settings = load_settings(config_file)
+    log_privacy.configure(settings.logging.addresses)  # before anything is logged
     try:
         engine = make_engine(settings.storage.database_url)
         if migrate:
@@ -300,9 +302,12 @@ def _smtp_sender(settings: Settings, tokens: Callable[[], str] | None) -> SmtpSe
     )
 
 
-def build_outbox_sender(app: App, connections: MailConnections) -> OutboxSender:
+def build_outbox_sender(
+    app: App, connections: MailConnections, operator: str | None = None
+) -> OutboxSender:
     """What sends forwards, acknowledgements and notices (reminders, digests, letters)
-    exactly once."""
+    exactly once; each send is audited under ``operator`` (default: the service's own name,
+    "spocbot (watcher)", or "spocbot (scheduler)" for reminders and digests)."""
     settings = app.settings
     return OutboxSender(
         app.factory,
@@ -321,6 +326,7 @@ def build_outbox_sender(app: App, connections: MailConnections) -> OutboxSender:
         retry_initial_seconds=settings.watch.retry_initial_seconds,
         retry_max_seconds=settings.watch.retry_max_seconds,
         clock=app.clock,
+        operator=operator,
     )
 
 
@@ -351,7 +357,7 @@ class Delivery:
     lock_held: bool = False  # another process is sending: nothing was tried here
 
 
-def deliver_now(app: App) -> Delivery:
+def deliver_now(app: App, operator: str | None = None) -> Delivery:
     """Send what is due in the outbox now (a letter, reminders, a digest just queued), unless
     another process holds the watcher lock (the service sends it on its next pass)."""
     report = DeliveryReport()
@@ -364,7 +370,7 @@ def deliver_now(app: App) -> Delivery:
             return Delivery(report, why, lock_held=True)
         try:
             with mail_connections(app.settings, app.factory) as connections:
-                sender = build_outbox_sender(app, connections)
+                sender = build_outbox_sender(app, connections, operator)
                 sender.recover(report)
                 sender.deliver(report)
         except (MailError, ConfigError, OSError) as exc:

@@ -25,7 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 
-from bot import reports, review_service
+from bot import log_privacy, reports, review_service
 from bot.audit import audit, current_operator
 from bot.audit import events as audit_events
 from bot.bootstrap import App, build_app, build_watcher, mail_connections, watcher_lock_if_free
@@ -216,6 +216,7 @@ def main(ctx: click.Context, config: str | None, verbose: bool) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    log_privacy.install()  # addresses in any line, tracebacks too, as [logging] addresses says
     if verbose:
         _log_decisions()
     for noisy in _NOISY:
@@ -300,13 +301,22 @@ _INCLUDE_REASONS = click.option(
 def register_export(obj: _Context, file: Path, include_reasons: bool, operator: str | None) -> None:
     """Write the register to FILE (.csv or .xlsx) in the import format.
 
-    The reasons and support_needs columns are left out unless --include-reasons (then the
-    export is written to the audit log); importing the file keeps the stored values.
+    The reasons and support_needs columns are left out unless --include-reasons; either way
+    the export is written to the audit log.  Importing the file keeps the stored values.
     """
     with _errors():
         count = export_register(
             obj.app.factory, file, include_reasons=include_reasons, operator=operator
         )
+        if not include_reasons:  # with them, the service audits it (register.export.restricted)
+            with obj.app.factory.begin() as session:
+                audit(
+                    session,
+                    current_operator(operator),
+                    "register.export",
+                    f"register_file:{file.name}"[:200],
+                    details=f"{count} arrangement(s), without reasons and support needs",
+                )
     left_out = "" if include_reasons else " (without reasons and support needs)"
     click.echo(f"Exported {count} arrangement(s) to {file}{left_out}.")
 
@@ -681,14 +691,16 @@ def _pass_summary(report: PassReport) -> str:
 
 
 def _print_pass(report: PassReport) -> None:
+    """The pass on stderr, which cron and systemd keep like a log: addresses in error texts
+    (servers echo them) as ``[logging] addresses`` says."""
     d = report.as_dict()
     click.echo(_pass_summary(report))
     for warning in report.warnings:
-        click.echo(f"  warning: {warning}", err=True)
+        click.echo(f"  warning: {log_privacy.scrub(warning)}", err=True)
     for error in d["errors"]:  # type: ignore[attr-defined]
-        click.echo(f"  error: {error}", err=True)
+        click.echo(f"  error: {log_privacy.scrub(error)}", err=True)
     for line in d["needs_attention"]:  # type: ignore[attr-defined]
-        click.echo(f"  needs attention: {line}", err=True)
+        click.echo(f"  needs attention: {log_privacy.scrub(line)}", err=True)
 
 
 class _PassLogger:
@@ -1007,23 +1019,44 @@ def review_dismiss(obj: _Context, item_id: int, note: str | None, operator: str 
 
 @main.group(name="audit")
 def audit_group() -> None:
-    """What people did: register imports, absences, forward retries, review answers."""
+    """What people and the service did: imports, edits, decisions, letters, forwards sent,
+    breaches recorded, exports, review answers."""
 
 
 @audit_group.command("list")
 @click.option("--customer", metavar="REF", help="Only this customer.")
+@click.option(
+    "--action", metavar="PREFIX", help="Only actions starting so (e.g. register., breach)."
+)
+@click.option(
+    "--since",
+    metavar="YYYY-MM-DD",
+    callback=_iso_date,
+    help="Only events on or after this day (in the organisation's time zone).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.pass_obj
-def audit_list(obj: _Context, customer: str | None, as_json: bool) -> None:
+def audit_list(
+    obj: _Context, customer: str | None, action: str | None, since: date | None, as_json: bool
+) -> None:
     """List the audit log, oldest first."""
     with _errors(), obj.app.factory() as session:
-        rows = audit_events(session, customer)
+        start = (
+            datetime.combine(
+                since,
+                datetime.min.time(),
+                tzinfo=ZoneInfo(obj.app.settings.organisation.timezone),
+            )
+            if since
+            else None
+        )
+        rows = audit_events(session, customer, action=action, since=start)
     _emit(
         obj,
         rows,
         as_json,
         ["id", "recorded_at", "operator", "action", "record", "customer_ref", "details"],
-        "The audit log is empty.",
+        "The audit log is empty." if not (customer or action or since) else "No events match.",
     )
 
 

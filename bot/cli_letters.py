@@ -231,7 +231,7 @@ def letter_send(
             return
         if result.already_sent:
             click.echo(f"Already queued: {what} is letter {result.letter_id}; sending it now.")
-        problem = deliver_now(app).problem
+        problem = deliver_now(app, who).problem
         status = letter_status(app.factory, result.letter_id)
     if status == "sent":
         click.echo(f"Sent {what} to {result.recipient_email} (letter {result.letter_id}).")

@@ -1,7 +1,8 @@
 """``spocbot doctor``: check a deployment, one line per check, each failure with its fix.
 
-The checks follow what the service needs, in order: a valid configuration; a writable
-database and evidence directory that only the service's user can read; the app's
+The checks follow what the service needs, in order: a valid configuration that names its
+secrets rather than holding them; a writable database (and its WAL files) and evidence
+directory that only the service's user can read, all the way down; the app's
 certificate (owner-only, not expiring) and a token from Entra ID (Graph or XOAUTH2) carrying
 the permissions the service uses; every watched folder readable; the register's officers'
 automatic replies readable (Graph); and the bot mailbox able to send.  A check whose
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import stat
 import tempfile
 import time
@@ -44,6 +46,7 @@ from bot.mail.entra import AppTokens, token_roles
 from bot.mail.graph_client import BatchCall, GraphClient, GraphError
 from bot.mail.ports import MailError
 from bot.register_service import register_rows
+from bot.store.db import sqlite_files
 from bot.templating import DEFAULT_TEMPLATES
 
 GRAPH_ROLES = {
@@ -100,6 +103,7 @@ def run(
     except ConfigError as exc:
         yield Check("database", False, str(exc), "check [storage] and the file permissions")
         return
+    yield check_secrets(settings)
     yield check_database(app)
     yield check_evidence_dir(app.settings.storage.evidence_dir)
     yield check_templates(DEFAULT_TEMPLATES)
@@ -149,13 +153,18 @@ def check_database(app: App) -> Check:
     url = make_url(app.settings.storage.database_url)
     if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
         path = Path(url.database or "")
-        loose = _loose_permissions(path)
+        loose = [
+            f"{file} {problem}"
+            for file in sqlite_files(path)
+            if file.exists() and (problem := _loose_permissions(file))
+        ]
         if loose:
+            files = " ".join(str(f) for f in sqlite_files(path) if f.exists())
             return Check(
                 "database",
                 False,
-                f"{path} is writable but {loose}",
-                f"chmod 600 {path} (it holds personal data)",
+                f"writable, but {'; '.join(loose)}",
+                f"chmod 600 {files} (they hold personal data)",
             )
         return Check("database", True, f"{path} is writable and owner-only")
     return Check("database", True, "writable")
@@ -210,8 +219,72 @@ def check_evidence_dir(path: Path) -> Check:
         )
     loose = _loose_permissions(path)
     if loose:
-        return Check("evidence directory", False, f"{path} {loose}", f"chmod 700 {path}")
-    return Check("evidence directory", True, f"{path} is writable and owner-only")
+        return Check("evidence directory", False, f"{path} {loose}", f"chmod -R go-rwx {path}")
+    offenders = list(_loose_within(path))
+    if offenders:
+        shown = "; ".join(offenders[:SHOWN_OFFENDERS])
+        more = len(offenders) - SHOWN_OFFENDERS
+        return Check(
+            "evidence directory",
+            False,
+            f"{len(offenders)} entr{'y' if len(offenders) == 1 else 'ies'} in {path} "
+            f"others can reach: {shown}" + (f" (and {more} more)" if more > 0 else ""),
+            f"chmod -R go-rwx {path} (the raw messages are personal data)",
+        )
+    return Check("evidence directory", True, f"{path} is writable and owner-only, throughout")
+
+
+SHOWN_OFFENDERS = 3
+
+
+def _loose_within(root: Path) -> Iterator[str]:
+    """Folders and files under ``root`` that the group or others may read, write or enter."""
+    for folder, folders, files in os.walk(root):
+        for name in sorted(folders) + sorted(files):
+            entry = Path(folder, name)
+            try:
+                mode = stat.S_IMODE(entry.lstat().st_mode)
+            except OSError:
+                continue  # gone meanwhile (a temporary file)
+            if mode & 0o077:
+                yield f"{entry} (mode {mode:o})"
+
+
+SECRET_KEYS = ("password", "secret", "token", "api_key")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def check_secrets(settings: Settings) -> Check:
+    """The configuration names where secrets are, never holds one.
+
+    Keys such as ``password = ...`` are refused when the file is read (unknown key); what is
+    left to check is a secret put where a name belongs: a ``*_env`` value that is no
+    environment variable name, or a password inside ``database_url``."""
+    found: list[str] = []
+
+    def walk(value: object, where: str) -> None:
+        if isinstance(value, dict):
+            for key, item in value.items():
+                walk(item, f"{where}.{key}" if where else str(key))
+        elif isinstance(value, list | tuple):
+            for index, item in enumerate(value):
+                walk(item, f"{where}[{index}]")
+        elif isinstance(value, str) and where.endswith("_env") and not _ENV_NAME.match(value):
+            found.append(f"{where} is not an environment variable name (a secret itself?)")
+
+    walk(settings.model_dump(mode="json"), "")
+    if make_url(settings.storage.database_url).password:
+        found.append("storage.database_url holds a password")
+    if found:
+        return Check(
+            "secrets in the configuration",
+            False,
+            "; ".join(found),
+            "put the secret in the environment or a file readable by this user only, and name "
+            "it in the configuration (password_env / password_file; for PostgreSQL, PGPASSWORD "
+            "or ~/.pgpass); then change the secret: it has been on disk in the clear",
+        )
+    return Check("secrets in the configuration", True, "none: secrets are named, not written")
 
 
 def check_certificate(path: Path, now: datetime | None = None) -> Check:

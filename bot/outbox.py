@@ -32,8 +32,11 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
+from bot.audit import SCHEDULER, WATCHER, audit
 from bot.crashpoints import crash_point
 from bot.evidence import EvidenceStore
+from bot.log_privacy import address as log_address
+from bot.log_privacy import stack_without_messages
 from bot.mail.forward import (
     OutgoingHeaders,
     build_acknowledgement,
@@ -139,8 +142,10 @@ class OutboxSender:
         retry_max_seconds: float,
         clock: Callable[[], datetime],
         sleep: Callable[[float], None] = time.sleep,
+        operator: str | None = None,
     ) -> None:
         self._factory, self._sender, self._sent_log = factory, sender, sent_log
+        self._operator = operator
         self._evidence, self._templates, self._identity = evidence, templates, identity
         self._confirm_seconds = confirm_seconds
         self._retry_initial, self._retry_max = retry_initial_seconds, retry_max_seconds
@@ -202,7 +207,12 @@ class OutboxSender:
             except (SQLAlchemyError, OSError):
                 raise  # our own storage failed: the row stays pending for the next pass
             except Exception as exc:  # missing evidence, a value email refuses in a header...
-                log.error("forward %d cannot be built", row_id, exc_info=True)
+                log.error(
+                    "forward %d cannot be built (%s; see `spocbot forwards list`)\n%s",
+                    row_id,
+                    type(exc).__name__,
+                    stack_without_messages(exc),
+                )
                 note = f"cannot build the forward: {type(exc).__name__}: {exc}"
                 self._finish(row_id, FAILED, note=note)
                 report.failed += 1
@@ -239,7 +249,7 @@ class OutboxSender:
             self._finish(row_id, SENT)
             crash_point("after-mark-sent")
             report.sent += 1
-            log.info("%s %d sent (%s)", kind, row_id, _redact(recipient))
+            log.info("%s %d sent (%s)", kind, row_id, log_address(recipient))
 
     def _superseded(self, row_id: int) -> bool:
         """A cover notice ("not a breach") for a message that turned out to be a breach too
@@ -300,6 +310,29 @@ class OutboxSender:
             row.next_attempt_at = retry_at
             if status == SENT:
                 row.sent_at = self._clock()
+                self._audit_sent(session, row)
+
+    def _audit_sent(self, session: Session, row: m.Outbox) -> None:
+        """One audit event per message that went out, in the transaction that marks it sent:
+        what, to whom, about which record; never its text or the arrangement's reasons."""
+        automatic = SCHEDULER if row.kind in (REMINDER, DIGEST) else WATCHER
+        about = (
+            f" about breach {row.breach_id}"
+            if row.breach_id
+            else f" about contact {row.contact_id}"
+            if row.contact_id
+            else ""
+        )
+        audit(
+            session,
+            self._operator or automatic,
+            f"{row.kind}.sent",
+            f"outbox:{row.id}",
+            customer_ref=row.customer.ref if row.customer is not None else None,
+            details=f"{row.kind} to {row.recipient_name} <{row.recipient_email}>{about}; "
+            f"Message-ID {row.outgoing_message_id}",
+            at=row.sent_at,
+        )
 
     def _render(self, row_id: int, eight_bit: bool) -> tuple[bytes, str, str]:
         """The message to send, its recipient and its kind (for the log)."""
@@ -452,9 +485,3 @@ def _representative(raw: bytes, arrangement: m.Arrangement | None) -> str | None
 def _ordinal(n: int) -> str:
     suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
     return f"{n}{suffix}"
-
-
-def _redact(address: str) -> str:
-    """Staff addresses are fine in logs; keep only the first letter of the local part anyway."""
-    local, _, domain = address.partition("@")
-    return f"{local[:1]}…@{domain}" if domain else "…"

@@ -33,6 +33,7 @@ from bot.bootstrap import App, build_digests, build_reminders
 from bot.digests import BREACHES, REVIEWS
 from bot.flag_tasks import daily_sync
 from bot.lifecycle import lapse_due
+from bot.log_privacy import address as log_address
 from bot.outbox import DeliveryReport, OutboxSender
 from bot.reminder_service import describe_run, effective_date
 from bot.retention import daily_purge
@@ -163,7 +164,7 @@ class Daemon:
                 "%s digest %d queued for %s (%s)",
                 kind,
                 run.digest_id,
-                ", ".join(run.recipients),
+                ", ".join(log_address(r) for r in run.recipients),
                 "nothing to report" if run.nothing_to_report else "with content",
             )
             self.deliver()

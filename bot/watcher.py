@@ -22,13 +22,16 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.audit import WATCHER, audit
 from bot.config import Mailbox, Settings
 from bot.crashpoints import crash_point
 from bot.evidence import Evidence, EvidenceError, EvidenceStore
+from bot.log_privacy import address as log_address
+from bot.log_privacy import stack_without_messages
 from bot.mail.ports import (
     AbsenceSource,
     HeaderItem,
@@ -288,7 +291,10 @@ class Watcher:
             if cursor is None:
                 report.new_folders += 1
                 log.info(
-                    "%s/%s: first pass; reading mail received since %s", mailbox, folder, since
+                    "%s/%s: first pass; reading mail received since %s",
+                    log_address(mailbox),
+                    folder,
+                    since,
                 )
                 session.add(
                     m.MailboxCursor(
@@ -299,7 +305,7 @@ class Watcher:
             log.warning(
                 "%s/%s: UIDVALIDITY changed (%d -> %d); reading the folder again from mail "
                 "received since %s (breaches and forwards already recorded are not repeated)",
-                mailbox,
+                log_address(mailbox),
                 folder,
                 cursor.uidvalidity,
                 uidvalidity,
@@ -365,7 +371,7 @@ class Watcher:
         prepared: _Prepared | None = None,
     ) -> bool:
         """Decide and record one message; True if it was acted on (and so is tagged)."""
-        where = f"{mailbox}/{folder} UID {item.uid}"
+        where = f"{log_address(mailbox)}/{folder} UID {item.uid}"
         if item.error is not None:
             log.error("%s: the server would not return it; quarantined", where)
             self._flush(ignored)
@@ -444,6 +450,8 @@ class Watcher:
                     self._settings.organisation.bot_address,
                     now,
                 )
+                if new_breach:
+                    _audit_breach(session, decision, mailbox, folder, now)
                 record_acknowledgement(
                     session,
                     envelope,
@@ -460,7 +468,13 @@ class Watcher:
         except _INFRASTRUCTURE:
             raise  # infrastructure, not the message: stop; the cursor has not moved past it
         except Exception as exc:  # one bad message must never stop the service
-            log.error("%s could not be processed; quarantined", where, exc_info=True)
+            log.error(
+                "%s could not be processed (%s); quarantined, with the reason (see `spocbot "
+                "quarantine list`)\n%s",
+                where,
+                type(exc).__name__,
+                stack_without_messages(exc),
+            )
             self._flush(ignored)
             self._quarantine(store, mailbox, folder, uidvalidity, item, exc, report)
             return True
@@ -543,7 +557,7 @@ class Watcher:
         except (MailError, EvidenceError):
             log.warning(
                 "%s/%s UID %d: raw message not kept with the quarantine entry",
-                mailbox,
+                log_address(mailbox),
                 folder,
                 item.uid,
             )
@@ -641,6 +655,26 @@ class _IgnoredBatch:
 
     def __len__(self) -> int:
         return len(self.entries)
+
+
+def _audit_breach(
+    session: Session, decision: Decision, mailbox: str, folder: str, now: datetime
+) -> None:
+    """The breach just recorded, in the audit log: which rules, where; never the message."""
+    breach_id = session.scalar(
+        select(func.max(m.Breach.id))
+        .join(m.Customer, m.Customer.id == m.Breach.customer_id)
+        .where(m.Customer.ref == decision.customer_ref)
+    )
+    audit(
+        session,
+        WATCHER,
+        "breach.recorded",
+        f"breach:{breach_id}",
+        customer_ref=decision.customer_ref,
+        details=f"{', '.join(decision.rules)}; found in {mailbox}/{folder}",
+        at=now,
+    )
 
 
 def _too_large(decision: Decision, size: int) -> Decision:

@@ -29,6 +29,7 @@ from email.utils import format_datetime
 from typing import Any
 from urllib.parse import quote, urlencode
 
+from bot.log_privacy import address as log_address
 from bot.mail.graph_client import (
     BatchCall,
     ForeignLink,
@@ -211,7 +212,7 @@ class GraphMailbox:
                 elif not result.ok and result.status != 404:
                     log.warning(
                         "%s/%s: could not add the category to a message (%d %s)",
-                        self.address,
+                        log_address(self.address),
                         folder,
                         result.status,
                         result.code,
@@ -284,7 +285,7 @@ class GraphMailbox:
                 log.warning(
                     "%s/%s: the delta link has expired; reading the folder again from %s "
                     "(messages already handled are not handed over again)",
-                    self.address,
+                    log_address(self.address),
                     folder,
                     since.date().isoformat(),
                 )

@@ -49,6 +49,7 @@ from typing import Any, Protocol
 
 import httpx
 
+from bot.log_privacy import scrub
 from bot.mail.ports import DeliveryUncertain, MailAuthError, MailServerError
 
 log = logging.getLogger(__name__)
@@ -373,7 +374,7 @@ class GraphClient:
                         status,
                         code,
                     )
-                log.info("%s throttled (%d); retrying", what, status)
+                log.info("%s throttled (%d); retrying", scrub(what), status)
                 last_error = GraphError(f"{what}: {status} {code}", status, code)
             if attempt < self._max_attempts:
                 self._sleep(self._backoff(attempt) if delay is None else delay)

@@ -20,6 +20,8 @@ from typing import Any
 from urllib.parse import quote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from bot.log_privacy import address as log_address
+from bot.log_privacy import scrub
 from bot.mail.graph_client import BatchCall, GraphClient
 from bot.mail.ports import MailServerError
 
@@ -91,7 +93,9 @@ class OutlookAbsences:
         try:
             results = self._client.batch(calls)
         except MailServerError as exc:
-            log.warning("cannot read officers' automatic replies (%s); keeping the last", exc)
+            log.warning(
+                "cannot read officers' automatic replies (%s); keeping the last", scrub(str(exc))
+            )
             return
         complete = True
         for officer, result in zip(officers, results, strict=True):
@@ -102,7 +106,7 @@ class OutlookAbsences:
                 # Throttled or unavailable: the last answer stands (none yet: present).
                 log.warning(
                     "automatic replies of %s not read this time (%d %s); trying again later",
-                    officer,
+                    log_address(officer),
                     result.status,
                     result.code,
                 )
@@ -112,7 +116,7 @@ class OutlookAbsences:
                 log.warning(
                     "cannot read the automatic replies of %s (%d %s); check the address, and "
                     "that the mailbox is in the app's scope (MailboxSettings.Read)",
-                    officer,
+                    log_address(officer),
                     result.status,
                     result.code,
                 )

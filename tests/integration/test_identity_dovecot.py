@@ -47,7 +47,9 @@ def test_possible_match_is_forwarded_only_once_the_dmo_confirms_it(org: Org) -> 
     assert b"confirmed as the customer's from the review queue by Dana DMO" in forward.replace(
         b"=\r\n", b""
     )
-    *_, event = json.loads(org.spocbot("audit", "list", "--json").stdout)  # after the import
+    *_, event = json.loads(
+        org.spocbot("audit", "list", "--action", "review.", "--json").stdout
+    )  # after the import
     assert ("Dana DMO", "review.confirm", "T-1") == (
         event["operator"],
         event["action"],

@@ -208,5 +208,5 @@ def test_a_rescan_on_imap_decides_the_folder_again_without_repeating_anything(
 
     assert f"{org.info}/INBOX: 1 message(s) already seen" in result.stdout
     assert 1 == len(wait_for_count(org.spoc, 1))
-    events = json.loads(org.spocbot("audit", "list", "--json").stdout)
+    events = json.loads(org.spocbot("audit", "list", "--action", "folders.", "--json").stdout)
     assert "folders.rescan" == events[-1]["action"]

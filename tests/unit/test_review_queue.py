@@ -99,7 +99,7 @@ def test_confirming_adds_the_address_records_the_breach_and_forwards_it(h: Harne
         item["note"],
     )
     with h.app.factory() as session:
-        [event] = events(session, "C-1")
+        [event] = events(session, "C-1", action="review.")
     assert ("review.confirm", "review_item:1") == (event["action"], event["record"])
     assert "note: phoned her to check" in str(event["details"])
 
