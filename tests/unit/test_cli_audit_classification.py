@@ -42,6 +42,10 @@ COMMANDS: dict[str, str] = {
     "digest list": READ_ONLY,
     "digest send": AUTOMATIC,  # what the scheduler sends, sent now
     "doctor": MAINTENANCE,  # --send-test: one message from the bot mailbox to itself
+    "evidence export": AUDITED,
+    "evidence verify": READ_ONLY,
+    "flags confirm": AUDITED,
+    "flags list": READ_ONLY,
     "forwards list": READ_ONLY,
     "forwards retry": AUDITED,
     "letter kinds": READ_ONLY,
@@ -53,34 +57,26 @@ COMMANDS: dict[str, str] = {
     "officer absence remove": AUDITED,
     "quarantine list": READ_ONLY,
     "quarantine show": READ_ONLY,
+    "register amend": AUDITED,
+    "register erase": AUDITED,
     "register export": AUDITED,
     "register import": AUDITED,
     "register list": AUDITED,  # read-only, audited when --include-reasons
     "reminders list": READ_ONLY,
     "reminders send": AUTOMATIC,
     "rescan": AUDITED,
+    "retention purge": AUDITED,
     "review confirm": AUDITED,
     "review dismiss": AUDITED,
     "review list": READ_ONLY,
     "review show": READ_ONLY,
     "run": AUTOMATIC,
+    "sar export": AUDITED,
+    "share export": AUDITED,
+    "share import": AUDITED,
     "watch": AUTOMATIC,
 }
 
-COMING: dict[str, str] = {
-    # Commands of issue 6 that other branches add; classified here so that the merge keeps
-    # this test honest.  Only these may be missing.
-    "evidence verify": READ_ONLY,
-    "evidence export": AUDITED,
-    "sar export": AUDITED,
-    "retention purge": AUDITED,
-    "register amend": AUDITED,
-    "register erase": AUDITED,
-    "share export": AUDITED,
-    "share import": AUDITED,
-    "flags confirm": AUDITED,
-    "flags list": READ_ONLY,
-}
 
 
 def commands(
@@ -94,7 +90,7 @@ def commands(
 
 
 def test_every_command_is_classified_as_read_only_or_audited() -> None:
-    table = {**COMMANDS, **COMING}
+    table = COMMANDS
     unclassified = [name for name, _ in commands(main) if name not in table]
     assert [] == unclassified, (
         f"classify {', '.join(unclassified)} in {Path(__file__).name} (COMMANDS): read-only, "
@@ -109,8 +105,7 @@ def test_the_table_names_only_commands_that_exist() -> None:
 
 
 def test_every_audited_command_takes_an_operator() -> None:
-    """Who did it comes from ``--operator`` (default: the OS user).  The other branches'
-    commands (COMING) are held to this once they are moved into COMMANDS after the merge."""
+    """Who did it comes from ``--operator`` (default: the OS user)."""
     missing = [
         name
         for name, command in commands(main)
