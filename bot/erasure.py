@@ -81,7 +81,19 @@ def why_not_erasable(
     return None
 
 
-def refuse_if_unsent(records: PersonRecords) -> None:
+def refuse_if_unfinished(records: PersonRecords) -> None:
+    """Refuse to erase while something about the person is still to be done: a message not
+    yet sent, or a flag in another system not yet confirmed removed (its task would go with
+    the records, and the flag would stay in the CRM for good)."""
+    open_flags = sorted(
+        {t.system for t in records.flag_tasks if t.confirmed_at is None and t.action == "remove"}
+    )
+    if open_flags:
+        raise ErasureRefused(
+            f"{records.customer.ref} still has flags to remove in {', '.join(open_flags)}: "
+            f"once done, confirm with `spocbot flags confirm {records.customer.ref} --system "
+            "NAME --removed` (see `spocbot flags list`)"
+        )
     unsent = records.unsent()
     if unsent:
         which = ", ".join(f"{o.id} ({o.kind}, {o.status})" for o in unsent)
@@ -101,7 +113,7 @@ def erase(
     """Delete ``records`` in the caller's transaction; their counts per kind, and the raw
     files (SHA-256) that may be unreferenced once it commits.  ``erasure`` (already flushed)
     is the tombstone the purged evidence links point at."""
-    refuse_if_unsent(records)
+    refuse_if_unfinished(records)
     counts = records.counts()
     hashes = records.raw_hashes()
     customer, arrangement = records.customer, records.arrangement
@@ -307,7 +319,7 @@ def erase_customer(
         if why:
             raise ErasureRefused(f"{ref} cannot be erased: {why}")
         records = records_about(session, evidence, customer, ERASED)
-        refuse_if_unsent(records)
+        refuse_if_unfinished(records)
         if dry_run:  # nothing above changed anything
             return ErasureResult(None, records.counts())
         erasure = tombstone(session, operator, "erasure", now, today)

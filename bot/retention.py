@@ -5,8 +5,8 @@ Every arrangement (the register's or the partner's) that is ``ceased`` with an e
 (``ended_on``) more than that many months before the purge's date is erased as by
 `register erase` (:mod:`bot.erasure`); nothing else is touched.  One purge run leaves one
 count-only tombstone (``erasures``, reason ``retention``) and one audit event, and none when
-nothing was due.  A customer with a message still to be sent is left for a later run, and
-said.  The purge runs daily from `spocbot run` (:func:`daily_purge`) and by hand with
+nothing was due.  A customer with a message still to be sent, or a flag in another system
+not yet confirmed removed, is left for a later run, and said.  The purge runs daily from `spocbot run` (:func:`daily_purge`) and by hand with
 `spocbot retention purge`.
 
 A purged customer still in the DMO's register file comes back as a new, ceased customer at
@@ -33,7 +33,7 @@ from bot.erasure import (
     erase,
     kept_until,
     record_files,
-    refuse_if_unsent,
+    refuse_if_unfinished,
     sweep_unreferenced,
     tombstone,
 )
@@ -128,7 +128,7 @@ def purge(
                 continue
             records = records_about(session, evidence, customer, ERASED)
             try:
-                refuse_if_unsent(records)
+                refuse_if_unfinished(records)
             except ErasureRefused as exc:
                 run.skipped.append((ref, str(exc)))
                 continue
@@ -183,7 +183,7 @@ def daily_purge(evidence: EvidenceStore, months_after_end: int) -> DailyPurge:
         if run.skipped:
             log.warning(
                 "retention purge: %d arrangement(s) past retention kept for now, with messages "
-                "still to be sent (see `spocbot retention purge --dry-run`)",
+                "still to be sent or flags to remove (see `spocbot retention purge --dry-run`)",
                 len(run.skipped),
             )
         return run

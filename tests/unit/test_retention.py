@@ -178,3 +178,27 @@ def test_an_arrangement_with_a_message_still_to_send_is_kept_for_a_later_run(h: 
         [ref for ref, _ in run.skipped],
         "A-1" in refs(h),
     )
+
+
+def test_an_arrangement_with_a_flag_still_to_remove_is_kept_until_it_is_confirmed(
+    h: Harness,
+) -> None:
+    """The remove-flag task would go with the records, and the CRM flag would stay for good."""
+    with h.app.factory.begin() as session:
+        arrangement = session.scalars(
+            select(m.Arrangement).join(m.Customer).where(m.Customer.ref == "A-1")
+        ).one()
+        task = m.FlagTask(
+            arrangement_id=arrangement.id, system="CRM", action="remove", due_on=date(2026, 6, 1)
+        )
+        session.add(task)
+
+    run = purge(h, date(2026, 12, 2))
+
+    assert ["P-1"] == [p.customer_ref for p in run.purged]
+    [(ref, why)] = run.skipped
+    assert "A-1" == ref and "flags to remove in CRM" in why and "flags confirm A-1" in why
+    with h.app.factory.begin() as session:
+        session.get_one(m.FlagTask, task.id).confirmed_at = h.now
+
+    assert ["A-1"] == [p.customer_ref for p in purge(h, date(2026, 12, 2)).purged]
