@@ -6,8 +6,8 @@ Every arrangement (the register's or the partner's) that is ``ceased`` with an e
 `register erase` (:mod:`bot.erasure`); nothing else is touched.  One purge run leaves one
 count-only tombstone (``erasures``, reason ``retention``) and one audit event, and none when
 nothing was due.  A customer with a message still to be sent, or a flag in another system
-not yet confirmed removed, is left for a later run, and said.  The purge runs daily from `spocbot run` (:func:`daily_purge`) and by hand with
-`spocbot retention purge`.
+not yet confirmed removed, is left for a later run, and said.  The purge runs daily from
+`spocbot run` (:func:`daily_purge`) and by hand with `spocbot retention purge`.
 
 A purged customer still in the DMO's register file comes back as a new, ceased customer at
 the next import (which says so): the DMO removes ended arrangements from their file.
