@@ -8,9 +8,9 @@ from zoneinfo import ZoneInfo
 
 import click
 
-from bot.audit import audit, current_operator
+from bot.audit import current_operator
 from bot.evidence_chain import holds_link, verify
-from bot.evidence_export import export_bundle
+from bot.evidence_export import export_audited
 
 COMMANDS: list[click.Command] = []
 """Filled at the end of this module (see :mod:`bot.cli_schedule` for why it comes first)."""
@@ -84,33 +84,19 @@ def evidence_export(obj: _Context, customer_ref: str, out: Path, operator: str |
     the result is in the bundle.  Owner-only files; audited.
     """
     app = obj.app
-    who = current_operator(operator)
-    zone = ZoneInfo(app.settings.organisation.timezone)
-    now = app.clock()
-    with _errors(), app.factory.begin() as session:
-        result = export_bundle(
-            session,
+    with _errors():
+        result = export_audited(
+            app.factory,
             app.evidence,
             app.templates,
             customer_ref,
             out,
-            zone=zone,
-            now=now,
+            zone=ZoneInfo(app.settings.organisation.timezone),
+            now=app.clock(),
             organisation=app.settings.organisation.name,
+            operator=current_operator(operator),
         )
-        ref = result.customer_ref
-        audit(
-            session,
-            who,
-            "evidence.export",
-            f"customer:{ref}",
-            customer_ref=ref,
-            details=f"{result.records} record(s), {result.messages} message file(s), "
-            f"{result.links} chain link(s) to {out}; chain "
-            + ("intact" if result.report.ok else "BROKEN")
-            + f", head {result.report.head}",
-            at=now,
-        )
+    ref = result.customer_ref
     click.echo(
         f"Exported the evidence of {ref} to {out}: {result.records} record(s), "
         f"{result.messages} message file(s), {result.links} chain link(s)."

@@ -7,7 +7,9 @@ second shows that nothing is handled twice; before the third, the demo confirms 
 as the DMO would, and the third sends its forward), reads the officers' inboxes back over IMAP
 and prints what happened to each message next to what the case expects.  Then it tours the
 policy's time limits as the DMO (:mod:`bot.demo_time_limits`: a decision, an appeal, a
-letter, reminders and digests).  The database stays behind for ``spocbot breaches list`` and
+letter, reminders and digests), and data protection (:mod:`bot.demo_data_protection`: the
+evidence chain, an evidence bundle, a subject access export, partner sharing, flags, a
+refused erasure and a retention purge).  The database stays behind for ``spocbot breaches list`` and
 friends.
 """
 
@@ -30,6 +32,7 @@ from sqlalchemy.engine import make_url
 from bot import reports, review_service
 from bot.bootstrap import App, build_app, build_watcher, mail_connections
 from bot.config import BackendKind, ConfigError, Settings, load_settings
+from bot.demo_data_protection import tour as data_protection_tour
 from bot.demo_time_limits import CUSTOMER, tour
 from bot.policy import Policy
 from bot.register_service import add_absence, import_register
@@ -130,6 +133,10 @@ def run_demo(config_file: Path, data_dir: Path, echo: Echo) -> bool:
         quarantine_rows = reports.quarantine(session)
         review_rows = reports.review_items(session)
         contact_rows = reports.contacts(session)
+    # Last, as it ends and purges an arrangement whose messages the summary above describes.
+    protected = data_protection_tour(
+        app, _state_dir(settings) / "exports", DEMO_OPERATOR, tour_lines.append
+    )
     all_ok = True
     echo("Each demo message, what it shows, and what spocbot did:")
     for delivery, (outcome, detail) in zip(deliveries, outcomes, strict=True):
@@ -152,7 +159,9 @@ def run_demo(config_file: Path, data_dir: Path, echo: Echo) -> bool:
         echo(line)
     if not toured:
         echo("  THE LETTER OR THE DIGEST DID NOT ARRIVE.")
-    all_ok &= toured
+    if not protected:
+        echo("  A DATA PROTECTION STEP DID NOT BEHAVE AS EXPECTED.")
+    all_ok &= toured and protected
     echo("\nLook around with, for example:")
     echo(f"  .venv/bin/spocbot --config {config_file} breaches list")
     echo(f"  .venv/bin/spocbot --config {config_file} review list")
@@ -164,6 +173,8 @@ def run_demo(config_file: Path, data_dir: Path, echo: Echo) -> bool:
         f"--as-of {before_review.isoformat()}"
     )
     echo(f"  .venv/bin/spocbot --config {config_file} digest send --kind reviews --dry-run")
+    echo(f"  .venv/bin/spocbot --config {config_file} evidence verify")
+    echo(f"  .venv/bin/spocbot --config {config_file} audit list --customer NV-1001")
     echo("All cases behaved as expected." if all_ok else "SOME CASES DID NOT BEHAVE AS EXPECTED.")
     return all_ok
 

@@ -29,8 +29,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, selectinload, sessionmaker
 
+from bot.audit import audit
 from bot.errors import DomainError
 from bot.evidence import EvidenceStore
 from bot.evidence_chain import (
@@ -349,3 +350,42 @@ def _chain_row(session: Session, link: m.EvidenceLink) -> list[Any]:
         (fields or {}).get("sha256") or "",
         canonical(fields) if fields is not None else "",
     ]
+
+
+def export_audited(
+    factory: sessionmaker[Session],
+    evidence: EvidenceStore,
+    templates: Templates,
+    customer_ref: str,
+    out: Path,
+    *,
+    zone: ZoneInfo,
+    now: datetime,
+    organisation: str,
+    operator: str,
+) -> ExportResult:
+    """`evidence export`: the bundle, and its audit event in the same transaction."""
+    with factory.begin() as session:
+        result = export_bundle(
+            session,
+            evidence,
+            templates,
+            customer_ref,
+            out,
+            zone=zone,
+            now=now,
+            organisation=organisation,
+        )
+        audit(
+            session,
+            operator,
+            "evidence.export",
+            f"customer:{result.customer_ref}",
+            customer_ref=result.customer_ref,
+            details=f"{result.records} record(s), {result.messages} message file(s), "
+            f"{result.links} chain link(s) to {out}; chain "
+            + ("intact" if result.report.ok else "BROKEN")
+            + f", head {result.report.head}",
+            at=now,
+        )
+    return result

@@ -533,7 +533,27 @@ def test_demo_runs_every_case_as_expected_and_leaves_state(tmp_path: Path) -> No
         ("letter.render", "NV-1003"),
         ("letter.render", "NV-1003"),
         ("letter.send", "NV-1003"),
+        # The data protection tour: exports, sharing, a flag; then NV-1005's arrangement is
+        # ended and purged with NV-1004, and their own entries go with them (count-only
+        # tombstone).
+        ("evidence.export", "NV-1001"),
+        ("sar.export", "NV-1001"),
+        ("share.export", "NV-1001"),
+        ("share.export", "NV-1002"),
+        ("share.export", "NV-1003"),
+        ("share.export.summary", None),
+        ("flags.confirm_raise", "NV-1001"),
+        ("retention.purge", None),
     ] == [(e["action"], e["customer_ref"]) for e in events]
+    assert [] == [e for e in everything if e["customer_ref"] in ("NV-1004", "NV-1005")]
+    chain = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "--config", str(config), "evidence", "verify"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=REPO,
+    )
+    assert (0, True) == (chain.returncode, " 1 purged" in chain.stdout), chain.stdout
     assert {"demo (as the DMO)"} == {e["operator"] for e in events}
     # The register's restricted reasons and support needs never reach a forward, cover note,
     # reminder or digest (NV-1003's own letter holds NV-1003's reasons, and only those).

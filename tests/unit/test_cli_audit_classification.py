@@ -78,7 +78,6 @@ COMMANDS: dict[str, str] = {
 }
 
 
-
 def commands(
     group: click.Group, prefix: tuple[str, ...] = ()
 ) -> Iterator[tuple[str, click.Command]]:
