@@ -17,12 +17,8 @@ arrangement), it finds:
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from email.parser import BytesHeaderParser
-from email.policy import compat32
-from email.utils import getaddresses
 
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session, selectinload
@@ -30,10 +26,8 @@ from sqlalchemy.orm import Session, selectinload
 from bot.evidence import EvidenceError, EvidenceStore
 from bot.outbox import NOTICE_KINDS, REMINDER
 from bot.redaction import Redactor
+from bot.reports import quarantine_with_decisions, senders_of
 from bot.store import models as m
-from mailbox_rules.envelope import normalise_address
-
-_HEADER_BYTES = 64 * 1024
 
 
 def identifiers(customer: m.Customer) -> list[str]:
@@ -315,36 +309,9 @@ def _mentions(redactor: Redactor, evidence: EvidenceStore, notice: m.Outbox) -> 
 def _quarantine(
     session: Session, evidence: EvidenceStore, ref: str, addresses: Iterable[str]
 ) -> list[m.Quarantine]:
-    processed = m.ProcessedMessage
     theirs = []
     wanted = set(addresses)
-    for q, decided_for in session.execute(
-        select(m.Quarantine, processed.customer_ref)
-        .outerjoin(
-            processed,
-            and_(
-                processed.mailbox == m.Quarantine.mailbox,
-                processed.folder == m.Quarantine.folder,
-                processed.uidvalidity == m.Quarantine.uidvalidity,
-                processed.uid == m.Quarantine.uid,
-            ),
-        )
-        .order_by(m.Quarantine.id)
-    ):
-        if decided_for == ref or (q.sha256 and _sent_by(evidence, q.sha256) & wanted):
+    for q, decided_for in session.execute(quarantine_with_decisions()):
+        if decided_for == ref or (q.sha256 and senders_of(evidence, q.sha256) & wanted):
             theirs.append(q)
     return theirs
-
-
-def _sent_by(evidence: EvidenceStore, sha256: str) -> set[str]:
-    """The From and Sender addresses of a kept message (none if it cannot be read)."""
-    try:
-        raw = evidence.get(sha256)
-        end = re.search(rb"\r?\n\r?\n", raw[:_HEADER_BYTES])
-        headers = BytesHeaderParser(policy=compat32).parsebytes(
-            raw[: end.end() if end else _HEADER_BYTES]
-        )
-        fields = [str(v) for name in ("From", "Sender") for v in headers.get_all(name, [])]
-        return {normalise_address(a) for _, a in getaddresses(fields) if "@" in a}
-    except Exception:  # unreadable in any way: not known to be theirs
-        return set()

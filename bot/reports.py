@@ -12,7 +12,7 @@ from email.policy import compat32
 from email.utils import getaddresses
 from typing import Any
 
-from sqlalchemy import and_, select
+from sqlalchemy import Select, and_, select
 from sqlalchemy.orm import Session, selectinload
 
 from bot.evidence import EvidenceStore
@@ -110,13 +110,10 @@ def contacts(session: Session, customer_ref: str | None = None) -> list[dict[str
     ]
 
 
-def quarantine(
-    session: Session, evidence: EvidenceStore | None = None, item_id: int | None = None
-) -> list[dict[str, Any]]:
-    """Quarantined messages, with the customer whose address sent each one when that is known:
-    from the watcher's decision, or (given ``evidence``) from the kept message's From/Sender."""
+def quarantine_with_decisions() -> Select[m.Quarantine, str | None]:
+    """Quarantined messages with the customer the watcher decided each was from, if any."""
     processed = m.ProcessedMessage
-    query = (
+    return (
         select(m.Quarantine, processed.customer_ref)
         .outerjoin(
             processed,
@@ -129,6 +126,14 @@ def quarantine(
         )
         .order_by(m.Quarantine.id)
     )
+
+
+def quarantine(
+    session: Session, evidence: EvidenceStore | None = None, item_id: int | None = None
+) -> list[dict[str, Any]]:
+    """Quarantined messages, with the customer whose address sent each one when that is known:
+    from the watcher's decision, or (given ``evidence``) from the kept message's From/Sender."""
+    query = quarantine_with_decisions()
     if item_id is not None:
         query = query.where(m.Quarantine.id == item_id)
     rows = []
@@ -153,10 +158,9 @@ def quarantine(
     return rows
 
 
-def _sender_customer(session: Session, evidence: EvidenceStore, sha256: str) -> str | None:
-    """The customer whose registered address is in the kept message's From or Sender, if
-    exactly one is; None when there is none, or the message cannot be read (it may be why
-    it is in quarantine)."""
+def senders_of(evidence: EvidenceStore, sha256: str) -> set[str]:
+    """The From and Sender addresses of a kept message; none if it cannot be read in any way
+    (it may be why it is in quarantine)."""
     try:
         raw = evidence.get(sha256)
         end = re.search(rb"\r?\n\r?\n", raw[:_HEADER_BYTES])
@@ -164,9 +168,16 @@ def _sender_customer(session: Session, evidence: EvidenceStore, sha256: str) -> 
             raw[: end.end() if end else _HEADER_BYTES]
         )
         fields = [str(v) for name in ("From", "Sender") for v in headers.get_all(name, [])]
-        addresses = {normalise_address(a) for _, a in getaddresses(fields) if "@" in a}
-    except Exception:  # unreadable in any way: no customer shown, the listing goes on
-        return None
+        return {normalise_address(a) for _, a in getaddresses(fields) if "@" in a}
+    except Exception:  # unreadable: no sender known, the caller goes on
+        return set()
+
+
+def _sender_customer(session: Session, evidence: EvidenceStore, sha256: str) -> str | None:
+    """The customer whose registered address is in the kept message's From or Sender, if
+    exactly one is; None when there is none, or the message cannot be read (it may be why
+    it is in quarantine)."""
+    addresses = senders_of(evidence, sha256)
     if not addresses:
         return None
     refs = set(
