@@ -156,7 +156,7 @@ def retention_group() -> None:
     "as_of",
     callback=_iso_date,
     metavar="YYYY-MM-DD",
-    help="Purge as of this date (default: today).",
+    help="Purge as of this date (default: today); a later date only with --dry-run.",
 )
 @_DRY_RUN
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
@@ -169,15 +169,22 @@ def retention_purge(
     [retention] months_after_end months before today (or --as-of); nothing else.
 
     `spocbot run` does this daily. One count-only tombstone and audit event per run (none
-    when nothing was due).
+    when nothing was due). An arrangement with open flag tasks (a flag in another system not
+    yet confirmed removed) or unsent messages about the person is held back for a later run.
+    A date later than today (--as-of) is allowed only with --dry-run, to preview a purge.
     """
+    today = _today(obj)
+    if as_of is not None and as_of > today and not dry_run:
+        raise click.ClickException(
+            "a purge as of a future date would erase records early: add --dry-run to preview it"
+        )
     with _errors():
         app = obj.app
         months = app.settings.retention.months_after_end
         run = retention.purge(
             app.factory,
             app.evidence,
-            as_of=as_of or _today(obj),
+            as_of=as_of or today,
             months_after_end=months,
             operator=current_operator(operator),
             now=app.clock(),

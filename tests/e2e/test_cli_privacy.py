@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import json
 import zipfile
-from datetime import date
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
 from pathlib import Path
 
 import pytest
@@ -219,3 +220,29 @@ def test_sar_export_writes_the_zip_and_refuses_to_overwrite(registered: Cli) -> 
         "Casey One" in page,
         "Dana Two" in page,
     )
+
+
+def _tomorrow() -> str:
+    return (datetime.now(ZoneInfo("Europe/London")).date() + timedelta(days=1)).isoformat()
+
+
+def test_retention_purge_as_of_a_future_date_is_refused_without_dry_run(registered: Cli) -> None:
+    set_ended(registered, "C-2", "2025-06-01")
+
+    code, _, err = run(registered, "retention", "purge", "--as-of", _tomorrow())
+
+    assert (1, True) == (
+        code,
+        "a purge as of a future date would erase records early: add --dry-run to preview it"
+        in err,
+    )
+    code, out, _ = run(registered, "register", "list", "--json")
+    assert ["C-1", "C-2"] == sorted(r["customer_ref"] for r in json.loads(out))
+
+
+def test_retention_purge_as_of_a_future_date_may_be_previewed(registered: Cli) -> None:
+    set_ended(registered, "C-2", "2025-06-01")
+
+    code, out, _ = run(registered, "retention", "purge", "--as-of", _tomorrow(), "--dry-run")
+
+    assert (0, True) == (code, "Would erase C-2" in out)
