@@ -11,7 +11,7 @@ import os
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from bot.store import models as m
@@ -66,7 +66,8 @@ def events(
     ``register.`` or ``breach``), recorded at or after ``since``."""
     query = select(m.AuditEvent).order_by(m.AuditEvent.id)
     if customer_ref is not None:
-        query = query.where(m.AuditEvent.customer_ref == customer_ref)
+        # References are unique ignoring case, as the register compares them.
+        query = query.where(func.lower(m.AuditEvent.customer_ref) == customer_ref.strip().lower())
     if action:
         query = query.where(m.AuditEvent.action.startswith(action, autoescape=True))
     if since is not None:

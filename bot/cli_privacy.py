@@ -130,6 +130,7 @@ def register_erase(obj: _Context, ref: str, dry_run: bool, operator: str | None)
             months_after_end=app.settings.retention.months_after_end,
             dry_run=dry_run,
         )
+    ref = result.customer_ref or ref
     if dry_run:
         click.echo(f"Would erase {ref}: {_counts(result.counts)} (and their raw messages).")
         return

@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.audit import audit
 from bot.errors import DomainError
 from bot.evidence import EvidenceStore
-from bot.person_data import PersonRecords, find_customer, records_about
+from bot.person_data import PersonRecords, find_customer, not_found, records_about
 from bot.store import models as m
 from mailbox_rules.calendar import add_months
 from mailbox_rules.register import ArrangementStatus
@@ -280,6 +280,8 @@ class ErasureResult:
     counts: dict[str, int]
     raw_files: int = 0
     """Stored raw messages deleted (0 in a dry run; those still referred to are kept)."""
+    customer_ref: str = ""
+    """The reference as the register has it (the command may give it in another case)."""
 
 
 def tombstone(
@@ -314,14 +316,15 @@ def erase_customer(
     with factory.begin() as session:
         customer = find_customer(session, ref)
         if customer is None:
-            raise ErasureRefused(f"no customer with reference {ref} in the register")
+            raise ErasureRefused(not_found(ref))
+        ref = customer.ref
         why = why_not_erasable(customer.arrangement, today, months_after_end)
         if why:
             raise ErasureRefused(f"{ref} cannot be erased: {why}")
         records = records_about(session, evidence, customer, ERASED)
         refuse_if_unfinished(records)
         if dry_run:  # nothing above changed anything
-            return ErasureResult(None, records.counts())
+            return ErasureResult(None, records.counts(), customer_ref=ref)
         erasure = tombstone(session, operator, "erasure", now, today)
         counts, hashes = erase(session, evidence, records, erasure, now)
         erasure.counts = json.dumps(counts, sort_keys=True)
@@ -336,7 +339,7 @@ def erase_customer(
         erasure_id = erasure.id
     raw_files = delete_unreferenced(factory, evidence, hashes)
     record_files(factory, erasure_id, raw_files)
-    return ErasureResult(erasure_id, counts, raw_files)
+    return ErasureResult(erasure_id, counts, raw_files, customer_ref=ref)
 
 
 def _describe(counts: dict[str, int]) -> str:

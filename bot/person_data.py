@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from bot.evidence import EvidenceError, EvidenceStore
@@ -110,10 +110,28 @@ class PersonRecords:
         }
 
 
+def not_found(ref: str) -> str:
+    """What to say when no customer has reference ``ref``."""
+    return (
+        f"no customer with reference {ref} in the register (it may have been erased: see "
+        "`spocbot audit list --action register.erase`)"
+    )
+
+
 def find_customer(session: Session, ref: str) -> m.Customer | None:
+    """The customer with reference ``ref``, ignoring case (as the register compares
+    references; an exact match first)."""
+    wanted = ref.strip()
+    exact = session.scalar(select(m.Customer.id).where(m.Customer.ref == wanted))
+    if exact is None:
+        exact = session.scalars(
+            select(m.Customer.id).where(func.lower(m.Customer.ref) == wanted.lower())
+        ).first()
+    if exact is None:
+        return None
     return session.scalar(
         select(m.Customer)
-        .where(m.Customer.ref == ref)
+        .where(m.Customer.id == exact)
         .options(
             selectinload(m.Customer.emails),
             selectinload(m.Customer.arrangement).selectinload(m.Arrangement.events),

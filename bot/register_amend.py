@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.audit import audit
 from bot.errors import DomainError
 from bot.lifecycle import check_text
-from bot.person_data import find_customer
+from bot.person_data import find_customer, not_found
 from bot.register_file import LIST_SEPARATOR, MAX_ADDRESS_LINES, MAX_LENGTH, MAX_TEXT, PHONE_DIGITS
 from bot.store import models as m
 from mailbox_rules.envelope import is_addr_spec, normalise_address
@@ -74,7 +74,8 @@ def amend(
     with factory.begin() as session:
         customer = find_customer(session, ref)
         if customer is None:
-            raise AmendRefused(f"no customer with reference {ref} in the register")
+            raise AmendRefused(not_found(ref))
+        ref = customer.ref
         if customer.source == "partner":
             raise AmendRefused(partner_refusal(customer))
         result = AmendResult(ref)

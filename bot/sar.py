@@ -39,7 +39,13 @@ from bot.outbox import (
     EMERGENCY_ROUTE,
     SCREENING_FORWARD,
 )
-from bot.person_data import PersonRecords, find_customer, identifiers, records_about
+from bot.person_data import (
+    PersonRecords,
+    find_customer,
+    identifiers,
+    not_found,
+    records_about,
+)
 from bot.private_files import private_file
 from bot.redaction import Redactor
 from bot.store import models as m
@@ -280,7 +286,8 @@ def export(
     with factory.begin() as session:
         customer = find_customer(session, ref)
         if customer is None:
-            raise SarError(f"no customer with reference {ref} in the register")
+            raise SarError(not_found(ref))
+        ref = customer.ref
         records = records_about(session, evidence, customer)
         others = _other_customers(session, records)
         data = collect(session, evidence, records)

@@ -246,3 +246,44 @@ def test_retention_purge_as_of_a_future_date_may_be_previewed(registered: Cli) -
     code, out, _ = run(registered, "retention", "purge", "--as-of", _tomorrow(), "--dry-run")
 
     assert (0, True) == (code, "Would erase C-2" in out)
+
+
+def test_sar_amend_erase_and_audit_list_find_the_customer_ignoring_case(registered: Cli) -> None:
+    set_ended(registered, "C-2", "2025-06-01")
+    out = registered[1] / "c1.zip"
+
+    sar_code, _, _ = run(registered, "sar", "export", "--customer", "c-1", "--out", str(out))
+    amend = run(registered, "register", "amend", "c-1", "--name", "Casey Oneill", "--reason", "x")
+    erase = run(registered, "register", "erase", "c-2")
+    listed = run(registered, "audit", "list", "--customer", "c-1", "--json")
+
+    assert (0, 0, "Corrected C-1:", 0, "Erased C-2 (erasure 1)") == (
+        sar_code,
+        amend[0],
+        amend[1].splitlines()[0],
+        erase[0],
+        erase[1][: len("Erased C-2 (erasure 1)")],
+    )
+    assert ["register.amend", "sar.export"] == sorted(
+        e["action"] for e in json.loads(listed[1]) if e["customer_ref"] == "C-1"
+    )
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["sar", "export", "--customer", "C-9", "--out", "x.zip"],
+        ["register", "erase", "C-9"],
+        ["register", "amend", "C-9", "--name", "X", "--reason", "x"],
+    ],
+)
+def test_an_unknown_reference_says_it_may_have_been_erased(
+    registered: Cli, args: list[str]
+) -> None:
+    code, _, err = run(registered, *args)
+
+    assert (1, True) == (
+        code,
+        "no customer with reference C-9 in the register (it may have been erased: see "
+        "`spocbot audit list --action register.erase`)" in " ".join(err.split()),
+    )
