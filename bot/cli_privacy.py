@@ -99,6 +99,7 @@ def register_amend(
             ),
             operator=current_operator(operator),
             staff_addresses=app.staff_addresses,
+            staff_domains=app.settings.organisation.staff_domains,
         )
     click.echo(f"Corrected {result.customer_ref}:")
     for change in result.changes:
@@ -115,8 +116,10 @@ def register_erase(obj: _Context, ref: str, dry_run: bool, operator: str | None)
     """Erase everything about customer REF (UK GDPR article 17); a count-only tombstone stays.
 
     Refused while the arrangement is in force or within its retention period ([retention]
-    months_after_end after its end), and while a message about them is still to be sent.
-    The evidence chain keeps its links, marked purged.
+    months_after_end after its end), and while something about them is unfinished: an open
+    flag task (a flag in another system not yet confirmed removed, `spocbot flags list`) or
+    an unsent message about them (`spocbot forwards list --status pending`). The evidence
+    chain keeps its links, marked purged.
     """
     with _errors():
         app = obj.app

@@ -11,6 +11,7 @@ value (the command says so).  Partner entries (`share import`) are read-only her
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
@@ -23,6 +24,7 @@ from bot.person_data import find_customer, not_found
 from bot.register_file import LIST_SEPARATOR, MAX_ADDRESS_LINES, MAX_LENGTH, MAX_TEXT, PHONE_DIGITS
 from bot.store import models as m
 from mailbox_rules.envelope import is_addr_spec, normalise_address
+from mailbox_rules.register import in_domains
 
 FILE_WARNING = (
     "correct the DMO's register file too: the next `register import` of a file with the old "
@@ -67,7 +69,13 @@ def amend(
     *,
     operator: str,
     staff_addresses: set[str] = frozenset(),  # type: ignore[assignment]
+    staff_domains: Iterable[str] = (),
 ) -> AmendResult:
+    if not _wants_change(change):
+        raise AmendRefused(
+            "nothing to change: give at least one of --name, --add-email, --remove-email, "
+            "--address, --spoc-phone, --cover-phone, --support-needs-file"
+        )
     reason = check_text(change.reason, "--reason", 500, lines=False)
     if not reason:
         raise AmendRefused("--reason: say why the record is corrected (it is audited)")
@@ -86,7 +94,8 @@ def amend(
             if name != customer.name:
                 result.changes.append(f"name: {customer.name!r} -> {name!r}")
                 customer.name = name
-        _emails(session, customer, change, staff_addresses, result)
+        domains = frozenset(d.lower() for d in staff_domains)
+        _emails(session, customer, change, staff_addresses, domains, result)
         arrangement = customer.arrangement
         wants_arrangement = (
             change.postal_address,
@@ -112,11 +121,25 @@ def amend(
         return result
 
 
+def _wants_change(change: Amendment) -> bool:
+    return bool(change.add_emails or change.remove_emails) or any(
+        value is not None
+        for value in (
+            change.name,
+            change.postal_address,
+            change.spoc_phone,
+            change.cover_phone,
+            change.support_needs,
+        )
+    )
+
+
 def _emails(
     session: Session,
     customer: m.Customer,
     change: Amendment,
     staff: set[str],
+    staff_domains: frozenset[str],
     result: AmendResult,
 ) -> None:
     have = {e.address for e in customer.emails}
@@ -131,6 +154,11 @@ def _emails(
             raise AmendRefused(f"--add-email: {given!r} is not an email address")
         if address in staff:
             raise AmendRefused(f"--add-email: {address} is a staff address, not a customer's")
+        if in_domains(address, staff_domains):
+            raise AmendRefused(
+                f"--add-email: {address} is in our staff domains ([organisation] staff_domains), "
+                "not a customer's address"
+            )
         owner = session.scalar(
             select(m.Customer.ref).join(m.CustomerEmail).where(m.CustomerEmail.address == address)
         )
