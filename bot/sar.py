@@ -39,6 +39,7 @@ from bot.outbox import (
     EMERGENCY_ROUTE,
     SCREENING_FORWARD,
 )
+from bot.partner_entries import PARTNER
 from bot.person_data import (
     PersonRecords,
     find_customer,
@@ -71,6 +72,12 @@ PURPOSES = (
     "To keep the records factual and protected, and to delete them once the retention period "
     "after the arrangement's end has passed (policy §8).",
 )
+_SHARING_PURPOSE_START = "To tell the partner council's contact centre"
+PARTNER_PURPOSE = (
+    "To route your emails to us as {partner}'s arrangement for you says, which {partner} "
+    "shared with us under a data sharing agreement (policy §7)."
+)
+"""For a partner entry (`share import`), in place of the sharing purpose."""
 RIGHTS = (
     "You may ask for inaccurate or incomplete information to be corrected (UK GDPR art. 16).",
     "You may ask for your information to be erased (art. 17); we keep it while the arrangement "
@@ -211,18 +218,27 @@ def _summary(
             f" The arrangement ended on {arrangement.ended_on}: the records are kept until "
             f"{until} and deleted after that date."
         )
-    source = (
-        f"This arrangement is {customer.partner or settings.sharing.partner_name}'s, shared with "
-        f"{org.name} by them."
-        if customer.source == "partner"
-        else f"The records come from {org.name}'s register and its mailboxes."
-    )
+    partner = customer.partner or settings.sharing.partner_name or "the partner council"
+    if customer.source == PARTNER:
+        source = (
+            f"The records come from {partner}'s arrangement for you, which {partner} shared "
+            f"with {org.name} under the data sharing agreement (policy §7), and from the "
+            f"messages {org.name}'s mailboxes received; {org.name} cannot change that "
+            f"arrangement: ask {partner} to correct it."
+        )
+        purposes = [
+            PARTNER_PURPOSE.format(partner=partner),
+            *(p for p in PURPOSES if not p.startswith(_SHARING_PURPOSE_START)),
+        ]
+    else:
+        source = f"The records come from {org.name}'s register and its mailboxes."
+        purposes = list(PURPOSES)
     return {
         "organisation": org.name,
         "customer_ref": customer.ref,
         "as_of": today.isoformat(),
         "source": source,
-        "purposes": list(PURPOSES),
+        "purposes": purposes,
         "recipients": recipients,
         "retention": retention,
         "rights": [

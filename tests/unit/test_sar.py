@@ -185,3 +185,23 @@ def test_an_existing_file_is_not_replaced_without_force(h: Harness, tmp_path: Pa
     export(h, tmp_path / "sar.zip", force=True)
 
     assert "index.html" in contents(tmp_path / "sar.zip")
+
+
+def test_a_partner_entrys_summary_says_the_records_come_from_the_partners_arrangement(
+    h: Harness, tmp_path: Path
+) -> None:
+    with h.app.factory.begin() as session:
+        erin = session.scalars(select(m.Customer).where(m.Customer.ref == ERIN)).one()
+        erin.source, erin.partner = "partner", "Dale District Council"
+
+    export(h, tmp_path / "sar.zip")
+
+    files = contents(tmp_path / "sar.zip")
+    summary = json.loads(files["data.json"])["summary"]
+    page = files["index.html"].decode()
+    assert (True, False, False, True) == (
+        summary["source"].startswith("The records come from Dale District Council's arrangement"),
+        "register" in summary["source"],
+        "register and its mailboxes" in page,
+        any("Dale District Council's arrangement" in p for p in summary["purposes"]),
+    )
