@@ -16,7 +16,9 @@ export is audited (``sar.export``).
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 import zipfile
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -311,17 +313,17 @@ def export(
         messages: list[tuple[str, bytes, dict[str, Any]]] = []
         unchecked: list[str] = []
         about = _about_hashes(records)
-        for sha256 in sorted(about):
-            name = f"messages/{sha256}.eml"
-            entry: dict[str, Any] = {"file": name, "sha256": sha256, "about": about[sha256]}
+        for number, (sha256, what) in enumerate(about.items(), start=1):
+            name = f"messages/{number:02d}-{_slug(what[0])}.eml"
+            entry: dict[str, Any] = {"file": name, "about": what}
             try:
                 redacted = others.message(evidence.get(sha256))
             except EvidenceError as exc:
-                entry["missing"] = str(exc)
+                entry |= {"sha256": None, "evidence_sha256": sha256, "missing": str(exc)}
                 unchecked.append(f"{name}: the stored message is missing or damaged")
                 messages.append((name, b"", entry))
                 continue
-            entry["other_customers_removed"] = redacted.changed
+            entry |= _copy_description(redacted.raw, sha256, redacted.changed)
             entry["not_checked"] = list(redacted.unchecked)
             unchecked += [f"{name}: {part}" for part in redacted.unchecked]
             messages.append((name, redacted.raw, entry))
@@ -367,6 +369,27 @@ def export(
             at=now,
         )
     return SarResult(out, counts, sum(1 for _, raw, _ in messages if raw), tuple(unchecked))
+
+
+def _slug(what: str) -> str:
+    """``breach 12`` -> ``breach-12``: a file name part."""
+    return re.sub(r"[^a-z0-9]+", "-", what.lower()).strip("-") or "message"
+
+
+def _copy_description(raw: bytes, evidence_sha256: str, redacted: bool) -> dict[str, Any]:
+    """How the copy in the zip relates to the evidence original: both hashes, and whether
+    it differs because other customers' details were removed."""
+    return {
+        "sha256": hashlib.sha256(raw).hexdigest(),
+        "evidence_sha256": evidence_sha256,
+        "redacted": redacted,
+        "copy": (
+            "a redacted copy: other customers' details were removed, so it differs from the "
+            "evidence original, whose SHA-256 is evidence_sha256"
+            if redacted
+            else "an exact copy of the evidence original (the two SHA-256 are the same)"
+        ),
+    }
 
 
 def _about_hashes(records: PersonRecords) -> dict[str, list[str]]:

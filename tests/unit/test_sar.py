@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import stat
 import zipfile
 from base64 import b64encode
@@ -148,7 +149,11 @@ def test_the_summary_names_the_partner_council_and_the_rights(h: Harness, tmp_pa
 def test_the_summary_lists_the_attachment_it_could_not_check(h: Harness, tmp_path: Path) -> None:
     result = export(h, tmp_path / "sar.zip")
 
-    encoded = f"messages/{hashlib.sha256(ENCODED).hexdigest()}.eml"
+    [encoded] = [
+        entry["file"]
+        for entry in json.loads(contents(tmp_path / "sar.zip")["data.json"])["raw_messages"]
+        if entry["evidence_sha256"] == hashlib.sha256(ENCODED).hexdigest()
+    ]
     assert [f"{encoded}: part 4 (application/pdf): not text"] == [
         part for part in result.unchecked if part.startswith(encoded)
     ]
@@ -205,3 +210,29 @@ def test_a_partner_entrys_summary_says_the_records_come_from_the_partners_arrang
         "register and its mailboxes" in page,
         any("Dale District Council's arrangement" in p for p in summary["purposes"]),
     )
+
+
+def test_message_copies_are_named_by_number_and_kind_with_both_hashes(
+    h: Harness, tmp_path: Path
+) -> None:
+    """A redacted copy must not carry the original's SHA-256 as if it were the original:
+    whoever checks the hash would conclude the evidence was tampered with."""
+    export(h, tmp_path / "sar.zip")
+
+    files = contents(tmp_path / "sar.zip")
+    entries = json.loads(files["data.json"])["raw_messages"]
+    [redacted] = [e for e in entries if e["evidence_sha256"] == hashlib.sha256(ENCODED).hexdigest()]
+    exact = [e for e in entries if not e["redacted"]]
+    assert (True, True, True, True) == (
+        all(re.fullmatch(r"messages/\d{2}-[a-z0-9-]+-\d+\.eml", e["file"]) for e in entries),
+        redacted["sha256"] == hashlib.sha256(files[redacted["file"]]).hexdigest()
+        != redacted["evidence_sha256"],
+        "other customers' details were removed" in redacted["copy"],
+        bool(exact)
+        and all(
+            e["sha256"] == e["evidence_sha256"] == hashlib.sha256(files[e["file"]]).hexdigest()
+            for e in exact
+        ),
+    )
+    assert re.search(r"messages/\d{2}-contact-\d+\.eml", redacted["file"])
+    assert "not a sign of tampering" in files["index.html"].decode()
