@@ -134,13 +134,23 @@ def erase(
     for notice in records.notices_mentioning:
         notice.original_message_id = records.redactor.text(notice.original_message_id)
         notice.route_reason = records.redactor.text(notice.route_reason)
-        try:
-            redacted = records.redactor.message(evidence.get(notice.original_sha256))
-        except Exception:  # the stored copy is unreadable: nothing to redact in it
-            continue
-        if redacted.changed:
+        copy = _redacted_copy(evidence, records, notice.original_sha256)
+        if copy is not None:
             hashes.add(notice.original_sha256)
-            notice.original_sha256 = evidence.put(redacted.raw)
+            notice.original_sha256 = copy
+    # Review items naming them among other candidates: kept for the others, without them.
+    for item in records.review_candidate_of:
+        item.candidates = ";".join(c for c in item.candidates.split(";") if c and c != ref)
+        if item.sender and records.redactor.found_in(item.sender):
+            item.sender = None  # their representative's address: never "[erased customer]"
+        for column, limit in _REVIEW_TEXT:
+            value = getattr(item, column)
+            if value:
+                setattr(item, column, records.redactor.text(value)[:limit])
+        copy = _redacted_copy(evidence, records, item.sha256)
+        if copy is not None and item.sha256:
+            hashes.add(item.sha256)
+            item.sha256 = copy
     session.flush()
     # Children before parents (foreign keys are enforced).
     gone(m.Reminder, ids(records.reminders))
@@ -158,8 +168,6 @@ def erase(
     gone(m.CustomerEmail, ids(customer.emails))
     gone(m.Customer, [customer.id])
     gone(m.ReviewItem, ids(records.review_items))
-    for item in records.review_candidate_of:
-        item.candidates = ";".join(c for c in item.candidates.split(";") if c and c != ref)
     gone(m.Quarantine, ids(records.quarantine))
     if records.processed:
         session.execute(
@@ -198,6 +206,27 @@ def erase(
         if obj is not erasure and obj in session:
             session.expunge(obj)
     return counts, hashes
+
+
+_REVIEW_TEXT = (
+    ("message_id", 998),
+    ("subject", 200),
+    ("reason", 100_000),
+    ("note", 100_000),
+)
+"""A review item's text columns (with their lengths) that may name a candidate."""
+
+
+def _redacted_copy(evidence: EvidenceStore, records: PersonRecords, sha256: str | None) -> str | None:
+    """Store a copy of raw message ``sha256`` without the person; its SHA-256, or None when
+    the message does not name them (or cannot be read: nothing to redact in it)."""
+    if not sha256:
+        return None
+    try:
+        redacted = records.redactor.message(evidence.get(sha256))
+    except Exception:  # the stored copy is unreadable: nothing to redact in it
+        return None
+    return evidence.put(redacted.raw) if redacted.changed else None
 
 
 def add_counts(total: dict[str, int], more: dict[str, int]) -> dict[str, int]:

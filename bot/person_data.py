@@ -7,8 +7,9 @@ arrangement), it finds:
 
 - quarantined messages that are theirs (the watcher's decision names them, or the kept
   message is from one of their addresses);
-- review items confirmed as them or sent from one of their addresses, and the items that
-  only name them among the candidates;
+- review items confirmed as them, sent from one of their addresses or naming them as the
+  only candidate (a stranger's message about them), and the items that name them among
+  other candidates (kept on erasure, with them redacted);
 - notices about several people (reminders, digests: no ``customer_id``) whose key or stored
   message mentions them;
 - audit entries that mention them without carrying their reference (a register import lists
@@ -54,6 +55,7 @@ class PersonRecords:
     flag_tasks: list[m.FlagTask] = field(default_factory=list)
     review_items: list[m.ReviewItem] = field(default_factory=list)
     review_candidate_of: list[m.ReviewItem] = field(default_factory=list)
+    """Items naming them among other candidates: redacted, not deleted."""
     quarantine: list[m.Quarantine] = field(default_factory=list)
     processed: list[m.ProcessedMessage] = field(default_factory=list)
     audit_events: list[m.AuditEvent] = field(default_factory=list)
@@ -199,28 +201,7 @@ def records_about(
         )
     )
     _notices(session, evidence, found)
-    found.review_items = list(
-        session.scalars(
-            select(m.ReviewItem)
-            .where(
-                or_(
-                    m.ReviewItem.customer_ref == ref,
-                    m.ReviewItem.sender.in_(sorted(addresses)),
-                )
-            )
-            .order_by(m.ReviewItem.id)
-        )
-    )
-    mine = {r.id for r in found.review_items}
-    found.review_candidate_of = [
-        r
-        for r in session.scalars(
-            select(m.ReviewItem)
-            .where(m.ReviewItem.candidates.contains(ref))
-            .order_by(m.ReviewItem.id)
-        )
-        if r.id not in mine and ref in r.candidates.split(";")
-    ]
+    _review_items(session, found, addresses)
     found.processed = list(
         session.scalars(
             select(m.ProcessedMessage)
@@ -273,6 +254,35 @@ def records_about(
         )
     )
     return found
+
+
+def _review_items(session: Session, found: PersonRecords, addresses: set[str]) -> None:
+    """Review items about them: confirmed as them, sent from one of their addresses, or
+    naming them as the only candidate (and not confirmed as someone else): a stranger's
+    message about them, whose reason names them.  Items that name them among other
+    candidates are someone else's too: kept, with them redacted (``review_candidate_of``)."""
+    ref = found.customer.ref
+    items = session.scalars(
+        select(m.ReviewItem)
+        .where(
+            or_(
+                m.ReviewItem.customer_ref == ref,
+                m.ReviewItem.sender.in_(sorted(addresses)),
+                m.ReviewItem.candidates.contains(ref),
+            )
+        )
+        .order_by(m.ReviewItem.id)
+    )
+    for item in items:
+        candidates = [c for c in item.candidates.split(";") if c]
+        if (
+            item.customer_ref == ref
+            or item.sender in addresses
+            or (candidates == [ref] and item.customer_ref in (None, ref))
+        ):
+            found.review_items.append(item)
+        elif ref in candidates:
+            found.review_candidate_of.append(item)
 
 
 def _search_words(customer: m.Customer) -> list[str]:

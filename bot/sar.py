@@ -152,6 +152,10 @@ def collect(session: Session, evidence: EvidenceStore, records: PersonRecords) -
     data["reminders"] = [_row(r) for r in records.reminders]
     data["flag_tasks"] = [_row(t) for t in records.flag_tasks]
     data["review_items"] = [_row(r) for r in records.review_items]
+    # Items naming them among other candidates: theirs in part, without the others.
+    data["review_items_naming_you_among_others"] = [
+        {**_row(r), "candidates": customer.ref} for r in records.review_candidate_of
+    ]
     data["quarantine"] = [_row(q) for q in records.quarantine]
     data["processed_messages"] = [_row(p) for p in records.processed]
     data["audit_events"] = [_row(e) for e in records.audit_events]
@@ -408,7 +412,7 @@ def _about_hashes(records: PersonRecords) -> dict[str, list[str]]:
         add(letter.sha256, f"letter {letter.id}")
     for o in [*records.outbox, *records.notices_mentioning]:
         add(o.original_sha256, f"{o.kind} {o.id}")
-    for r in records.review_items:
+    for r in [*records.review_items, *records.review_candidate_of]:
         add(r.sha256, f"review item {r.id}")
     for q in records.quarantine:
         add(q.sha256, f"quarantined message {q.id}")

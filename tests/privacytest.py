@@ -3,8 +3,9 @@ and subject access tests: Erin Quill (``ERASE-7``, two addresses) and Kim Oakes 
 
 Erin gets a breach forwarded and acknowledged, a contact, a letter, reminders, a breaches
 digest that also names Kim, an event and an appeal, a flag task, a quarantined message, a
-review item confirmed as hers (a copy of Kim's message, so the raw file is shared), another
-item that lists both as candidates, audit entries, and evidence links as helper A's chain
+review item confirmed as hers (a copy of Kim's message, so the raw file is shared), an open
+item from a stranger writing on her behalf (her the only candidate), another open item whose
+message, reason, subject and note name both as candidates, audit entries, and evidence links as helper A's chain
 writes them.  Kim gets a breach of her own.  Everything goes through the services where a
 service exists; the rest is written as those services write it.
 """
@@ -127,6 +128,10 @@ def populated(root: Path) -> Harness:
                 decided_by="dmo",
             )
         )
+        # A stranger's message naming both: open, with both as candidates (kept for Kim).
+        both = message(
+            "neighbour@elsewhere.example", "Noise", "Erin Quill and Kim Oakes are noisy.", "x1"
+        )
         session.add(
             m.ReviewItem(
                 mailbox="info@homes.example",
@@ -136,11 +141,39 @@ def populated(root: Path) -> Harness:
                 message_id="<x1@elsewhere.example>",
                 received_at=h.now,
                 sender="neighbour@elsewhere.example",
-                subject="Noise",
+                subject="Noise from Erin Quill",
                 rules="possible-match",
-                reason="gives two customers' references",
+                reason=f"may be a registered customer's: {ERIN} (signed with the customer's "
+                f"name), {KIM} (gives the reference)",
                 candidates=f"{ERIN};{KIM}",
-                status="dismissed",
+                sha256=h.app.evidence.put(both),
+                status="open",
+                note="ask Erin Quill's SPOC",
+            )
+        )
+        # A stranger writing on her behalf: open, with her the only candidate (about her).
+        behalf = message(
+            "Helper <helper@elsewhere.example>",
+            "Repairs",
+            "I am writing on behalf of Erin Quill about her repairs.",
+            "x2",
+        )
+        session.add(
+            m.ReviewItem(
+                mailbox="info@homes.example",
+                folder="INBOX",
+                uidvalidity=1,
+                uid=7,
+                message_id="<x2@elsewhere.example>",
+                received_at=h.now,
+                sender="helper@elsewhere.example",
+                subject="Repairs",
+                rules="possible-match",
+                reason=f"the sender's display name is the address of customer {ERIN} "
+                "(erin.quill@mail.example)",
+                candidates=ERIN,
+                sha256=h.app.evidence.put(behalf),
+                status="open",
             )
         )
         event = m.ArrangementEvent(

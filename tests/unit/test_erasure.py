@@ -242,3 +242,39 @@ def test_a_digest_naming_both_customers_is_kept_with_the_erased_one_replaced(h: 
         all("kim oakes" in text for text in stored),
         all(erasure.ERASED in text for text in stored),
     )
+
+
+def test_a_review_item_naming_only_them_goes_with_its_raw_file(h: Harness) -> None:
+    """A stranger writing on her behalf: the item is about her alone."""
+    end(h, ERIN, date(2026, 1, 2))
+    with h.app.factory() as session:
+        behalf = session.scalars(
+            select(m.ReviewItem).where(m.ReviewItem.message_id == "<x2@elsewhere.example>")
+        ).one()
+    path = h.app.evidence.path_for(behalf.sha256 or "")
+
+    erase(h)
+
+    with h.app.factory() as session:
+        gone = session.get(m.ReviewItem, behalf.id) is None
+    assert (True, False) == (gone, path.exists())
+
+
+def test_a_review_item_naming_others_too_stays_without_them(h: Harness) -> None:
+    end(h, ERIN, date(2026, 1, 2))
+
+    erase(h)
+
+    with h.app.factory() as session:
+        item = session.scalars(
+            select(m.ReviewItem).where(m.ReviewItem.message_id == "<x1@elsewhere.example>")
+        ).one()
+    raw = readable(h.app.evidence.get(item.sha256 or ""))
+    assert (KIM, "open", True, True, False, False) == (
+        item.candidates,
+        item.status,
+        KIM in item.reason and erasure.ERASED in item.reason,
+        "kim oakes" in raw,
+        "erin" in raw,
+        any("erin" in (v or "").casefold() for v in (item.reason, item.subject, item.note)),
+    )

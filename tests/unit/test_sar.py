@@ -236,3 +236,34 @@ def test_message_copies_are_named_by_number_and_kind_with_both_hashes(
     )
     assert re.search(r"messages/\d{2}-contact-\d+\.eml", redacted["file"])
     assert "not a sign of tampering" in files["index.html"].decode()
+
+
+def test_review_items_about_them_are_in_the_export_as_the_erasure_selects_them(
+    h: Harness, tmp_path: Path
+) -> None:
+    """The item naming only her is hers; the one naming Kim too is listed without Kim."""
+    from bot.person_data import find_customer, records_about
+
+    export(h, tmp_path / "sar.zip")
+
+    files = contents(tmp_path / "sar.zip")
+    data = json.loads(files["data.json"])
+    with h.app.factory() as session:
+        customer = find_customer(session, ERIN)
+        assert customer is not None
+        records = records_about(session, h.app.evidence, customer)
+        selected = (
+            [r.id for r in records.review_items],
+            [r.id for r in records.review_candidate_of],
+        )
+    exported = (
+        [r["id"] for r in data["review_items"]],
+        [r["id"] for r in data["review_items_naming_you_among_others"]],
+    )
+    about = [a for e in data["raw_messages"] for a in e["about"]]
+    assert (selected, True, [ERIN], True) == (
+        exported,
+        "<x2@elsewhere.example>" in [r["message_id"] for r in data["review_items"]],
+        [r["candidates"] for r in data["review_items_naming_you_among_others"]],
+        all(f"review item {i}" in about for i in selected[0] + selected[1] if i),
+    )
