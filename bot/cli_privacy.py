@@ -135,7 +135,8 @@ def register_erase(obj: _Context, ref: str, dry_run: bool, operator: str | None)
         )
     ref = result.customer_ref or ref
     if dry_run:
-        click.echo(f"Would erase {ref}: {_counts(result.counts)} (and their raw messages).")
+        click.echo(f"Would erase {ref}: {_counts(result.counts)}.")
+        click.echo(f"  raw messages that would be deleted: {result.raw_files}")
         return
     click.echo(f"Erased {ref} (erasure {result.erasure_id}): {_counts(result.counts)}.")
     click.echo(f"  raw messages deleted: {result.raw_files}")
@@ -198,7 +199,7 @@ def retention_purge(
         click.echo(json.dumps(run.as_dict(), indent=2, ensure_ascii=False))
         return
     verb = "Would erase" if dry_run else "Erased"
-    if not run.purged:
+    if not run.purged and not run.skipped:
         click.echo(
             f"Nothing is past retention as of {run.as_of} ([retention] months_after_end = "
             f"{months})."
@@ -207,8 +208,15 @@ def retention_purge(
         click.echo(
             f"{verb} {purged.customer_ref} (ended {purged.ended_on}): {_counts(purged.counts)}"
         )
-    for _ref, why in run.skipped:
-        click.echo(f"Kept for now: {why}", err=True)
+    if run.skipped:
+        click.echo(
+            f"{len(run.skipped)} arrangement(s) past retention are held back"
+            + (" (a later run erases them once settled):" if not dry_run else ":")
+        )
+        for _ref, why in run.skipped:
+            click.echo(f"  - {why}")
+    if run.purged and dry_run:
+        click.echo(f"Raw messages that would be deleted: {run.raw_files}")
     if run.purged and not dry_run:
         click.echo(
             f"Erasure {run.erasure_id}: raw messages deleted {run.raw_files}"

@@ -13,6 +13,9 @@ Audit entries can be deleted only while an ``audit_permits`` row exists (SQLite 
 keep the log append-only otherwise): the permit is written and removed again inside the
 same transaction, so it is never visible outside it.
 
+A dry run (:func:`transaction`, :class:`DryRunEvidence`) does the same erasure and rolls it
+back, keeping redacted copies in memory: its counts, raw files included, are the real ones.
+
 Raw files are deleted after the transaction commits (:func:`delete_unreferenced`), and only
 when no remaining row refers to them: a crash in between leaves an unreferenced file (swept
 by the next purge, :func:`sweep_unreferenced`), never a row pointing at a missing file.
@@ -20,10 +23,12 @@ by the next purge, :func:`sweep_unreferenced`), never a row pointing at a missin
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
@@ -302,13 +307,60 @@ def sweep_unreferenced(
     return deleted
 
 
+class DryRunEvidence(EvidenceStore):
+    """The evidence store as a dry run sees it: reads the real files, keeps the redacted
+    copies an erasure would store in memory, and writes nothing."""
+
+    def __init__(self, real: EvidenceStore) -> None:
+        super().__init__(real.root)
+        self.kept: dict[str, bytes] = {}
+
+    def put(self, raw: bytes) -> str:
+        digest = hashlib.sha256(raw).hexdigest()
+        if not self.path_for(digest).exists():
+            self.kept[digest] = raw
+        return digest
+
+    def get(self, sha256: str) -> bytes:
+        return self.kept[sha256] if sha256 in self.kept else super().get(sha256)
+
+    def has(self, sha256: str) -> bool:
+        return sha256 in self.kept or self.path_for(sha256).exists()
+
+
+@contextmanager
+def transaction(factory: sessionmaker[Session], dry_run: bool) -> Iterator[Session]:
+    """A transaction that commits, or for a dry run is always rolled back: a dry run does
+    exactly what the real one does (so its counts are the real ones), then undoes it."""
+    with factory() as session:
+        session.begin()
+        try:
+            yield session
+        except BaseException:
+            session.rollback()
+            raise
+        if dry_run:
+            session.rollback()
+        else:
+            session.commit()
+
+
+def files_to_delete(session: Session, evidence: DryRunEvidence, hashes: Iterable[str]) -> int:
+    """In a dry run's transaction, after the erasures: how many of ``hashes`` the real run
+    would delete (stored, and referred to by no row left)."""
+    hashes = set(hashes)
+    keep = referenced_hashes(session, hashes)
+    return sum(1 for sha256 in hashes - keep if evidence.has(sha256))
+
+
 @dataclass(frozen=True)
 class ErasureResult:
     erasure_id: int | None
     """None for a dry run."""
     counts: dict[str, int]
     raw_files: int = 0
-    """Stored raw messages deleted (0 in a dry run; those still referred to are kept)."""
+    """Stored raw messages deleted (in a dry run: that would be deleted); those still
+    referred to by another record are kept."""
     customer_ref: str = ""
     """The reference as the register has it (the command may give it in another case)."""
 
@@ -342,7 +394,8 @@ def erase_customer(
 ) -> ErasureResult:
     """`register erase REF`: refused while the arrangement is in force or within its
     retention period, or while a message about them is still to be sent."""
-    with factory.begin() as session:
+    store = DryRunEvidence(evidence) if dry_run else evidence
+    with transaction(factory, dry_run) as session:
         customer = find_customer(session, ref)
         if customer is None:
             raise ErasureRefused(not_found(ref))
@@ -350,12 +403,12 @@ def erase_customer(
         why = why_not_erasable(customer.arrangement, today, months_after_end)
         if why:
             raise ErasureRefused(f"{ref} cannot be erased: {why}")
-        records = records_about(session, evidence, customer, ERASED)
+        records = records_about(session, store, customer, ERASED)
         refuse_if_unfinished(records)
-        if dry_run:  # nothing above changed anything
-            return ErasureResult(None, records.counts(), customer_ref=ref)
         erasure = tombstone(session, operator, "erasure", now, today)
-        counts, hashes = erase(session, evidence, records, erasure, now)
+        counts, hashes = erase(session, store, records, erasure, now)
+        if isinstance(store, DryRunEvidence):  # the transaction is rolled back
+            return ErasureResult(None, counts, files_to_delete(session, store, hashes), ref)
         erasure.counts = json.dumps(counts, sort_keys=True)
         audit(
             session,

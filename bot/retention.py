@@ -27,15 +27,18 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.audit import audit
 from bot.erasure import (
     ERASED,
+    DryRunEvidence,
     ErasureRefused,
     add_counts,
     delete_unreferenced,
     erase,
+    files_to_delete,
     kept_until,
     record_files,
     refuse_if_unfinished,
     sweep_unreferenced,
     tombstone,
+    transaction,
 )
 from bot.evidence import EvidenceStore
 from bot.person_data import find_customer, records_about
@@ -116,28 +119,28 @@ def purge(
     now: datetime | None = None,
     dry_run: bool = False,
 ) -> PurgeRun:
-    """Erase every arrangement past its retention on ``as_of``, in one transaction."""
+    """Erase every arrangement past its retention on ``as_of``, in one transaction.  A dry
+    run does the same and rolls it back, writing no file: its counts, the raw files
+    included, are what the real run would report."""
     now = now or datetime.now(UTC)
     run = PurgeRun(as_of, months_after_end, dry_run)
     hashes: set[str] = set()
-    with factory.begin() as session:
+    store = DryRunEvidence(evidence) if dry_run else evidence
+    with transaction(factory, dry_run) as session:
         erasure: m.Erasure | None = None
         for ref, ended_on in due(session, as_of, months_after_end):
             customer = find_customer(session, ref)
             if customer is None:
                 continue
-            records = records_about(session, evidence, customer, ERASED)
+            records = records_about(session, store, customer, ERASED)
             try:
                 refuse_if_unfinished(records)
             except ErasureRefused as exc:
                 run.skipped.append((ref, str(exc)))
                 continue
-            if dry_run:
-                run.purged.append(Purged(ref, ended_on, records.counts()))
-                continue
             if erasure is None:
                 erasure = tombstone(session, operator, "retention", now, as_of)
-            counts, files = erase(session, evidence, records, erasure, now)
+            counts, files = erase(session, store, records, erasure, now)
             hashes |= files
             run.purged.append(Purged(ref, ended_on, counts))
         if erasure is not None:
@@ -152,8 +155,10 @@ def purge(
                 at=now,
             )
             run.erasure_id = erasure.id
-    if dry_run:
-        return run
+        if isinstance(store, DryRunEvidence):  # the transaction is rolled back
+            run.erasure_id = None
+            run.raw_files = files_to_delete(session, store, hashes)
+            return run
     if run.erasure_id is not None:
         run.raw_files = delete_unreferenced(factory, evidence, hashes)
         record_files(factory, run.erasure_id, run.raw_files)

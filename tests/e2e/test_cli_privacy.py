@@ -301,3 +301,31 @@ def test_the_help_says_open_flag_tasks_and_unsent_messages_hold_an_erasure_back(
 
     text = " ".join(out.split())
     assert (0, True, True) == (code, "open flag task" in text, "unsent message" in text)
+
+
+def test_retention_purge_dry_run_says_what_is_held_back_rather_than_nothing(
+    registered: Cli,
+) -> None:
+    set_ended(registered, "C-2", "2025-06-01")
+    app = build_app(registered[1] / "spocbot.toml")
+    with app.factory.begin() as session:
+        arrangement = session.scalars(
+            select(m.Arrangement).join(m.Customer).where(m.Customer.ref == "C-2")
+        ).one()
+        session.add(
+            m.FlagTask(
+                arrangement_id=arrangement.id,
+                system="CRM",
+                action="remove",
+                due_on=date(2025, 6, 1),
+            )
+        )
+
+    code, out, _ = run(registered, "retention", "purge", "--dry-run")
+
+    assert (0, False, True, True) == (
+        code,
+        "Nothing is past retention" in out,
+        "1 arrangement(s) past retention are held back:" in out,
+        "C-2 still has flags to remove in CRM" in out,
+    )

@@ -278,3 +278,15 @@ def test_a_review_item_naming_others_too_stays_without_them(h: Harness) -> None:
         "erin" in raw,
         any("erin" in (v or "").casefold() for v in (item.reason, item.subject, item.note)),
     )
+
+
+def test_a_dry_run_counts_the_raw_files_the_erasure_deletes_and_writes_none(h: Harness) -> None:
+    end(h, ERIN, date(2026, 1, 2))
+    files = sorted(h.app.evidence.root.rglob("*"))
+
+    dry = erase(h, dry_run=True)
+    untouched = sorted(h.app.evidence.root.rglob("*")) == files
+    real = erase(h)
+
+    assert (True, True, None) == (untouched, dry.raw_files == real.raw_files > 0, dry.erasure_id)
+    assert dry.counts == real.counts

@@ -202,3 +202,22 @@ def test_an_arrangement_with_a_flag_still_to_remove_is_kept_until_it_is_confirme
         session.get_one(m.FlagTask, task.id).confirmed_at = h.now
 
     assert ["A-1"] == [p.customer_ref for p in purge(h, date(2026, 12, 2)).purged]
+
+
+def test_a_dry_run_counts_the_raw_files_the_purge_deletes(tmp_path: Path) -> None:
+    from tests.privacytest import ERIN, end, populated
+
+    h = populated(tmp_path)
+    end(h, ERIN, date(2026, 1, 2))
+    files = sorted(h.app.evidence.root.rglob("*"))
+
+    dry = purge(h, date(2026, 12, 4), dry_run=True)
+    untouched = (sorted(h.app.evidence.root.rglob("*")) == files, count(h, m.Erasure))
+    real = purge(h, date(2026, 12, 4))
+
+    assert ((True, 0), True, None, [ERIN]) == (
+        untouched,
+        dry.raw_files == real.raw_files > 0,
+        dry.erasure_id,
+        [p.customer_ref for p in dry.purged],
+    )
