@@ -222,7 +222,9 @@ _REVIEW_TEXT = (
 """A review item's text columns (with their lengths) that may name a candidate."""
 
 
-def _redacted_copy(evidence: EvidenceStore, records: PersonRecords, sha256: str | None) -> str | None:
+def _redacted_copy(
+    evidence: EvidenceStore, records: PersonRecords, sha256: str | None
+) -> str | None:
     """Store a copy of raw message ``sha256`` without the person; its SHA-256, or None when
     the message does not name them (or cannot be read: nothing to redact in it)."""
     if not sha256:

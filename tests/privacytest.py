@@ -5,9 +5,9 @@ Erin gets a breach forwarded and acknowledged, a contact, a letter, reminders, a
 digest that also names Kim, an event and an appeal, a flag task, a quarantined message, a
 review item confirmed as hers (a copy of Kim's message, so the raw file is shared), an open
 item from a stranger writing on her behalf (her the only candidate), another open item whose
-message, reason, subject and note name both as candidates, audit entries, and evidence links as helper A's chain
-writes them.  Kim gets a breach of her own.  Everything goes through the services where a
-service exists; the rest is written as those services write it.
+message, reason, subject and note name both as candidates, audit entries, and evidence
+links as helper A's chain writes them.  Kim gets a breach of her own.  Everything goes
+through the services where a service exists; the rest is written as those services write it.
 """
 
 from __future__ import annotations

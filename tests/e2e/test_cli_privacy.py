@@ -8,8 +8,8 @@ from __future__ import annotations
 import json
 import zipfile
 from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from click.testing import CliRunner
@@ -236,8 +236,7 @@ def test_retention_purge_as_of_a_future_date_is_refused_without_dry_run(register
 
     assert (1, True) == (
         code,
-        "a purge as of a future date would erase records early: add --dry-run to preview it"
-        in err,
+        "a purge as of a future date would erase records early: add --dry-run to preview it" in err,
     )
     code, out, _ = run(registered, "register", "list", "--json")
     assert ["C-1", "C-2"] == sorted(r["customer_ref"] for r in json.loads(out))

@@ -225,7 +225,8 @@ def test_message_copies_are_named_by_number_and_kind_with_both_hashes(
     exact = [e for e in entries if not e["redacted"]]
     assert (True, True, True, True) == (
         all(re.fullmatch(r"messages/\d{2}-[a-z0-9-]+-\d+\.eml", e["file"]) for e in entries),
-        redacted["sha256"] == hashlib.sha256(files[redacted["file"]]).hexdigest()
+        redacted["sha256"]
+        == hashlib.sha256(files[redacted["file"]]).hexdigest()
         != redacted["evidence_sha256"],
         "other customers' details were removed" in redacted["copy"],
         bool(exact)
