@@ -159,7 +159,8 @@ def tour(app: App, out_dir: Path, operator: str, echo: Echo) -> bool:
     purged = [p.customer_ref for p in run.purged]
     ok &= sorted(purged) == sorted([ENDING, CEASED])
     echo(
-        f"  Retention purge as it will run on {as_of:%-d %B %Y} (`retention purge --as-of`): "
+        f"  Retention purge as the daily job will run it on {as_of:%-d %B %Y} (the command "
+        "previews a future date only, with `--as-of DATE --dry-run`): "
         f"erased {', '.join(purged) or 'nobody'} ({months} months after the end), "
         f"{sum(run.counts.values())} records and {run.raw_files} raw files; the audit keeps "
         "a count-only tombstone."

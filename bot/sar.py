@@ -7,7 +7,10 @@ the person's own data).  Staff names are kept.  Every other registered customer'
 reference and email addresses are replaced by "[another customer]" everywhere in the export,
 the copies of the raw messages included (header values and text parts decoded for the
 search); the originals in the evidence store are never altered.  Parts that could not be
-searched (attachments) are listed on the summary page.
+searched (attachments) are listed on the summary page.  The copies are named by number and
+record (``messages/03-breach-12.eml``), never by the original's SHA-256: ``data.json`` gives
+the copy's hash and the evidence original's, and says when the copy was redacted (so the two
+differ).
 
 The summary gives the purposes of processing (policy), the recipients, the retention period
 and the person's rights.  The zip is written owner-only (:mod:`bot.private_files`) and the
