@@ -460,7 +460,7 @@ def test_review_ended_prints_that_system_flags_must_be_removed(registered: Cli) 
         registered, "arrangement", "review", "C-2", "--outcome", "ended", "--on", "2026-07-05"
     )
 
-    assert (0, True) == (code, "remove its system flags (CRM, housing system)" in out)
+    assert (0, True) == (code, "remove its flags in other systems (see `spocbot flags list`)" in out)
 
 
 def test_review_varied_reminds_to_update_the_register_first(registered: Cli) -> None:
