@@ -89,9 +89,7 @@ def _errors() -> Iterator[None]:
     try:
         yield
     except RegisterFileError as exc:
-        click.echo(
-            f"Register rejected; nothing was imported ({len(exc.errors)} problem(s)):", err=True
-        )
+        click.echo(f"File rejected; nothing was imported ({len(exc.errors)} problem(s)):", err=True)
         for error in exc.errors:
             click.echo(f"  {error}", err=True)
         raise SystemExit(1) from None

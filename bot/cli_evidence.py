@@ -48,7 +48,17 @@ def evidence_verify(obj: _Context, noted_heads: tuple[str, ...], as_json: bool) 
     lines = [
         f"Evidence chain BROKEN: the head {noted} noted earlier is no longer in the chain: "
         "links were removed from its end, or the chain was rebuilt"
+        + (
+            ""
+            if _is_hash(noted)
+            else " (a head is a 64-digit hex SHA-256: check it was copied whole)"
+        )
         for noted in lost
+    ]
+    lines += [
+        f"The head {noted} noted earlier is still in the chain."
+        for noted in noted_heads
+        if noted not in lost
     ]
     if as_json:
         click.echo(
@@ -59,9 +69,16 @@ def evidence_verify(obj: _Context, noted_heads: tuple[str, ...], as_json: bool) 
     else:
         for line in lines:
             click.echo(line)
-        click.echo(report.summary())
+        if lost and report.ok:
+            click.echo(f"Otherwise the chain verifies: {report.summary()}")
+        else:
+            click.echo(report.summary())
     if lost or not report.ok:
         raise SystemExit(1)
+
+
+def _is_hash(text: str) -> bool:
+    return len(text.strip()) == 64 and all(c in "0123456789abcdef" for c in text.strip().lower())
 
 
 @evidence_group.command("export")

@@ -134,16 +134,17 @@ def flags_list(obj: _Context, show_all: bool, as_json: bool) -> None:
 @flags.command("confirm")
 @click.argument("ref", metavar="REF")
 @click.option("--system", "system", required=True, metavar="NAME", help="As in [flags] systems.")
-@click.option("--raised", "action", flag_value=flag_tasks.RAISE, help="The flag was raised.")
-@click.option("--removed", "action", flag_value=flag_tasks.REMOVE, help="The flag was removed.")
+@click.option("--raised", is_flag=True, help="The flag was raised.")
+@click.option("--removed", is_flag=True, help="The flag was removed.")
 @_OPERATOR
 @click.pass_obj
 def flags_confirm(
-    obj: _Context, ref: str, system: str, action: str | None, operator: str | None
+    obj: _Context, ref: str, system: str, raised: bool, removed: bool, operator: str | None
 ) -> None:
     """Record that customer REF's flag was raised or removed in a system; audited."""
-    if action is None:
-        raise click.UsageError("give --raised or --removed")
+    if raised == removed:
+        raise click.UsageError("give one of --raised or --removed")
+    action = flag_tasks.RAISE if raised else flag_tasks.REMOVE
     with _errors():
         app = obj.app
         done = flag_tasks.confirm(

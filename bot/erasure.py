@@ -181,24 +181,22 @@ def erase(
             .values(customer_ref=None),
             execution_options={"synchronize_session": False},
         )
-    # The audit log is append-only except inside this transaction, under a permit.
-    if records.audit_events or records.audit_mentioning:
-        permit = m.AuditPermit(reason=f"erasure {erasure.id}")
-        session.add(permit)
-        session.flush()
-        gone(m.AuditEvent, ids(records.audit_events))
-        for event in records.audit_mentioning:
-            session.execute(
-                update(m.AuditEvent)
-                .where(m.AuditEvent.id == event.id)
-                .values(
-                    details=records.redactor.text(event.details),
-                    record=records.redactor.text(event.record)[:200],
-                ),
-                execution_options={"synchronize_session": False},
-            )
-        session.delete(permit)
-        session.flush()
+    # The audit log is append-only, and evidence links are marked purged only, inside this
+    # transaction, under a permit (SQLite triggers refuse both otherwise).
+    permit = m.AuditPermit(reason=f"erasure {erasure.id}")
+    session.add(permit)
+    session.flush()
+    gone(m.AuditEvent, ids(records.audit_events))
+    for event in records.audit_mentioning:
+        session.execute(
+            update(m.AuditEvent)
+            .where(m.AuditEvent.id == event.id)
+            .values(
+                details=records.redactor.text(event.details),
+                record=records.redactor.text(event.record)[:200],
+            ),
+            execution_options={"synchronize_session": False},
+        )
     if records.evidence_links:
         session.execute(
             update(m.EvidenceLink)
@@ -206,6 +204,7 @@ def erase(
             .values(purged_at=now, erasure_id=erasure.id, salt=None, customer_id=None),
             execution_options={"synchronize_session": False},
         )
+    session.delete(permit)
     session.flush()
     for obj in list(session.identity_map.values()):  # deleted rows: never to be flushed again
         if obj is not erasure and obj in session:

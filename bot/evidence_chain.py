@@ -33,6 +33,7 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -309,6 +310,7 @@ def verify(session: Session, evidence: EvidenceStore) -> VerifyReport:
         prev = row.link_hash
     report.head = prev
     report.problems.extend(_unchained(session))
+    report.problems.extend(_purge_counts(session, links))
     return report
 
 
@@ -335,8 +337,17 @@ def _check_link(
         report.purged += 1
         if row.erasure_id is None or session.get(m.Erasure, row.erasure_id) is None:
             return "the link is marked purged, but no purge or erasure is recorded for it"
+        if _record_exists(session, row.record_kind, row.record_id):
+            # A new record never takes a purged one's id (see link()): this one was kept.
+            return (
+                "the link is marked purged but its record is still there: the link was "
+                "edited, and the record may have been altered under cover of a purge"
+            )
         return None  # its record went with a purge or an erasure: its place is all to check
-    fields = record_fields(session, row.record_kind, row.record_id)
+    try:
+        fields = record_fields(session, row.record_kind, row.record_id)
+    except (ValueError, TypeError, AttributeError) as exc:
+        return f"the record cannot be read ({type(exc).__name__}): its fields were edited"
     if fields is None:
         return "the record is missing from the database: it was deleted"
     if row.salt is None:
@@ -355,6 +366,11 @@ def _check_link(
         return None
     path = evidence.path_for(sha256)
     try:
+        if not stat.S_ISREG(path.lstat().st_mode):
+            return (
+                f"the raw message file {path.name} is not a plain file (a link or a device): "
+                "it was replaced"
+            )
         data = path.read_bytes()
     except FileNotFoundError:
         return f"the raw message file {path.name} is missing from the evidence store"
@@ -364,6 +380,40 @@ def _check_link(
     if hashlib.sha256(data).hexdigest() != sha256:
         return f"the raw message file {path.name} has been altered: its bytes no longer match"
     return None
+
+
+def _record_exists(session: Session, kind: str, record_id: int) -> bool:
+    model = MODELS[kind]
+    return session.scalar(select(model.id).where(model.id == record_id)) is not None
+
+
+def _purge_counts(session: Session, links: list[m.EvidenceLink]) -> list[Problem]:
+    """Each purge or erasure marked as many links as its tombstone counts: more means links
+    were marked purged by hand to hide the deletion of their records."""
+    marked: dict[int, int] = {}
+    for row in links:
+        if row.purged_at is not None and row.erasure_id is not None:
+            marked[row.erasure_id] = marked.get(row.erasure_id, 0) + 1
+    problems = []
+    for erasure_id, count in sorted(marked.items()):
+        erasure = session.get(m.Erasure, erasure_id)
+        if erasure is None:
+            continue  # reported for each of its links
+        try:
+            counted = int(json.loads(erasure.counts).get("evidence_links_purged", 0))
+        except (ValueError, TypeError, AttributeError):
+            counted = -1
+        if counted != count:
+            problems.append(
+                Problem(
+                    "erasure",
+                    erasure_id,
+                    None,
+                    f"{count} link(s) are marked purged by this erasure, but its tombstone counts "
+                    f"{counted}: links were marked purged by hand (or the tombstone edited)",
+                )
+            )
+    return problems
 
 
 def _broken_order(prev_hash: str, index: int, position: dict[str, int]) -> str:

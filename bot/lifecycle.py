@@ -70,7 +70,7 @@ MAX_CHANGE_REQUIRED = 2000
 MAX_NAME = 200
 """The longest ``--by`` name (as the register's officer names)."""
 
-FLAGS_NOTE = "remove its system flags (CRM, housing system)"
+FLAGS_NOTE = "remove its flags in other systems (see `spocbot flags list`)"
 """What to do when an arrangement ends (§6), said by every step that ends one."""
 _VARIED_NOTE = (
     "update the restrictions in the register to match (register import) before sending the "

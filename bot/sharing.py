@@ -204,6 +204,32 @@ class ShareImportResult:
     """References in the partner's set that the new file lacks: ended today."""
 
 
+def _refuse_restricted_columns(path: Path) -> None:
+    """The partner's file may not hold what is never shared (reasons, support needs, the
+    change required, postal addresses): we would be storing what we have no need to know."""
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as handle:
+            header = next(csv.reader(handle), [])
+    except (OSError, UnicodeDecodeError):
+        return  # the register reader reports an unreadable file with its own message
+    found = [c.strip().lower() for c in header if c.strip().lower() in NEVER_SHARED]
+    if found:
+        raise RegisterFileError(
+            [
+                RowError(
+                    str(path),
+                    1,
+                    column,
+                    "the partner's file may not hold this column: we are told the arrangement, "
+                    "not the reasons, support needs, change required or postal address "
+                    "(need-to-know, policy §1); ask the partner for their share export, or "
+                    "remove the column",
+                )
+                for column in found
+            ]
+        )
+
+
 def import_shared(
     factory: sessionmaker[Session],
     path: Path,
@@ -225,6 +251,7 @@ def import_shared(
         raise RegisterFileError(
             [RowError(str(path), None, None, "the partner's file must be .csv")]
         )
+    _refuse_restricted_columns(path)
     operator = current_operator(operator)
     staff_domains = tuple(d.lower() for d in staff_domains)
     with factory.begin() as session:

@@ -319,7 +319,7 @@ def test_cease_and_desist_at_the_warning_stage_is_refused(registered: Cli) -> No
 def test_end_prints_that_system_flags_must_be_removed(registered: Cli) -> None:
     code, out, _ = run(registered, "arrangement", "end", "C-2", "--on", "2026-03-01")
 
-    assert (0, True) == (code, "remove its system flags" in out)
+    assert (0, True) == (code, "remove its flags in other systems" in out)
 
 
 def test_ending_twice_is_refused(registered: Cli) -> None:
@@ -440,7 +440,7 @@ def test_appeal_decide_upheld_prints_that_system_flags_must_be_removed(registere
         *("arrangement", "appeal-decide", "C-1", "--outcome", "upheld", "--on", "2026-01-20"),
     )
 
-    assert (0, True) == (code, "note: the arrangement has ended: remove its system flags" in out)
+    assert (0, True) == (code, "note: the arrangement has ended: remove its flags in other" in out)
 
 
 def test_appeal_decide_varied_reminds_to_update_the_register_first(registered: Cli) -> None:
@@ -460,7 +460,10 @@ def test_review_ended_prints_that_system_flags_must_be_removed(registered: Cli) 
         registered, "arrangement", "review", "C-2", "--outcome", "ended", "--on", "2026-07-05"
     )
 
-    assert (0, True) == (code, "remove its system flags (CRM, housing system)" in out)
+    assert (0, True) == (
+        code,
+        "remove its flags in other systems (see `spocbot flags list`)" in out,
+    )
 
 
 def test_review_varied_reminds_to_update_the_register_first(registered: Cli) -> None:

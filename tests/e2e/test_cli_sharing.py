@@ -68,7 +68,9 @@ def test_flags_are_listed_and_confirmed(tmp_path: Path) -> None:
     code, _, err = run(ours, "flags", "confirm", "C-1", "--system", "Repairs", "--raised")
     assert (1, True) == (code, "the systems are: 'CRM', 'Housing system'" in err)
     code, _, err = run(ours, "flags", "confirm", "C-1", "--system", "CRM")
-    assert (2, True) == (code, "give --raised or --removed" in err)
+    assert (2, True) == (code, "give one of --raised or --removed" in err)
+    code, _, err = run(ours, "flags", "confirm", "C-1", "--system", "CRM", "--raised", "--removed")
+    assert (2, True) == (code, "give one of --raised or --removed" in err)
 
     code, said, _ = run(ours, "flags", "list")
     assert ("Housing system" in said, "CRM" in said) == (True, False)

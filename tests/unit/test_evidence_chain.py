@@ -13,6 +13,7 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import delete, select, update
@@ -256,7 +257,76 @@ def _insert_breach(h: ChainHarness) -> tuple[str, int, int | None, str]:
     return "breach", forged, None, "no link in the chain"
 
 
+def _an_erasure(db: Any, links: int = 0) -> int:
+    """A genuine-looking tombstone already in the database (as any purge leaves one)."""
+    cursor = db.execute(
+        "INSERT INTO erasures (at, operator, reason, counts) VALUES "
+        "('2026-12-03 12:00:00.000000', 'dmo', 'retention', ?)",
+        (json.dumps({"evidence_links_purged": links}),),
+    )
+    return int(cursor.lastrowid)
+
+
+def _edit_under_a_false_purge(h: ChainHarness) -> tuple[str, int, int | None, str]:
+    """Mark a live record's link purged under an existing tombstone, then rewrite the record:
+    the record is still there, so the purge is false."""
+    breach = breach_of(h, "NV-1", 1)
+    target = link_of(h, "breach", breach.id)
+    with h.tamper() as db:
+        erasure = _an_erasure(db, links=1)
+        db.execute(
+            "UPDATE evidence_links SET purged_at = '2026-12-03 12:00:00.000000', salt = NULL,"
+            " customer_id = NULL, erasure_id = ? WHERE id = ?",
+            (erasure, target.id),
+        )
+        db.execute("UPDATE breaches SET reason = 'FORGED' WHERE id = ?", (breach.id,))
+    return "breach", breach.id, target.id, "its record is still there"
+
+
+def _delete_under_a_false_purge(h: ChainHarness) -> tuple[str, int, int | None, str]:
+    """Mark a letter's link purged under a tombstone that counted other links, and delete the
+    letter: the tombstone's count gives it away."""
+    with h.app.factory() as session:
+        letter = session.scalars(select(m.Letter).order_by(m.Letter.id)).first()
+    assert letter is not None
+    target = link_of(h, "letter", letter.id)
+    with h.tamper() as db:
+        erasure = _an_erasure(db, links=0)
+        db.execute(
+            "UPDATE evidence_links SET purged_at = '2026-12-03 12:00:00.000000', salt = NULL,"
+            " customer_id = NULL, erasure_id = ? WHERE id = ?",
+            (erasure, target.id),
+        )
+        db.execute("DELETE FROM outbox WHERE id = ?", (letter.outbox_id,))
+        db.execute("DELETE FROM letters WHERE id = ?", (letter.id,))
+    return "erasure", erasure, None, "marked purged by hand"
+
+
+def _raw_file_replaced_by_a_link(h: ChainHarness) -> tuple[str, int, int | None, str]:
+    """Even a symbolic link to identical bytes is a replaced file (and /dev/zero would never
+    end)."""
+    breach = breach_of(h, "NV-1", 1)
+    path = h.raw_path(breach.sha256)
+    copy = path.with_name("elsewhere.eml")
+    copy.write_bytes(path.read_bytes())
+    path.chmod(0o600)
+    path.unlink()
+    path.symlink_to(copy)
+    return "breach", breach.id, link_of(h, "breach", breach.id).id, "not a plain file"
+
+
+def _garble_a_time(h: ChainHarness) -> tuple[str, int, int | None, str]:
+    breach = breach_of(h, "NV-1", 1)
+    with h.tamper() as db:
+        db.execute("UPDATE breaches SET created_at = 'garbage' WHERE id = ?", (breach.id,))
+    return "breach", breach.id, link_of(h, "breach", breach.id).id, "cannot be read"
+
+
 TAMPERINGS = {
+    "edit a record under a false purge": _edit_under_a_false_purge,
+    "delete a record under a false purge": _delete_under_a_false_purge,
+    "replace a raw file by a link": _raw_file_replaced_by_a_link,
+    "garble a record's time": _garble_a_time,
     "edit a breach field": _edit_breach,
     "edit a breach's time": _edit_breach_time,
     "delete a breach row": _delete_breach,
@@ -333,13 +403,16 @@ def purge(h: ChainHarness, ref: str) -> int:
     with h.app.factory.begin() as session:
         customer_id = session.scalars(select(m.Customer.id).where(m.Customer.ref == ref)).one()
         erasure = m.Erasure(operator="test", reason="retention", counts="{}")
-        session.add(erasure)
+        permit = m.AuditPermit(reason="retention purge")  # as an erasure holds one
+        session.add_all([erasure, permit])
         session.flush()
         marked = session.execute(
             update(m.EvidenceLink)
             .where(m.EvidenceLink.customer_id == customer_id)
             .values(purged_at=h.now, erasure_id=erasure.id, salt=None, customer_id=None)
         ).rowcount
+        erasure.counts = json.dumps({"evidence_links_purged": marked})
+        session.delete(permit)
         hashes = [
             sha
             for model in (m.Breach, m.Contact, m.Letter)
@@ -383,12 +456,21 @@ def test_after_a_purge_of_the_newest_records_a_new_record_never_takes_a_purged_i
     assert (True, 10, 3) == (report.ok, report.links, report.purged)
 
 
-def test_a_link_marked_purged_without_a_purge_is_detected(h: ChainHarness) -> None:
-    """The triggers let a purge mark links; marking one by hand to hide a deleted record is
-    still seen, since no purge or erasure tombstone names it."""
+def test_the_triggers_refuse_to_mark_a_link_purged_outside_an_erasure(h: ChainHarness) -> None:
     breach = breach_of(h, "NV-1", 1)
     target = link_of(h, "breach", breach.id)
-    with h.tamper(drop_triggers=False) as db:
+    refused = pytest.raises(sqlite3.IntegrityError, match="only by an erasure")
+    with refused, h.tamper(drop_triggers=False) as db:
+        db.execute("UPDATE evidence_links SET salt = NULL WHERE id = ?", (target.id,))
+    assert h.verify().ok
+
+
+def test_a_link_marked_purged_without_a_purge_is_detected(h: ChainHarness) -> None:
+    """Marking a link purged by hand (the triggers dropped) to hide a deleted record is still
+    seen, since no purge or erasure tombstone names it."""
+    breach = breach_of(h, "NV-1", 1)
+    target = link_of(h, "breach", breach.id)
+    with h.tamper() as db:
         db.execute(
             "UPDATE evidence_links SET purged_at = '2026-12-03 12:00:00.000000', salt = NULL,"
             " customer_id = NULL WHERE id = ?",

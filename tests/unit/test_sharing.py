@@ -446,3 +446,27 @@ def test_the_partners_reviews_are_theirs_no_reminder_or_digest_line_here(tmp_pat
     assert "P-1" not in reminded
     assert "P-1 (Partner customer P-1), SPOC" not in text  # no review line
     assert f"Raise the flag in CRM for P-1 (Partner customer P-1), partner: {PARTNER}" in text
+
+
+def test_a_partner_file_with_reasons_or_support_needs_is_refused_and_nothing_stored(
+    tmp_path: Path,
+) -> None:
+    """We are told the arrangement, not the reasons (need-to-know): a full register export
+    sent by mistake must not land its restricted columns in our database."""
+    h = ours(tmp_path)
+    path = tmp_path / "in.csv"
+    row = partner_row("P-1", "p1@mail.example", reasons=SECRET_REASONS, support_needs="x")
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=[*COLUMNS, "reasons", "support_needs"])
+        writer.writeheader()
+        writer.writerow(row)
+
+    with pytest.raises(RegisterFileError) as caught:
+        import_partner(h, path)
+
+    assert {(1, "reasons"), (1, "support_needs")} == {
+        (e.row, e.column) for e in caught.value.errors
+    }
+    assert "need-to-know" in caught.value.errors[0].message
+    with h.app.factory() as session:
+        assert [] == session.scalars(select(m.Customer).where(m.Customer.source == "partner")).all()
