@@ -40,6 +40,7 @@ from bot.errors import DomainError
 from bot.evidence import EvidenceStore
 from bot.person_data import PersonRecords, find_customer, not_found, records_about
 from bot.store import models as m
+from bot.store.db import forget_deleted
 from mailbox_rules.calendar import add_months
 from mailbox_rules.register import ArrangementStatus
 
@@ -422,6 +423,7 @@ def erase_customer(
         erasure_id = erasure.id
     raw_files = delete_unreferenced(factory, evidence, hashes)
     record_files(factory, erasure_id, raw_files)
+    forget_deleted(factory)
     return ErasureResult(erasure_id, counts, raw_files, customer_ref=ref)
 
 

@@ -18,6 +18,8 @@ arrangement), it finds:
 
 from __future__ import annotations
 
+import ast
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -38,6 +40,33 @@ def identifiers(customer: m.Customer) -> list[str]:
     if customer.arrangement is not None:
         terms += [a for a in customer.arrangement.representative_emails.split(";") if a]
     return [t for t in terms if t.strip()]
+
+
+_FORMER_NAME = re.compile(r"""(?:^|; )name: ('(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*") -> """)
+_FORMER_EMAIL = re.compile(r"(?:^|; )email removed: (\S+?)(?=;|$)")
+
+
+def former_identifiers(session: Session, ref: str | None = None) -> dict[str, list[str]]:
+    """Names and addresses each customer (or just ``ref``) had before `register amend`
+    corrected them, from the audit log: what identified them then identifies them still, in
+    the mail and notices kept from that time."""
+    query = select(m.AuditEvent.customer_ref, m.AuditEvent.details).where(
+        m.AuditEvent.action == "register.amend"
+    )
+    if ref is not None:
+        query = query.where(m.AuditEvent.customer_ref == ref)
+    found: dict[str, list[str]] = {}
+    for who, details in session.execute(query):
+        if who is None:
+            continue
+        names = []
+        for quoted in _FORMER_NAME.findall(details):  # written with repr() by register amend
+            try:
+                names.append(str(ast.literal_eval(quoted)))
+            except (ValueError, SyntaxError):
+                continue
+        found.setdefault(who, []).extend([*names, *_FORMER_EMAIL.findall(details)])
+    return found
 
 
 @dataclass
@@ -149,8 +178,9 @@ def records_about(
     """Every row about ``customer``; ``replacement`` is what their identifiers become where
     a row about others mentions them (the records' ``redactor``)."""
     ref, arrangement = customer.ref, customer.arrangement
-    addresses = {e.address for e in customer.emails}
-    redactor = Redactor(identifiers(customer), replacement)
+    former = former_identifiers(session, ref).get(ref, [])
+    addresses = {e.address for e in customer.emails} | {t for t in former if "@" in t}
+    redactor = Redactor([*identifiers(customer), *former], replacement)
     found = PersonRecords(customer, arrangement, redactor=redactor)
     found.breaches = list(
         session.scalars(

@@ -31,8 +31,25 @@ _BEFORE_BYTES = rb"(?<![A-Za-z0-9_@.+/=\x80-\xff-])"
 _AFTER_BYTES = rb"(?![A-Za-z0-9_@+/=\x80-\xff-]|\.[A-Za-z0-9])"
 
 
+# How a name's parts may be written apart from plain spaces: HTML's non-breaking spaces and
+# tags (``Kim&nbsp;Oakes``, ``Kim <b>Oakes</b>``), URL encoding (``Kim%20Oakes``).  Written
+# with the characters themselves (not ``\u`` escapes), so that the same pattern, encoded as
+# UTF-8, also serves for raw bytes.
+_NBSP = "\u00a0"
+_GAP = rf"(?:\s|{_NBSP}|&nbsp;|&#160;|&#xa0;|%20|<[^<>]{{0,200}}>)+"
+_APOSTROPHE = "(?:'|\u2019|&#39;|&#x27;|&apos;|&rsquo;|%27)"
+# Characters written in other ways: an apostrophe (typographic, or escaped by HTML), a
+# hyphen (non-breaking), the @ of an address (URL or HTML encoded, as in mailto: links).
+_VARIANTS = {
+    "'": _APOSTROPHE,
+    "\u2019": _APOSTROPHE,
+    "-": "(?:-|\u2011|\u2010|&#8209;)",
+    "@": "(?:@|%40|&#64;)",
+}
+
+
 def _pattern(term: str) -> str:
-    return r"\s+".join(re.escape(word) for word in term.split())
+    return _GAP.join("".join(_VARIANTS.get(c, re.escape(c)) for c in word) for word in term.split())
 
 
 @dataclass(frozen=True)

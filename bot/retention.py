@@ -43,6 +43,7 @@ from bot.erasure import (
 from bot.evidence import EvidenceStore
 from bot.person_data import find_customer, records_about
 from bot.store import models as m
+from bot.store.db import forget_deleted
 from mailbox_rules.register import ArrangementStatus
 
 log = logging.getLogger(__name__)
@@ -162,6 +163,7 @@ def purge(
     if run.erasure_id is not None:
         run.raw_files = delete_unreferenced(factory, evidence, hashes)
         record_files(factory, run.erasure_id, run.raw_files)
+        forget_deleted(factory)
     run.swept_files = sweep_unreferenced(factory, evidence, now)
     return run
 

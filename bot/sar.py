@@ -48,6 +48,7 @@ from bot.partner_entries import PARTNER
 from bot.person_data import (
     PersonRecords,
     find_customer,
+    former_identifiers,
     identifiers,
     not_found,
     records_about,
@@ -174,9 +175,11 @@ def _other_customers(session: Session, records: PersonRecords) -> Redactor:
         for name, email in session.execute(select(m.Officer.name, m.Officer.email))
         for t in (name, email)
     }
+    former = former_identifiers(session)
     terms: list[str] = []
     for other in session.scalars(select(m.Customer).where(m.Customer.id != records.customer.id)):
-        terms += [t for t in identifiers(other) if t.casefold() not in own | staff]
+        theirs = [*identifiers(other), *former.get(other.ref, [])]
+        terms += [t for t in theirs if t.casefold() not in own | staff]
     return Redactor(terms, ANOTHER)
 
 

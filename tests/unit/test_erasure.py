@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import DBAPIError
 
-from bot import erasure, evidence_chain
+from bot import erasure, evidence_chain, register_amend
 from bot.store import models as m
 from tests.privacytest import (
     ERIN,
@@ -290,3 +290,39 @@ def test_a_dry_run_counts_the_raw_files_the_erasure_deletes_and_writes_none(h: H
 
     assert (True, True, None) == (untouched, dry.raw_files == real.raw_files > 0, dry.erasure_id)
     assert dry.counts == real.counts
+
+
+def test_a_name_and_an_address_corrected_before_the_erasure_go_too(h: Harness) -> None:
+    """What identified the person before `register amend` corrected it is in the mail and
+    notices kept from then (found through the amendment's audit entry)."""
+    register_amend.amend(
+        h.app.factory,
+        ERIN,
+        register_amend.Amendment(
+            reason="she asked", name="Erin O'Quill-Smith", remove_emails=("eq@work.example",)
+        ),
+        operator="dmo",
+    )
+    end(h, ERIN, date(2026, 1, 2))
+
+    erase(h)
+
+    terms = (*ERIN_TERMS, "o'quill-smith")
+    assert [] == rows_mentioning(h, terms)
+    assert [] == files_mentioning(h.app.evidence.root, terms)
+    with h.app.factory() as session:  # her quarantined message, from the removed address
+        assert 0 == session.scalar(select(func.count()).select_from(m.Quarantine))
+
+
+def test_the_erased_rows_are_left_neither_in_the_database_file_nor_its_wal(
+    h: Harness, tmp_path: Path
+) -> None:
+    """A running service keeps its database open: the write-ahead log would hold the
+    erased rows until a checkpoint, and freed pages their bytes, without secure_delete."""
+    end(h, ERIN, date(2026, 1, 2))
+
+    erase(h)
+
+    files = [tmp_path / "state" / name for name in ("db.sqlite", "db.sqlite-wal")]
+    kept = b"".join(f.read_bytes() for f in files if f.exists()).lower()
+    assert (b"erin quill" in kept, b"erin.quill@mail.example" in kept) == (False, False)

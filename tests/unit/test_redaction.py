@@ -58,3 +58,23 @@ def test_an_unchanged_message_keeps_its_bytes() -> None:
     raw = b"From: someone@else.example\r\nSubject: hi\r\n\r\nNothing here\r\n"
 
     assert (raw, False) == (R.message(raw).raw, R.message(raw).changed)
+
+
+def test_names_and_addresses_written_the_html_or_url_way_are_replaced() -> None:
+    r = Redactor(["Kim Oakes", "kim.oakes@mail.example", "Erin O'Quill", "KEEP-2"], "[X]")
+
+    for written in (
+        "Kim&nbsp;Oakes",
+        "Kim <b>Oakes</b>",
+        "Kim\u00a0Oakes",
+        "Kim%20Oakes",
+        "mailto:kim.oakes%40mail.example",
+        "erin o&#39;quill",
+        "Erin O&#x27;Quill",
+        "Erin O\u2019Quill",
+        "KEEP\u20112",
+    ):
+        assert not r.found_in(r.text(written)), written
+    assert "Kimberly Oakes" == r.text("Kimberly Oakes")
+    raw = "Content-Type: text/html; charset=utf-8\r\n\r\n<p>Kim&nbsp;Oakes, O\u2019Quill</p>\r\n"
+    assert b"Oakes" not in Redactor(["Kim Oakes"], "[X]").message(raw.encode()).raw
