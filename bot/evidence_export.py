@@ -24,6 +24,8 @@ import io
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from email.parser import BytesHeaderParser
+from email.policy import default
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -67,6 +69,8 @@ INDEX_COLUMNS = (
     "content_hash",
     "raw_hash",
     "link_hash",
+    "from",
+    "subject",
 )
 CHAIN_COLUMNS = (
     "link_id",
@@ -109,6 +113,8 @@ class Row:
     file: str  # relative to the bundle, "" when no file is included
     note: str  # what is wrong with the raw file, if anything
     link: m.EvidenceLink | None
+    sender: str = ""  # the message's From, as written in it (decoded)
+    subject: str = ""  # its Subject, decoded
 
 
 @dataclass(frozen=True)
@@ -260,11 +266,15 @@ def export_bundle(
     private_dir(out / "messages")
     rows: list[Row] = []
     for number, entry in enumerate(entries, start=1):
-        file, note = _copy_message(evidence, out, number, entry)
-        rows.append(Row(number, entry, file, note, by_record.get((entry.kind, entry.record_id))))
+        file, note, data = _copy_message(evidence, out, number, entry)
+        sender, subject = headline(data) if data else ("", "")
+        link = by_record.get((entry.kind, entry.record_id))
+        rows.append(Row(number, entry, file, note, link, sender, subject))
     chain = [_chain_row(session, row) for row in links]
     write_private(out / "index.csv", to_csv(INDEX_COLUMNS, (_index_row(r, zone) for r in rows)))
     write_private(out / "chain.csv", to_csv(CHAIN_COLUMNS, chain))
+    sums = "".join(f"{r.entry.sha256}  {r.file}\n" for r in rows if r.file)
+    write_private(out / "SHA256SUMS", sums.encode("ascii"))  # `sha256sum -c SHA256SUMS`
     context = {
         "organisation": organisation,
         "customer_ref": customer.ref,
@@ -292,19 +302,34 @@ def export_bundle(
     )
 
 
-def _copy_message(evidence: EvidenceStore, out: Path, number: int, entry: Entry) -> tuple[str, str]:
-    """Copy the record's raw message into the bundle, if it is intact; (file, problem)."""
+def _copy_message(
+    evidence: EvidenceStore, out: Path, number: int, entry: Entry
+) -> tuple[str, str, bytes]:
+    """Copy the record's raw message into the bundle, if it is intact; (file, problem, the
+    bytes copied)."""
     if entry.sha256 is None:
-        return "", "no raw message was kept"
+        return "", "no raw message was kept (decided on its headers alone)", b""
     try:
         data = evidence.path_for(entry.sha256).read_bytes()
     except OSError:
-        return "", f"the raw message is missing from the evidence store{NOT_INCLUDED}"
+        return "", f"the raw message is missing from the evidence store{NOT_INCLUDED}", b""
     if hashlib.sha256(data).hexdigest() != entry.sha256:
-        return "", f"the raw message in the evidence store has been altered{NOT_INCLUDED}"
+        return "", f"the raw message in the evidence store has been altered{NOT_INCLUDED}", b""
     name = message_file(number, entry)
     write_private(out / name, data)
-    return name, ""
+    return name, "", data
+
+
+def headline(raw: bytes) -> tuple[str, str]:
+    """A message's From and Subject as a reader sees them (decoded, on one line); blank when
+    they cannot be read.  The file itself is the evidence; this is only its label."""
+    try:
+        headers = BytesHeaderParser(policy=default).parsebytes(raw)
+        return tuple(  # type: ignore[return-value]
+            " ".join(str(headers.get(name, "")).split())[:300] for name in ("From", "Subject")
+        )
+    except Exception:  # a malformed header: the index shows none, the file is still there
+        return "", ""
 
 
 def _is_problem(row: Row) -> bool:
@@ -333,6 +358,8 @@ def _index_row(row: Row, zone: ZoneInfo) -> list[Any]:
         link.content_hash if link else "",
         link.raw_hash if link else "",
         link.link_hash if link else "",
+        row.sender,
+        row.subject,
     ]
 
 

@@ -8,6 +8,7 @@ import csv
 import hashlib
 import json
 import stat
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -55,7 +56,7 @@ def test_the_bundle_holds_every_record_and_each_message_byte_for_byte(h: ChainHa
 
     assert 0 == code, err
     assert "5 record(s), 5 message file(s), 5 chain link(s)" in out
-    assert {"index.html", "index.csv", "chain.csv", "README.txt", "messages"} == {
+    assert {"index.html", "index.csv", "chain.csv", "README.txt", "SHA256SUMS", "messages"} == {
         p.name for p in bundle.iterdir()
     }
     index = rows(bundle / "index.csv")
@@ -73,6 +74,13 @@ def test_the_bundle_holds_every_record_and_each_message_byte_for_byte(h: ChainHa
         index[0]["kind"],
         index[0]["mailboxes"],
     ]
+    # Each message is labelled with its From and Subject, as a reader would see them.
+    assert all(row["from"] and row["subject"] for row in index)
+    # `sha256sum -c SHA256SUMS` checks every message file, as README.txt says.
+    checked = subprocess.run(
+        ["sha256sum", "-c", "SHA256SUMS"], cwd=bundle, capture_output=True, text=True
+    )
+    assert (0, 5) == (checked.returncode, checked.stdout.count(": OK")), checked.stdout
 
 
 def test_chain_csv_recomputes_with_hashlib_alone(h: ChainHarness) -> None:
@@ -136,7 +144,7 @@ def test_readme_and_index_give_the_chain_verified_at_export(h: ChainHarness) -> 
     assert f"Evidence chain intact: 8 link(s), 0 purged, 8 raw file(s) checked; head {head}." in (
         readme
     )
-    assert "sha256sum messages/*.eml" in readme
+    assert "sha256sum -c SHA256SUMS" in readme
     assert f"head {head}" in html and 'href="messages/1-breach-1.eml"' in html
 
 
