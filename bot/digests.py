@@ -34,6 +34,7 @@ from sqlalchemy.orm import Session, selectinload, sessionmaker
 from bot.config import Settings
 from bot.errors import DomainError
 from bot.evidence import EvidenceStore
+from bot.evidence_chain import head as chain_head
 from bot.flag_tasks import list_tasks
 from bot.mail.compose import InlineImage, build_notice
 from bot.mail.forward import OutgoingHeaders, new_outgoing_message_id
@@ -382,6 +383,10 @@ def breaches_facts(
         "review_new": review_new or 0,
         "quarantined": quarantined,
         "failed_other": failed_other,
+        # An anchor kept outside the database: the DMO's mailbox holds the head as it was,
+        # so `evidence verify --head` can later show that no newest links were removed.
+        "chain_links": session.scalar(select(func.count()).select_from(m.EvidenceLink)) or 0,
+        "chain_head": chain_head(session),
     }
 
 

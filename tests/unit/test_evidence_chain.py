@@ -589,3 +589,17 @@ def test_the_0013_backfill_chains_earlier_records_and_agrees_with_verify(
     assert (True, 8) == (report.ok, report.links), report.summary()
     h.breach("NV-2")  # and the application chains on after the backfill
     assert (True, 9) == (h.verify().ok, h.verify().links)
+
+
+def test_the_breaches_digest_carries_the_head_for_a_later_verify_head(h: ChainHarness) -> None:
+    """The DMO's mailbox keeps the head as it was: an anchor outside the database."""
+    from zoneinfo import ZoneInfo
+
+    from bot.digests import breaches_facts
+
+    with h.app.factory() as session:
+        facts = breaches_facts(session, h.now - timedelta(days=1), h.now, ZoneInfo("Europe/London"))
+    report = h.verify()
+    assert (report.links, report.head) == (facts["chain_links"], facts["chain_head"])
+    code, out, _ = h.cli("evidence", "verify", "--head", facts["chain_head"])
+    assert (0, True) == (code, "noted earlier is still in the chain" in out)
