@@ -352,7 +352,11 @@ def _check_link(
         return "the record is missing from the database: it was deleted"
     if row.salt is None:
         return "the link has lost its salt but is not marked purged: it was edited"
-    if content_hash(row.salt, canonical(fields)) != row.content_hash:
+    try:
+        content = canonical(fields)
+    except (ValueError, TypeError) as exc:  # a float or bytes where none is ever written
+        return f"the record cannot be read ({type(exc).__name__}): its fields were edited"
+    if content_hash(row.salt, content) != row.content_hash:
         return (
             "the record's fields no longer match its content hash: the record was edited "
             "(or its link rewritten)"

@@ -23,11 +23,13 @@ from email.policy import compat32
 
 __all__ = ["RedactedMessage", "Redactor"]
 
-_BEFORE = r"(?<![\w@.+-])"
+# A match starts after a non-word character, or right after a URL-encoded one (``%20``):
+# the hex digits of ``%20`` are not a word the term is part of.
+_BEFORE = r"(?:(?<![\w@.+-])|(?<=%[0-9A-Fa-f]{2}))"
 _AFTER = r"(?![\w@+-]|\.\w)"
 # In raw bytes a non-ASCII byte belongs to a word; base64 characters count as word characters
 # there, so that a short reference is never "found" inside an attachment's base64 lines.
-_BEFORE_BYTES = rb"(?<![A-Za-z0-9_@.+/=\x80-\xff-])"
+_BEFORE_BYTES = rb"(?:(?<![A-Za-z0-9_@.+/=\x80-\xff-])|(?<=%[0-9A-Fa-f]{2}))"
 _AFTER_BYTES = rb"(?![A-Za-z0-9_@+/=\x80-\xff-]|\.[A-Za-z0-9])"
 
 
@@ -36,15 +38,16 @@ _AFTER_BYTES = rb"(?![A-Za-z0-9_@+/=\x80-\xff-]|\.[A-Za-z0-9])"
 # with the characters themselves (not ``\u`` escapes), so that the same pattern, encoded as
 # UTF-8, also serves for raw bytes.
 _NBSP = "\u00a0"
-_GAP = rf"(?:\s|{_NBSP}|&nbsp;|&#160;|&#xa0;|%20|<[^<>]{{0,200}}>)+"
-_APOSTROPHE = "(?:'|\u2019|&#39;|&#x27;|&apos;|&rsquo;|%27)"
+_GAP = rf"(?:\s|{_NBSP}|&nbsp;|&#160;|&#xa0;|%20|\+|<[^<>]{{0,200}}>)+"
+_APOSTROPHE = "(?:'|\u2019|&#0?39;|&#x27;|&apos;|&rsquo;|&#8217;|&#x2019;|%27)"
 # Characters written in other ways: an apostrophe (typographic, or escaped by HTML), a
 # hyphen (non-breaking), the @ of an address (URL or HTML encoded, as in mailto: links).
 _VARIANTS = {
     "'": _APOSTROPHE,
     "\u2019": _APOSTROPHE,
-    "-": "(?:-|\u2011|\u2010|&#8209;)",
-    "@": "(?:@|%40|&#64;)",
+    "-": "(?:-|\u2011|\u2010|\u2013|&#8209;|&#0?45;|%2[Dd])",
+    "@": "(?:@|%40|&#64;|&#x40;)",
+    ".": "(?:\\.|%2[Ee]|&#0?46;|&#x2[Ee];)",
 }
 
 

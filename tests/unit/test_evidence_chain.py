@@ -322,7 +322,23 @@ def _garble_a_time(h: ChainHarness) -> tuple[str, int, int | None, str]:
     return "breach", breach.id, link_of(h, "breach", breach.id).id, "cannot be read"
 
 
+def _a_float_where_a_number_was(h: ChainHarness) -> tuple[str, int, int | None, str]:
+    breach = breach_of(h, "NV-1", 1)
+    with h.tamper() as db:
+        db.execute("UPDATE breaches SET size = 1.5 WHERE id = ?", (breach.id,))
+    return "breach", breach.id, link_of(h, "breach", breach.id).id, "cannot be read"
+
+
+def _bytes_where_text_was(h: ChainHarness) -> tuple[str, int, int | None, str]:
+    breach = breach_of(h, "NV-1", 1)
+    with h.tamper() as db:
+        db.execute("UPDATE breaches SET reason = X'0001' WHERE id = ?", (breach.id,))
+    return "breach", breach.id, link_of(h, "breach", breach.id).id, "cannot be read"
+
+
 TAMPERINGS = {
+    "a float where a whole number was": _a_float_where_a_number_was,
+    "bytes where text was": _bytes_where_text_was,
     "edit a record under a false purge": _edit_under_a_false_purge,
     "delete a record under a false purge": _delete_under_a_false_purge,
     "replace a raw file by a link": _raw_file_replaced_by_a_link,

@@ -78,3 +78,21 @@ def test_names_and_addresses_written_the_html_or_url_way_are_replaced() -> None:
     assert "Kimberly Oakes" == r.text("Kimberly Oakes")
     raw = "Content-Type: text/html; charset=utf-8\r\n\r\n<p>Kim&nbsp;Oakes, O\u2019Quill</p>\r\n"
     assert b"Oakes" not in Redactor(["Kim Oakes"], "[X]").message(raw.encode()).raw
+
+
+def test_terms_right_after_url_encoded_characters_and_other_html_spellings_are_replaced() -> None:
+    r = Redactor(["Siobhan O'Brien", "NV-1009", "siobhan.obrien@mail.example"], "[X]")
+
+    for written in (
+        "?q=Dear%20Siobhan%20O%27Brien",
+        "subject=Re%3A%20NV-1009%20repair",
+        "to=a%40b.example%2Csiobhan.obrien%40mail.example",
+        "Siobhan O&#039;Brien",
+        "Siobhan O&#8217;Brien",
+        "Siobhan+O%27Brien",
+        "siobhan&#x2E;obrien&#x40;mail.example",
+        "NV&#45;1009",
+        "NV\u20131009",
+    ):
+        assert not r.found_in(r.text(written)), written
+    assert ("NV-10090", "xNV-1009") == (r.text("NV-10090"), r.text("xNV-1009"))
