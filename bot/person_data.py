@@ -18,8 +18,6 @@ arrangement), it finds:
 
 from __future__ import annotations
 
-import ast
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -42,30 +40,22 @@ def identifiers(customer: m.Customer) -> list[str]:
     return [t for t in terms if t.strip()]
 
 
-_FORMER_NAME = re.compile(r"""(?:^|; )name: ('(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*") -> """)
-_FORMER_EMAIL = re.compile(r"(?:^|; )email removed: (\S+?)(?=;|$)")
+def remember_former(customer: m.Customer, kind: str, value: str) -> None:
+    """Keep a name or address the customer is losing (``kind`` "name" or "email"), once."""
+    if value and (kind, value) not in {(f.kind, f.value) for f in customer.former}:
+        customer.former.append(m.FormerIdentifier(kind=kind, value=value[:320]))
 
 
 def former_identifiers(session: Session, ref: str | None = None) -> dict[str, list[str]]:
-    """Names and addresses each customer (or just ``ref``) had before `register amend`
-    corrected them, from the audit log: what identified them then identifies them still, in
-    the mail and notices kept from that time."""
-    query = select(m.AuditEvent.customer_ref, m.AuditEvent.details).where(
-        m.AuditEvent.action == "register.amend"
-    )
+    """Names and addresses each customer (or just ``ref``) had before an amendment or an
+    import replaced them: what identified them then identifies them still, in the mail and
+    notices kept from that time."""
+    query = select(m.Customer.ref, m.FormerIdentifier.value).join(m.FormerIdentifier)
     if ref is not None:
-        query = query.where(m.AuditEvent.customer_ref == ref)
+        query = query.where(m.Customer.ref == ref)
     found: dict[str, list[str]] = {}
-    for who, details in session.execute(query):
-        if who is None:
-            continue
-        names = []
-        for quoted in _FORMER_NAME.findall(details):  # written with repr() by register amend
-            try:
-                names.append(str(ast.literal_eval(quoted)))
-            except (ValueError, SyntaxError):
-                continue
-        found.setdefault(who, []).extend([*names, *_FORMER_EMAIL.findall(details)])
+    for who, value in session.execute(query.order_by(m.FormerIdentifier.id)):
+        found.setdefault(who, []).append(value)
     return found
 
 

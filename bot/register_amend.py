@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.audit import audit
 from bot.errors import DomainError
 from bot.lifecycle import check_text
-from bot.person_data import find_customer, not_found
+from bot.person_data import find_customer, not_found, remember_former
 from bot.register_file import LIST_SEPARATOR, MAX_ADDRESS_LINES, MAX_LENGTH, MAX_TEXT, PHONE_DIGITS
 from bot.store import models as m
 from mailbox_rules.envelope import is_addr_spec, normalise_address
@@ -93,6 +93,7 @@ def amend(
                 raise AmendRefused("--name: a customer needs a name")
             if name != customer.name:
                 result.changes.append(f"name: {customer.name!r} -> {name!r}")
+                remember_former(customer, "name", customer.name)
                 customer.name = name
         domains = frozenset(d.lower() for d in staff_domains)
         _emails(session, customer, change, staff_addresses, domains, result)
@@ -181,6 +182,7 @@ def _emails(
     for email in list(customer.emails):
         if email.address in removing:
             customer.emails.remove(email)
+            remember_former(customer, "email", email.address)
             result.changes.append(f"email removed: {email.address}")
     session.flush()
     for address in adding:

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, selectinload, sessionmaker
 from bot.audit import audit, current_operator
 from bot.flag_tasks import sync_flag_tasks
 from bot.partner_entries import PARTNER, read_only_message
+from bot.person_data import remember_former
 from bot.register_file import (
     COLUMNS,
     EXPORT_SUFFIXES,
@@ -252,6 +253,8 @@ def _apply_row(session: Session, row: RegisterRow, today: date) -> tuple[bool, l
     if customer is None:
         customer = m.Customer(ref=row.customer_ref, name=row.customer_name)
         session.add(customer)
+    if customer.name != row.customer_name:
+        remember_former(customer, "name", customer.name)  # for subject access and erasure
     customer.name = row.customer_name
     wanted = list(row.customer_emails)
     kept = []
@@ -262,6 +265,7 @@ def _apply_row(session: Session, row: RegisterRow, today: date) -> tuple[bool, l
             kept.append(email.address)
         else:
             customer.emails.remove(email)
+            remember_former(customer, "email", email.address)
     have = {e.address for e in customer.emails}
     session.flush()
     customer.emails.extend(m.CustomerEmail(address=a) for a in wanted if a not in have)

@@ -125,6 +125,9 @@ def collect(session: Session, evidence: EvidenceStore, records: PersonRecords) -
         "customer": {
             **_row(customer),
             "emails": [_row(e, leave_out=("customer_id",)) for e in customer.emails],
+            "former_names_and_addresses": [
+                _row(f, leave_out=("customer_id",)) for f in customer.former
+            ],
         },
         "arrangement": None,
         "arrangement_events": [],

@@ -81,6 +81,23 @@ class Customer(Base):
     arrangement: Mapped[Arrangement | None] = relationship(
         back_populates="customer", cascade="all, delete-orphan", uselist=False
     )
+    former: Mapped[list[FormerIdentifier]] = relationship(
+        cascade="all, delete-orphan", order_by="FormerIdentifier.id"
+    )
+
+
+class FormerIdentifier(Base):
+    """A name or address the customer had before `register amend` or `register import`
+    replaced it (see :func:`bot.person_data.remember_former`)."""
+
+    __tablename__ = "former_identifiers"
+    __table_args__ = (UniqueConstraint("customer_id", "kind", "value"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(8))  # "name" or "email"
+    value: Mapped[str] = mapped_column(String(320))
+    replaced_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
 class CustomerEmail(Base):

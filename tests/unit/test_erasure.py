@@ -326,3 +326,29 @@ def test_the_erased_rows_are_left_neither_in_the_database_file_nor_its_wal(
     files = [tmp_path / "state" / name for name in ("db.sqlite", "db.sqlite-wal")]
     kept = b"".join(f.read_bytes() for f in files if f.exists()).lower()
     assert (b"erin quill" in kept, b"erin.quill@mail.example" in kept) == (False, False)
+
+
+def test_a_name_and_an_address_a_register_import_replaced_go_too(
+    h: Harness, tmp_path: Path
+) -> None:
+    """The DMO's file renamed her and dropped an address: the mail and notices from before
+    still carry the old ones."""
+    (tmp_path / "renamed.csv").write_text(
+        (tmp_path / "register.csv")
+        .read_text()
+        .replace("Erin Quill", "Erin Quill-Jones")
+        .replace("erin.quill@mail.example;eq@work.example", "erin.quill@mail.example")
+    )
+    from bot.register_service import import_register
+
+    import_register(h.app.factory, tmp_path / "renamed.csv", staff_addresses=(), staff_domains=())
+    with h.app.factory() as session:
+        assert {"Erin Quill", "eq@work.example"} == set(
+            session.scalars(select(m.FormerIdentifier.value))
+        )
+    end(h, ERIN, date(2026, 1, 2))
+
+    erase(h)
+
+    assert [] == rows_mentioning(h, ERIN_TERMS)
+    assert [] == files_mentioning(h.app.evidence.root, ERIN_TERMS)
