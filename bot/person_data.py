@@ -221,7 +221,7 @@ def records_about(
         )
     )
     _notices(session, evidence, found)
-    _review_items(session, found, addresses)
+    _review_items(session, evidence, found, addresses)
     found.processed = list(
         session.scalars(
             select(m.ProcessedMessage)
@@ -276,11 +276,15 @@ def records_about(
     return found
 
 
-def _review_items(session: Session, found: PersonRecords, addresses: set[str]) -> None:
+def _review_items(
+    session: Session, evidence: EvidenceStore, found: PersonRecords, addresses: set[str]
+) -> None:
     """Review items about them: confirmed as them, sent from one of their addresses, or
     naming them as the only candidate (and not confirmed as someone else): a stranger's
     message about them, whose reason names them.  Items that name them among other
-    candidates are someone else's too: kept, with them redacted (``review_candidate_of``)."""
+    candidates are someone else's too, and so are messages that only mention them (an
+    unreadable sender signing with their name): kept, with them redacted
+    (``review_candidate_of``)."""
     ref = found.customer.ref
     items = session.scalars(
         select(m.ReviewItem)
@@ -302,6 +306,12 @@ def _review_items(session: Session, found: PersonRecords, addresses: set[str]) -
         ):
             found.review_items.append(item)
         elif ref in candidates:
+            found.review_candidate_of.append(item)
+    chosen = {i.id for i in (*found.review_items, *found.review_candidate_of)}
+    for item in session.scalars(
+        select(m.ReviewItem).where(m.ReviewItem.sha256.is_not(None)).order_by(m.ReviewItem.id)
+    ):
+        if item.id not in chosen and _item_mentions(found.redactor, evidence, item):
             found.review_candidate_of.append(item)
 
 
@@ -342,6 +352,17 @@ def _notices(session: Session, evidence: EvidenceStore, found: PersonRecords) ->
                 continue
         if _mentions(found.redactor, evidence, notice):
             found.notices_mentioning.append(notice)
+
+
+def _item_mentions(redactor: Redactor, evidence: EvidenceStore, item: m.ReviewItem) -> bool:
+    """Whether a review item's text or kept message names them (read only when needed)."""
+    if any(redactor.found_in(t or "") for t in (item.reason, item.subject, item.note)):
+        return True
+    try:
+        raw = evidence.get(item.sha256 or "")
+    except EvidenceError:
+        return False
+    return redactor.message(raw).changed
 
 
 def _mentions(redactor: Redactor, evidence: EvidenceStore, notice: m.Outbox) -> bool:

@@ -352,3 +352,34 @@ def test_a_name_and_an_address_a_register_import_replaced_go_too(
 
     assert [] == rows_mentioning(h, ERIN_TERMS)
     assert [] == files_mentioning(h.app.evidence.root, ERIN_TERMS)
+
+
+def test_a_review_item_that_only_mentions_the_person_is_kept_without_them(h: Harness) -> None:
+    """An unreadable sender who signs with her name names no candidate: the item is someone's
+    to look at still, but her name goes from its kept message."""
+    raw = b"From: <broken\r\nSubject: Bathroom tap\r\n\r\nThe tap drips.\r\nErin Quill\r\n"
+    sha = h.app.evidence.put(raw)
+    with h.app.factory.begin() as session:
+        session.add(
+            m.ReviewItem(
+                mailbox="info@homes.example",
+                folder="INBOX",
+                uidvalidity=1,
+                uid=99,
+                message_id="<tap@mail.example>",
+                received_at=h.now,
+                subject="Bathroom tap",
+                rules="unreadable-sender",
+                reason="the sender's address cannot be read",
+                sha256=sha,
+            )
+        )
+    end(h, ERIN, date(2026, 1, 2))
+
+    erase(h)
+
+    with h.app.factory() as session:
+        item = session.scalars(select(m.ReviewItem).where(m.ReviewItem.uid == 99)).one()
+        kept = readable(h.app.evidence.get(item.sha256 or ""))
+    assert ("open", False, True) == (item.status, "Erin Quill" in kept, "tap drips" in kept)
+    assert [] == files_mentioning(h.app.evidence.root, ERIN_TERMS)
