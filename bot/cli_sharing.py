@@ -67,15 +67,31 @@ def share_export(obj: _Context, out: Path, force: bool, operator: str | None) ->
     metavar="NAME",
     help="Whose arrangements these are (default: [sharing] partner_name).",
 )
+@click.option(
+    "--dry-run", is_flag=True, help="Check the file and say what would change; store nothing."
+)
+@click.option(
+    "--confirm-ending",
+    is_flag=True,
+    help="Allow a file that ends more than half of the partner's arrangements in force.",
+)
 @_OPERATOR
 @click.pass_obj
-def share_import(obj: _Context, file: Path, partner: str | None, operator: str | None) -> None:
+def share_import(
+    obj: _Context,
+    file: Path,
+    partner: str | None,
+    dry_run: bool,
+    confirm_ending: bool,
+    operator: str | None,
+) -> None:
     """Import the partner's own arrangements from FILE (the `share export` format).
 
     All or nothing. They are routed as ours but read-only here; re-importing replaces the
     partner's set, and an arrangement missing from the new file is ended today (its evidence
-    stays until retention purges it). A reference or customer address of our own register is
-    an error.
+    stays until retention purges it). A file that would end more than half of those in force
+    is refused unless --confirm-ending (a cut-short export must not end the rest). A
+    reference or customer address of our own register is an error.
     """
     with _errors():
         app = obj.app
@@ -90,14 +106,21 @@ def share_import(obj: _Context, file: Path, partner: str | None, operator: str |
             flag_systems=app.settings.flags.systems,
             today=_today(app),
             operator=operator,
+            dry_run=dry_run,
+            confirm_ending=confirm_ending,
         )
+    verb = "Would import" if result.dry_run else "Imported"
     click.echo(
-        f"Imported {file} for {result.partner}: {len(result.created)} new, "
-        f"{len(result.updated)} updated, {len(result.ended)} ended."
-        + (" (Updated: already imported, brought up to date.)" if result.updated else "")
+        f"{verb} {file} for {result.partner}: {len(result.created)} new, "
+        f"{len(result.updated)} updated, {len(result.unchanged)} unchanged, "
+        f"{len(result.ended)} ended."
     )
+    for ref in result.updated:
+        click.echo(f"  updated {ref}")
     for ref in result.ended:
         click.echo(f"  ended {ref}: not in the new file (its flags must be removed)")
+    if result.dry_run:
+        click.echo("Dry run: nothing was stored.")
 
 
 @click.group("flags")

@@ -12,7 +12,9 @@ customers.  They are stored as customers with ``source = "partner"`` (read-only 
 :func:`refuse_partner`), with their officers and permitted addresses, so that the watcher and
 the decision core route them exactly as ours.  Re-importing replaces the partner's set; an
 arrangement missing from the new file is ended (status ``ceased``, ``ended_on`` today), not
-deleted: its evidence stays until retention purges it.
+deleted: its evidence stays until retention purges it.  A file that would end more than half
+of the partner's arrangements in force (a partial or empty export, most likely) is refused
+unless the operator confirms the ending; ``dry_run`` reports the change and stores nothing.
 
 Every cell written starts with no formula character (``= + - @``, tab, CR): such a value gets
 a leading apostrophe, as the register export does, and the import removes it again, so that
@@ -43,7 +45,7 @@ from bot.register_file import (
     _escape,
     read_register,
 )
-from bot.register_service import _apply_row, register_rows
+from bot.register_service import _apply_row, _comparable, register_rows
 from bot.store import models as m
 from mailbox_rules.envelope import normalise_address
 from mailbox_rules.register import ArrangementStatus, in_domains
@@ -87,6 +89,7 @@ NEVER_SHARED = frozenset({"reasons", "support_needs", "change_required", "custom
 __all__ = [
     "COLUMNS",
     "NEVER_SHARED",
+    "EndingTooManyError",
     "PartnerEntryError",
     "SharingError",
     "export_shared",
@@ -199,9 +202,17 @@ class ShareImportResult:
     partner: str
     created: tuple[str, ...] = ()
     updated: tuple[str, ...] = ()
-    """References already in the partner's set, brought up to date (changed or not)."""
+    """References already in the partner's set whose entry the file changed."""
+    unchanged: tuple[str, ...] = ()
+    """References already in the partner's set, exactly as the file has them."""
     ended: tuple[str, ...] = ()
     """References in the partner's set that the new file lacks: ended today."""
+    dry_run: bool = False
+    """True when nothing was stored: what the import would do."""
+
+
+class EndingTooManyError(SharingError):
+    """The file would end more than half of the partner's arrangements in force."""
 
 
 def _refuse_restricted_columns(path: Path) -> None:
@@ -241,10 +252,17 @@ def import_shared(
     flag_systems: Sequence[str] | None = None,
     today: date,
     operator: str | None = None,
+    dry_run: bool = False,
+    confirm_ending: bool = False,
 ) -> ShareImportResult:
     """Validate the partner's whole file, then replace their set in one transaction (all or
     nothing).  A problem is a :class:`RegisterFileError` naming file, row and column; so is a
-    conflict with our own register (a reference, or a customer address, of ours)."""
+    conflict with our own register (a reference, or a customer address, of ours).
+
+    A file that would end more than half of the partner's arrangements in force raises
+    :class:`EndingTooManyError` unless ``confirm_ending``: an export cut short must not end
+    the rest.  With ``dry_run`` the same checks run and the result says what would change,
+    but nothing is stored or audited."""
     if not partner.strip():
         raise SharingError("give the partner's name (--partner, or [sharing] partner_name)")
     if path.suffix.lower() != ".csv":
@@ -254,7 +272,7 @@ def import_shared(
     _refuse_restricted_columns(path)
     operator = current_operator(operator)
     staff_domains = tuple(d.lower() for d in staff_domains)
-    with factory.begin() as session:
+    with factory() as session:
         customers = session.scalars(
             select(m.Customer).options(
                 selectinload(m.Customer.emails), selectinload(m.Customer.arrangement)
@@ -286,8 +304,17 @@ def import_shared(
         errors = _conflicts(session, str(path), rows, staff_domains)
         if errors:
             raise RegisterFileError(errors)
+        before = {
+            _comparable(row)
+            for row in register_rows(session, source=PARTNER)
+            if row.customer_ref in theirs
+        }
+        in_force_before = sorted(
+            ref
+            for ref, c in theirs.items()
+            if c.arrangement is not None and c.arrangement.status != ArrangementStatus.CEASED.value
+        )
         created: list[str] = []
-        updated: list[str] = []
         for row in rows:
             is_new, _ = _apply_row(session, row, today)
             customer = session.scalars(
@@ -301,7 +328,8 @@ def import_shared(
                 and arrangement.ended_on is None
             ):
                 arrangement.ended_on = today
-            (created if is_new else updated).append(row.customer_ref)
+            if is_new:
+                created.append(row.customer_ref)
         in_file = {row.customer_ref for row in rows}
         ended: list[str] = []
         for ref, customer in sorted(theirs.items()):
@@ -320,7 +348,31 @@ def import_shared(
                     )
                 )
                 ended.append(ref)
+        if len(ended) * 2 > len(in_force_before) and not confirm_ending:
+            raise EndingTooManyError(
+                f"{path.name} would end {len(ended)} of {partner}'s {len(in_force_before)} "
+                f"arrangement(s) in force ({', '.join(ended)}): nothing was imported. If "
+                f"{partner} really ended them, run again with --confirm-ending; --dry-run "
+                "shows the whole change"
+            )
+        # Compare the entries now with before, as the register import does: a row the file
+        # repeats exactly is unchanged, not updated.
         session.flush()
+        session.expire_all()
+        after = {
+            row.customer_ref: _comparable(row)
+            for row in register_rows(session, source=PARTNER)
+            if row.customer_ref in in_file
+        }
+        kept_as_was = [r.customer_ref for r in rows if r.customer_ref not in created]
+        updated = [ref for ref in kept_as_was if after[ref] not in before]
+        unchanged = [ref for ref in kept_as_was if after[ref] in before]
+        result = ShareImportResult(
+            partner, tuple(created), tuple(updated), tuple(unchanged), tuple(ended), dry_run
+        )
+        if dry_run:
+            session.rollback()
+            return result
         record = f"share_file:{path.name}"[:200]
         for ref, what in [
             *((r, "new") for r in created),
@@ -340,11 +392,15 @@ def import_shared(
             operator,
             "share.import.summary",
             record,
-            details=(f"{partner}: {len(created)} new, {len(updated)} updated, {len(ended)} ended"),
+            details=(
+                f"{partner}: {len(created)} new, {len(updated)} updated, "
+                f"{len(unchanged)} unchanged, {len(ended)} ended"
+            ),
         )
         if flag_systems is not None:
             sync_flag_tasks(session, flag_systems, today)
-    return ShareImportResult(partner, tuple(created), tuple(updated), tuple(ended))
+        session.commit()
+    return result
 
 
 def _collision(ref: str, other: m.Customer) -> str:

@@ -36,9 +36,21 @@ def test_export_then_import_by_the_partner(tmp_path: Path) -> None:
     code, _, err = run(ours, "share", "export", "--out", str(out))
     assert (1, True) == (code, "already exists" in err)
 
+    code, said, err = run(
+        theirs, "share", "import", str(out), "--partner", "Homes Ltd", "--dry-run"
+    )
+
+    assert (0, f"Would import {out} for Homes Ltd: 1 new, 0 updated, 0 unchanged, 0 ended.") == (
+        code,
+        said.splitlines()[0],
+    ), err
+    assert ("Dry run: nothing was stored.", []) == (said.splitlines()[-1], register_json(theirs))
+
     code, said, err = run(theirs, "share", "import", str(out), "--partner", "Homes Ltd")
 
-    assert (0, "1 new, 0 updated, 0 ended.") == (code, said.split(": ")[-1].strip()), err
+    assert (0, "1 new, 0 updated, 0 unchanged, 0 ended.") == (code, said.split(": ")[-1].strip()), (
+        err
+    )
     [entry] = register_json(theirs)
     assert ("C-1", "partner: Homes Ltd") == (entry["customer_ref"], entry["source"])
     code, said, _ = run(theirs, "register", "list")

@@ -9,7 +9,7 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from bot import lifecycle
 from bot.digests import REVIEWS
@@ -18,7 +18,14 @@ from bot.letters.service import render_letter
 from bot.partner_entries import PartnerEntryError
 from bot.register_file import RegisterFileError
 from bot.register_service import export_register, import_register, register_rows
-from bot.sharing import COLUMNS, SharingError, export_shared, import_shared
+from bot.sharing import (
+    COLUMNS,
+    EndingTooManyError,
+    ShareImportResult,
+    SharingError,
+    export_shared,
+    import_shared,
+)
 from bot.store import models as m
 from tests.schedtest import SECRET_NEEDS, SECRET_REASONS, Harness, row
 
@@ -83,7 +90,14 @@ def partner_row(ref: str, email: str, **extra: str) -> dict[str, str]:
     }
 
 
-def import_partner(h: Harness, path: Path, today: date = TODAY) -> object:
+def import_partner(
+    h: Harness,
+    path: Path,
+    today: date = TODAY,
+    *,
+    dry_run: bool = False,
+    confirm_ending: bool = False,
+) -> ShareImportResult:
     return import_shared(
         h.app.factory,
         path,
@@ -94,6 +108,8 @@ def import_partner(h: Harness, path: Path, today: date = TODAY) -> object:
         flag_systems=h.app.settings.flags.systems,
         today=today,
         operator="dmo",
+        dry_run=dry_run,
+        confirm_ending=confirm_ending,
     )
 
 
@@ -344,7 +360,7 @@ def test_reimporting_ends_the_arrangements_missing_from_the_new_file(tmp_path: P
         today=date(2026, 12, 5),
     )
 
-    assert (("P-2",), ("P-1",)) == (result.updated, result.ended)  # type: ignore[attr-defined]
+    assert ((), ("P-2",), ("P-1",)) == (result.updated, result.unchanged, result.ended)
     with h.app.factory() as session:
         p1 = session.scalars(select(m.Customer).where(m.Customer.ref == "P-1")).one()
         assert p1.arrangement is not None
@@ -356,6 +372,103 @@ def test_reimporting_ends_the_arrangements_missing_from_the_new_file(tmp_path: P
             )
         ).all()
         assert [date(2026, 12, 5)] * 2 == removes
+
+
+def partner_state(h: Harness) -> list[tuple[str, str, str]]:
+    with h.app.factory() as session:
+        return [
+            (r.customer_ref, r.status.value, r.spoc_phone)
+            for r in register_rows(session, source="partner")
+        ]
+
+
+def audit_actions(h: Harness) -> list[str]:
+    with h.app.factory() as session:
+        return list(session.scalars(select(m.AuditEvent.action).order_by(m.AuditEvent.id)))
+
+
+def test_a_row_the_file_repeats_exactly_is_unchanged_and_a_changed_one_updated(
+    tmp_path: Path,
+) -> None:
+    h = ours(tmp_path)
+    first = [partner_row("P-1", "p1@mail.example"), partner_row("P-2", "p2@mail.example")]
+    import_partner(h, partner_file(tmp_path / "in1.csv", first))
+
+    again = import_partner(h, partner_file(tmp_path / "in2.csv", first))
+    changed = import_partner(
+        h,
+        partner_file(
+            tmp_path / "in3.csv",
+            [first[0], partner_row("P-2", "p2@mail.example", spoc_phone="01632 960999")],
+        ),
+    )
+
+    assert ((), (), ("P-1", "P-2")) == (again.created, again.updated, again.unchanged)
+    assert (("P-2",), ("P-1",)) == (changed.updated, changed.unchanged)
+    with h.app.factory() as session:
+        summaries = session.scalars(
+            select(m.AuditEvent.details).where(m.AuditEvent.action == "share.import.summary")
+        ).all()
+    assert f"{PARTNER}: 0 new, 1 updated, 1 unchanged, 0 ended" == summaries[-1]
+
+
+def test_a_file_that_would_end_most_of_the_partners_arrangements_is_refused(
+    tmp_path: Path,
+) -> None:
+    h = ours(tmp_path)
+    three = [partner_row(f"P-{n}", f"p{n}@mail.example") for n in (1, 2, 3)]
+    import_partner(h, partner_file(tmp_path / "in1.csv", three))
+    before, audited = partner_state(h), audit_actions(h)
+
+    with pytest.raises(EndingTooManyError) as caught:
+        import_partner(h, partner_file(tmp_path / "short.csv", three[2:]))
+
+    assert (
+        f"short.csv would end 2 of {PARTNER}'s 3 arrangement(s) in force (P-1, P-2): nothing "
+        f"was imported. If {PARTNER} really ended them, run again with --confirm-ending; "
+        "--dry-run shows the whole change"
+    ) == str(caught.value)
+    assert (before, audited) == (partner_state(h), audit_actions(h))
+
+    result = import_partner(h, partner_file(tmp_path / "short.csv", three[2:]), confirm_ending=True)
+
+    assert ("P-1", "P-2") == result.ended
+    assert ["ceased", "ceased", "active"] == [status for _, status, _ in partner_state(h)]
+
+
+def test_a_dry_run_says_what_would_change_and_stores_and_audits_nothing(tmp_path: Path) -> None:
+    h = ours(tmp_path)
+    two = [partner_row("P-1", "p1@mail.example"), partner_row("P-2", "p2@mail.example")]
+    import_partner(h, partner_file(tmp_path / "in1.csv", two))
+    before, audited = partner_state(h), audit_actions(h)
+    with h.app.factory() as session:
+        tasks = session.scalar(select(func.count()).select_from(m.FlagTask))
+    next_file = partner_file(
+        tmp_path / "in2.csv",
+        [
+            partner_row("P-2", "p2@mail.example", spoc_phone="01632 960999"),
+            partner_row("P-3", "p3@mail.example"),
+        ],
+    )
+
+    result = import_partner(h, next_file, dry_run=True)
+
+    assert (True, ("P-3",), ("P-2",), (), ("P-1",)) == (
+        result.dry_run,
+        result.created,
+        result.updated,
+        result.unchanged,
+        result.ended,
+    )
+    assert (before, audited) == (partner_state(h), audit_actions(h))
+    with h.app.factory() as session:
+        assert tasks == session.scalar(select(func.count()).select_from(m.FlagTask))
+    with pytest.raises(EndingTooManyError):  # the same refusal as the real run
+        import_partner(
+            h,
+            partner_file(tmp_path / "new.csv", [partner_row("P-3", "p3@mail.example")]),
+            dry_run=True,
+        )
 
 
 # -- read-only --------------------------------------------------------------------------------
