@@ -30,6 +30,7 @@ from bot.audit import audit, current_operator
 from bot.errors import DomainError
 from bot.store import models as m
 from mailbox_rules.register import ArrangementStatus
+from mailbox_rules.rules import LONDON
 
 RAISE = "raise"
 REMOVE = "remove"
@@ -221,7 +222,8 @@ def confirm(
         if task.confirmed_at is not None:
             raise FlagTaskError(
                 f"the {named} flag of {customer.ref} was already confirmed {done}, on "
-                f"{task.confirmed_at:%Y-%m-%d %H:%M} UTC by {task.confirmed_by}"
+                f"{task.confirmed_at.astimezone(LONDON):%Y-%m-%d %H:%M} (UK time) by "
+                f"{task.confirmed_by}"
             )
         task.confirmed_at = now or datetime.now(UTC)
         task.confirmed_by = operator

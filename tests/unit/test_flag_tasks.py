@@ -176,11 +176,12 @@ def test_confirm_without_an_open_task_says_so(tmp_path: Path) -> None:
 def test_confirm_twice_says_when_and_by_whom(tmp_path: Path) -> None:
     h = Harness(tmp_path, [row("C-1")])
     sync_all(h.app.factory, SYSTEMS, date(2026, 12, 1))
-    at = datetime(2026, 12, 1, 10, 30, tzinfo=UTC)
+    at = datetime(2026, 10, 20, 10, 30, tzinfo=UTC)  # British Summer Time: 11:30 in London
     confirm(h.app.factory, SYSTEMS, "C-1", "CRM", "raise", now=at, operator="Dee Emmo")
 
     with pytest.raises(
-        FlagTaskError, match="already confirmed raised, on 2026-12-01 10:30 UTC by Dee Emmo"
+        FlagTaskError,
+        match=r"already confirmed raised, on 2026-10-20 11:30 \(UK time\) by Dee Emmo",
     ):
         confirm(h.app.factory, SYSTEMS, "C-1", "CRM", "raise")
 
