@@ -23,7 +23,15 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot import log_privacy
-from bot.config import BackendKind, ConfigError, Mailbox, Settings, load_settings, resolve_secret
+from bot.config import (
+    BackendKind,
+    ConfigError,
+    Mailbox,
+    MailboxRole,
+    Settings,
+    load_settings,
+    resolve_secret,
+)
 from bot.digests import DigestService
 from bot.evidence import EvidenceStore
 from bot.mail.embedded import EmbeddedMailServer
@@ -68,6 +76,17 @@ class App:
     def staff_addresses(self) -> set[str]:
         org = self.settings.organisation
         return {m.address for m in self.settings.mailboxes} | {org.dmo_email, org.bot_address}
+
+    @property
+    def not_officers(self) -> dict[str, str]:
+        """Addresses that may not be a SPOC or cover officer, with what each is instead."""
+        shared = {
+            m.address: 'the information mailbox ([[mailboxes]] role "information")'
+            for m in self.settings.mailboxes
+            if m.role is MailboxRole.INFORMATION
+        }
+        bot = self.settings.organisation.bot_address
+        return shared | {bot: "spocbot's own address ([organisation] bot_address)"}
 
 
 def build_app(config_file: Path, *, migrate: bool = True) -> App:

@@ -270,6 +270,7 @@ def register_import(obj: _Context, file: Path, operator: str | None) -> None:
             today=app.clock().astimezone(ZoneInfo(app.settings.organisation.timezone)).date(),
             watched=[mailbox.address for mailbox in app.settings.watched],
             flag_systems=app.settings.flags.systems,
+            not_officers=app.not_officers,
         )
     click.echo(
         f"Imported {file}: {result.created} new, {result.updated} updated, "

@@ -108,6 +108,7 @@ def share_import(
             operator=operator,
             dry_run=dry_run,
             confirm_ending=confirm_ending,
+            not_officers=app.not_officers,
         )
     verb = "Would import" if result.dry_run else "Imported"
     click.echo(

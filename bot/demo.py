@@ -67,6 +67,7 @@ def run_demo(config_file: Path, data_dir: Path, echo: Echo) -> bool:
         today=today,
         watched=[mailbox.address for mailbox in settings.watched],
         flag_systems=settings.flags.systems,
+        not_officers=app.not_officers,
     )
     echo(f"spocbot demo: {settings.organisation.name}, on embedded mail servers (127.0.0.1)")
     echo(f"Register: {result.created} arrangements imported from {data_dir / 'register.csv'}.")

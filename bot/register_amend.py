@@ -160,6 +160,11 @@ def _emails(
                 f"--add-email: {address} is in our staff domains ([organisation] staff_domains), "
                 "not a customer's address"
             )
+        officer = session.scalar(select(m.Officer.name).where(m.Officer.email == address))
+        if officer is not None:  # ours are in the staff domains; a partner's officers are not
+            raise AmendRefused(
+                f"--add-email: {address} is the address of officer {officer}, not a customer's"
+            )
         owner = session.scalar(
             select(m.Customer.ref).join(m.CustomerEmail).where(m.CustomerEmail.address == address)
         )

@@ -177,6 +177,7 @@ def read_register(
     today: date | None = None,
     ignore_columns: Iterable[str] = (),
     refused_refs: Mapping[str, str] | None = None,
+    not_officers: Mapping[str, str] | None = None,
 ) -> list[RegisterRow]:
     """Read and validate a register file; raise :class:`RegisterFileError` on any problem.
 
@@ -188,7 +189,9 @@ def read_register(
     ``decided_on`` after it (a decision is recorded once made); ``ignore_columns`` may be in
     the file and are not read (the partner's file has the restrictions in plain words too);
     ``refused_refs`` maps references (casefolded) that the file may not hold to why (a partner's
-    entry in our register, one of our customers in a partner's file).
+    entry in our register, one of our customers in a partner's file); ``not_officers`` maps
+    addresses that may not be a SPOC or cover officer to what they are (spocbot's own
+    mailbox, the information mailbox: mail routed there would reach no officer).
     """
     name = str(path)
     try:
@@ -219,6 +222,7 @@ def read_register(
         existing_refs={ref.casefold(): ref for ref in existing_refs},
         today=today,
         refused_refs=refused_refs,
+        not_officers={normalise_address(a): why for a, why in (not_officers or {}).items()},
     )
     # A bad header (an unknown, repeated or missing column) is reported, and the rows are
     # still checked with the columns that are there, so that one pass lists every problem.
@@ -592,8 +596,10 @@ class _Validator:
         existing_refs: dict[str, str] | None = None,
         today: date | None = None,
         refused_refs: Mapping[str, str] | None = None,
+        not_officers: Mapping[str, str] | None = None,
     ) -> None:
         self.refused_refs = refused_refs or {}  # casefolded -> why the file may not hold it
+        self.not_officers = not_officers or {}  # address -> what it is instead
         self.topics = topics
         self.today = today  # for dates that cannot be in the future (decided_on)
         self.existing_refs = existing_refs or {}  # casefolded -> as in the register
@@ -667,8 +673,10 @@ class _Validator:
             )
         if spoc_email:
             self.check_staff_address(number, "spoc_email", spoc_email)
+            self.check_officer_address(number, "spoc_email", spoc_email)
         if cover_email:
             self.check_staff_address(number, "cover_email", cover_email)
+            self.check_officer_address(number, "cover_email", cover_email)
         for address in explicit_restricted_to:
             if address in customer_emails:
                 self.error(number, "restricted_to", f"{address} is the customer's own address")
@@ -895,6 +903,17 @@ class _Validator:
                 number,
                 column,
                 f"{address} is not in a staff domain ([organisation] staff_domains)",
+            )
+
+    def check_officer_address(self, number: int, column: str, address: str) -> None:
+        """A SPOC or cover officer is a person with their own inbox (policy §5)."""
+        what = self.not_officers.get(address)
+        if what:
+            self.error(
+                number,
+                column,
+                f"{address} is {what}, not an officer's own address: mail routed to it would "
+                "reach no officer",
             )
 
     def cross_checks(self) -> None:

@@ -3,7 +3,7 @@ of the register that the decision core works from."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from pathlib import Path
@@ -61,6 +61,7 @@ def import_register(
     today: date | None = None,
     watched: Iterable[str] | None = None,
     flag_systems: Sequence[str] | None = None,
+    not_officers: Mapping[str, str] | None = None,
 ) -> ImportResult:
     """Validate the whole file, then apply it in one transaction (all or nothing), written to
     the audit log with ``operator`` (default: the operating-system user).
@@ -68,7 +69,8 @@ def import_register(
     ``today`` and the ``watched`` mailboxes, when given, are for warnings: a review date
     already past, a SPOC whose inbox is not watched; ``today`` also refuses a ``decided_on``
     after it.  A partner's entry (``share import``) is never touched: a row with its reference
-    is refused.  With ``flag_systems``, the flag tasks follow (:mod:`bot.flag_tasks`).  An
+    is refused.  With ``flag_systems``, the flag tasks follow (:mod:`bot.flag_tasks`).
+    ``not_officers`` (see :func:`~bot.register_file.read_register`) may not be SPOC or cover.  An
     arrangement the file gives as ``ceased`` with no end recorded here gets ``ended_on`` =
     ``today`` (default: today in Europe/London), so that its retention period starts
     (policy §8)."""
@@ -100,6 +102,7 @@ def import_register(
             existing_refs=before.values(),
             today=today,
             refused_refs=partners,
+            not_officers=not_officers,
         )
         lifecycle_warnings = _lifecycle_warnings(session, path, rows)
         created: list[str] = []

@@ -24,7 +24,7 @@ even an address such as ``-jo@example.org`` (a valid one) comes back unchanged.
 from __future__ import annotations
 
 import csv
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -254,6 +254,7 @@ def import_shared(
     operator: str | None = None,
     dry_run: bool = False,
     confirm_ending: bool = False,
+    not_officers: Mapping[str, str] | None = None,
 ) -> ShareImportResult:
     """Validate the partner's whole file, then replace their set in one transaction (all or
     nothing).  A problem is a :class:`RegisterFileError` naming file, row and column; so is a
@@ -300,6 +301,7 @@ def import_shared(
             existing_refs=theirs,
             ignore_columns=(PLAIN_WORDS,),
             refused_refs={key: _collision(c.ref, c) for key, c in ours.items()},
+            not_officers=not_officers,
         )
         errors = _conflicts(session, str(path), rows, staff_domains)
         if errors:

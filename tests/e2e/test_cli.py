@@ -81,6 +81,28 @@ def test_import_lists_customer_with_normalised_addresses(cli: tuple[CliRunner, P
     assert ["spoc@homes.example"] == row["restricted_to"]
 
 
+def test_the_spoc_cannot_be_spocbot_nor_the_cover_the_information_mailbox(
+    cli: tuple[CliRunner, Path],
+) -> None:
+    row = GOOD_ROW.replace("spoc@homes.example", "bot@homes.example").replace(
+        "cover@homes.example", "info@homes.example"
+    )
+    (cli[1] / "r.csv").write_text(HEADER + row)
+
+    code, _, err = run(cli, "register", "import", str(cli[1] / "r.csv"))
+
+    assert 1 == code
+    assert (
+        "2:spoc_email: bot@homes.example is spocbot's own address ([organisation] bot_address)"
+        in err
+    )
+    assert (
+        "2:cover_email: info@homes.example is the information mailbox ([[mailboxes]] role "
+        '"information")' in err
+    )
+    assert [] == register_json(cli)
+
+
 def test_bad_file_is_rejected_whole_with_every_error_located(cli: tuple[CliRunner, Path]) -> None:
     bad = (
         HEADER

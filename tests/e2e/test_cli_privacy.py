@@ -113,6 +113,29 @@ def test_amend_refuses_what_it_cannot_do(registered: Cli, args: list[str], messa
     assert (1, True) == (code, message in " ".join(err.split()))
 
 
+def test_amend_refuses_a_partner_officers_address(registered: Cli) -> None:
+    app = build_app(registered[1] / "spocbot.toml")
+    with app.factory.begin() as session:  # as `share import` stores the partner's SPOC
+        session.add(m.Officer(name="Pat Council", email="pat@council.example"))
+
+    code, _, err = run(
+        registered,
+        "register",
+        "amend",
+        "C-1",
+        "--add-email",
+        "Pat@Council.Example",
+        "--reason",
+        "x",
+    )
+
+    assert (1, True) == (
+        code,
+        "--add-email: pat@council.example is the address of officer Pat Council, not a "
+        "customer's" in " ".join(err.split()),
+    )
+
+
 def test_amend_replaces_an_address_in_one_command(registered: Cli) -> None:
     code, out, _ = run(
         registered,

@@ -649,6 +649,26 @@ def test_officers_and_permitted_addresses_must_be_in_staff_domains_when_set(
     ] == errors
 
 
+def test_a_spoc_or_cover_cannot_be_spocbots_own_or_the_information_mailbox(
+    tmp_path: Path,
+) -> None:
+    bot = "spocbot@northvale-homes.example"
+    line = MARGARET.replace(AMELIA, "SpocBot@Northvale-Homes.Example").replace(CHLOE, HOUSING)
+    path = csv_file(tmp_path, line, TOM)
+    not_officers = {bot: "spocbot's own address", HOUSING: "the information mailbox"}
+
+    errors = errors_of(path, not_officers=not_officers)
+
+    assert [
+        f"{path}:2:spoc_email: {bot} is spocbot's own address, not an officer's own address: "
+        "mail routed to it would reach no officer",
+        f"{path}:2:cover_email: {HOUSING} is the information mailbox, not an officer's own "
+        "address: mail routed to it would reach no officer",
+    ] == errors
+    # The information mailbox may still be a permitted route (TOM's restricted_to).
+    assert 1 == len(read_register(csv_file(tmp_path, TOM), not_officers=not_officers))
+
+
 def test_customer_cannot_be_restricted_to_their_own_address(tmp_path: Path) -> None:
     own = TOM.split(",")[2]
     line = TOM.split(",")
