@@ -171,7 +171,9 @@ def retention_purge(
     obj: _Context, as_of: date | None, dry_run: bool, as_json: bool, operator: str | None
 ) -> None:
     """Erase every arrangement (the register's or the partner's) that ended more than
-    [retention] months_after_end months before today (or --as-of); nothing else.
+    [retention] months_after_end months before today (or --as-of), and our copies of
+    quarantined messages and dismissed review items older than [retention]
+    quarantine_months (the mailbox keeps the original); nothing else.
 
     `spocbot run` does this daily. One count-only tombstone and audit event per run (none
     when nothing was due). An arrangement with open flag tasks (a flag in another system not
@@ -191,6 +193,7 @@ def retention_purge(
             app.evidence,
             as_of=as_of or today,
             months_after_end=months,
+            quarantine_months=app.settings.retention.quarantine_months,
             operator=current_operator(operator),
             now=app.clock(),
             dry_run=dry_run,
@@ -199,10 +202,10 @@ def retention_purge(
         click.echo(json.dumps(run.as_dict(), indent=2, ensure_ascii=False))
         return
     verb = "Would erase" if dry_run else "Erased"
-    if not run.purged and not run.skipped:
+    if not run.anything_done and not run.skipped:
         click.echo(
             f"Nothing is past retention as of {run.as_of} ([retention] months_after_end = "
-            f"{months})."
+            f"{months}, quarantine_months = {run.quarantine_months})."
         )
     for purged in run.purged:
         click.echo(
@@ -215,14 +218,27 @@ def retention_purge(
         )
         for _ref, why in run.skipped:
             click.echo(f"  - {why}")
-    if run.purged and dry_run:
+    if run.quarantine_deleted or run.dismissed_deleted:
+        click.echo(
+            f"{'Would delete' if dry_run else 'Deleted'} {run.quarantine_deleted} quarantined "
+            f"message(s) and {run.dismissed_deleted} dismissed review item(s) older than "
+            f"{run.quarantine_months} months ([retention] quarantine_months); the mailboxes "
+            "keep the originals."
+        )
+    if run.open_review_items_past:
+        click.echo(
+            f"{run.open_review_items_past} review item(s) older than {run.quarantine_months} "
+            "months are still open: kept until decided (`spocbot review list`)."
+        )
+    if run.anything_done and dry_run:
         click.echo(f"Raw messages that would be deleted: {run.raw_files}")
-    if run.purged and not dry_run:
+    if run.anything_done and not dry_run:
         click.echo(
             f"Erasure {run.erasure_id}: raw messages deleted {run.raw_files}"
             + (f"; unreferenced files swept {run.swept_files}" if run.swept_files else "")
         )
-        click.echo(_REMOVE_FROM_FILE.format(refs=", ".join(p.customer_ref for p in run.purged)))
+        if run.purged:
+            click.echo(_REMOVE_FROM_FILE.format(refs=", ".join(p.customer_ref for p in run.purged)))
 
 
 # -- subject access -----------------------------------------------------------------------------

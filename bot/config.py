@@ -418,9 +418,12 @@ class Digests(_Section):
 
 
 class Retention(_Section):
-    """How long records about an arrangement are kept once it has ended (policy §8)."""
+    """How long records about an arrangement are kept once it has ended (policy §8), and how
+    long the working copies of messages no arrangement claimed are kept: quarantined
+    messages from when they arrived, review items from when they were dismissed."""
 
     months_after_end: int = Field(default=6, ge=1, le=120)
+    quarantine_months: int = Field(default=6, ge=1, le=120)
 
 
 class Flags(_Section):

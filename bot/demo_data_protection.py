@@ -153,6 +153,7 @@ def tour(app: App, out_dir: Path, operator: str, echo: Echo) -> bool:
         app.evidence,
         as_of=as_of,
         months_after_end=months,
+        quarantine_months=settings.retention.quarantine_months,
         operator=operator,
         now=now,
     )
@@ -164,6 +165,12 @@ def tour(app: App, out_dir: Path, operator: str, echo: Echo) -> bool:
         f"erased {', '.join(purged) or 'nobody'} ({months} months after the end), "
         f"{sum(run.counts.values())} records and {run.raw_files} raw files; the audit keeps "
         "a count-only tombstone."
+    )
+    echo(
+        f"  The same run deleted our copies of {run.quarantine_deleted} quarantined message(s) "
+        f"and {run.dismissed_deleted} dismissed review item(s) older than "
+        f"{settings.retention.quarantine_months} months (the mailboxes keep the originals); "
+        f"{run.open_review_items_past} open review item(s) are kept until decided."
     )
     with app.factory() as session:
         after = verify(session, app.evidence)

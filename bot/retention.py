@@ -9,6 +9,13 @@ nothing was due.  A customer with a message still to be sent, or a flag in anoth
 not yet confirmed removed, is left for a later run, and said.  The purge runs daily from
 `spocbot run` (:func:`daily_purge`) and by hand with `spocbot retention purge`.
 
+The same run deletes the working copies of messages no arrangement claimed
+(:func:`working_copies_due`): a quarantined message ``[retention] quarantine_months`` after
+it arrived, a review item the DMO dismissed that long after the dismissal.  The original
+stays in the mailbox (spocbot never deletes mail); an open review item is kept until
+decided, and counted so that the DMO is told.  Items about a known customer also go with
+that customer's records.
+
 A purged customer still in the DMO's register file comes back as a new, ceased customer at
 the next import (which says so): the DMO removes ended arrangements from their file.
 """
@@ -21,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.audit import audit
@@ -45,6 +52,7 @@ from bot.person_data import find_customer, records_about
 from bot.store import models as m
 from bot.store.db import forget_deleted
 from mailbox_rules.register import ArrangementStatus
+from mailbox_rules.rules import LONDON
 
 log = logging.getLogger(__name__)
 
@@ -67,13 +75,30 @@ class PurgeRun:
     erasure_id: int | None = None
     raw_files: int = 0
     swept_files: int = 0
+    quarantine_months: int = 6
+    quarantine_deleted: int = 0
+    """Quarantined messages past ``quarantine_months`` (besides those of purged customers)."""
+    dismissed_deleted: int = 0
+    """Dismissed review items past ``quarantine_months``."""
+    open_review_items_past: int = 0
+    """Review items still open that arrived more than ``quarantine_months`` ago: kept."""
 
     @property
     def counts(self) -> dict[str, int]:
         total: dict[str, int] = {}
         for p in self.purged:
             total = add_counts(total, p.counts)
-        return total
+        return add_counts(
+            total,
+            {
+                "quarantine_expired": self.quarantine_deleted,
+                "review_items_dismissed_expired": self.dismissed_deleted,
+            },
+        )
+
+    @property
+    def anything_done(self) -> bool:
+        return bool(self.purged or self.quarantine_deleted or self.dismissed_deleted)
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -89,6 +114,10 @@ class PurgeRun:
             "counts": dict(sorted(self.counts.items())),
             "raw_files": self.raw_files,
             "swept_files": self.swept_files,
+            "quarantine_months": self.quarantine_months,
+            "quarantine_deleted": self.quarantine_deleted,
+            "dismissed_review_items_deleted": self.dismissed_deleted,
+            "open_review_items_past": self.open_review_items_past,
         }
 
 
@@ -110,6 +139,51 @@ def due(session: Session, as_of: date, months_after_end: int) -> list[tuple[str,
     ]
 
 
+@dataclass(frozen=True)
+class WorkingCopies:
+    """What :func:`working_copies_due` found: (id, raw file) of each row to delete."""
+
+    quarantine: list[tuple[int, str | None]]
+    dismissed: list[tuple[int, str | None]]
+    open_past: int
+
+
+def _day(at: datetime) -> date:
+    return at.astimezone(LONDON).date()
+
+
+def working_copies_due(session: Session, as_of: date, months: int) -> WorkingCopies:
+    """Quarantined messages that arrived, and review items dismissed, more than ``months``
+    before ``as_of`` (UK dates); and how many open review items are that old (kept)."""
+
+    def past(at: datetime | None) -> bool:
+        return at is not None and as_of > kept_until(_day(at), months)
+
+    quarantine = [
+        (row_id, sha)
+        for row_id, sha, at in session.execute(
+            select(m.Quarantine.id, m.Quarantine.sha256, m.Quarantine.created_at)
+        )
+        if past(at)
+    ]
+    dismissed: list[tuple[int, str | None]] = []
+    open_past = 0
+    for row_id, sha, status, decided_at, created_at in session.execute(
+        select(
+            m.ReviewItem.id,
+            m.ReviewItem.sha256,
+            m.ReviewItem.status,
+            m.ReviewItem.decided_at,
+            m.ReviewItem.created_at,
+        )
+    ):
+        if status == "dismissed" and past(decided_at or created_at):
+            dismissed.append((row_id, sha))
+        elif status == "open" and past(created_at):
+            open_past += 1
+    return WorkingCopies(sorted(quarantine), sorted(dismissed), open_past)
+
+
 def purge(
     factory: sessionmaker[Session],
     evidence: EvidenceStore,
@@ -117,14 +191,16 @@ def purge(
     as_of: date,
     months_after_end: int,
     operator: str,
+    quarantine_months: int = 6,
     now: datetime | None = None,
     dry_run: bool = False,
 ) -> PurgeRun:
-    """Erase every arrangement past its retention on ``as_of``, in one transaction.  A dry
-    run does the same and rolls it back, writing no file: its counts, the raw files
-    included, are what the real run would report."""
+    """Erase every arrangement past its retention on ``as_of``, and the working copies past
+    ``quarantine_months``, in one transaction.  A dry run does the same and rolls it back,
+    writing no file: its counts, the raw files included, are what the real run would
+    report."""
     now = now or datetime.now(UTC)
-    run = PurgeRun(as_of, months_after_end, dry_run)
+    run = PurgeRun(as_of, months_after_end, dry_run, quarantine_months=quarantine_months)
     hashes: set[str] = set()
     store = DryRunEvidence(evidence) if dry_run else evidence
     with transaction(factory, dry_run) as session:
@@ -144,6 +220,24 @@ def purge(
             counts, files = erase(session, store, records, erasure, now)
             hashes |= files
             run.purged.append(Purged(ref, ended_on, counts))
+        copies = working_copies_due(session, as_of, quarantine_months)
+        run.open_review_items_past = copies.open_past
+        if copies.quarantine or copies.dismissed:
+            if erasure is None:
+                erasure = tombstone(session, operator, "retention", now, as_of)
+            for model, rows in (
+                (m.Quarantine, copies.quarantine),
+                (m.ReviewItem, copies.dismissed),
+            ):
+                session.execute(
+                    delete(model).where(model.id.in_([row_id for row_id, _ in rows])),
+                    execution_options={"synchronize_session": False},
+                )
+                hashes |= {sha for _, sha in rows if sha}
+            run.quarantine_deleted, run.dismissed_deleted = (
+                len(copies.quarantine),
+                len(copies.dismissed),
+            )
         if erasure is not None:
             erasure.counts = json.dumps(run.counts, sort_keys=True)
             audit(
@@ -151,7 +245,8 @@ def purge(
                 operator,
                 "retention.purge",
                 f"erasure:{erasure.id}",
-                details=f"as of {as_of}, [retention] months_after_end = {months_after_end}: "
+                details=f"as of {as_of}, [retention] months_after_end = {months_after_end}, "
+                f"quarantine_months = {quarantine_months}: "
                 + ", ".join(f"{k} {v}" for k, v in sorted(run.counts.items()) if v),
                 at=now,
             )
@@ -171,13 +266,29 @@ def purge(
 DailyPurge = Callable[[sessionmaker[Session], date, str], PurgeRun]
 
 
-def daily_purge(evidence: EvidenceStore, months_after_end: int) -> DailyPurge:
+def daily_purge(
+    evidence: EvidenceStore, months_after_end: int, quarantine_months: int = 6
+) -> DailyPurge:
     """The scheduler's daily hook (``hook(factory, today, operator)``)."""
 
     def retention_purge(factory: sessionmaker[Session], today: date, operator: str) -> PurgeRun:
         run = purge(
-            factory, evidence, as_of=today, months_after_end=months_after_end, operator=operator
+            factory,
+            evidence,
+            as_of=today,
+            months_after_end=months_after_end,
+            quarantine_months=quarantine_months,
+            operator=operator,
         )
+        if run.quarantine_deleted or run.dismissed_deleted:
+            log.info(
+                "retention purge as of %s: %d quarantined message(s) and %d dismissed review "
+                "item(s) older than %d months deleted (the mailboxes keep the originals)",
+                today,
+                run.quarantine_deleted,
+                run.dismissed_deleted,
+                quarantine_months,
+            )
         if run.purged:
             # Counts only: the log outlives the records.
             log.info(
@@ -186,6 +297,13 @@ def daily_purge(evidence: EvidenceStore, months_after_end: int) -> DailyPurge:
                 today,
                 len(run.purged),
                 run.erasure_id,
+            )
+        if run.open_review_items_past:
+            log.warning(
+                "retention: %d review item(s) older than %d months are still open (kept until "
+                "decided: `spocbot review list`)",
+                run.open_review_items_past,
+                quarantine_months,
             )
         if run.skipped:
             log.warning(

@@ -55,11 +55,16 @@ def daily_hooks(app: App) -> list[DailyHook]:
     ``lapse_at_review`` whose review date has come end by themselves; the flag tasks in other
     systems are brought in line with the register (``[flags] systems``), so that a lapse, or
     anything a step or an import left out, gets its task; then the retention purge (policy
-    §8) erases the arrangements ended longer ago than ``[retention] months_after_end``."""
+    §8) erases the arrangements ended longer ago than ``[retention] months_after_end``, and
+    the working copies older than ``quarantine_months``."""
     return [
         lapse_due,
         daily_sync(app.settings.flags.systems),
-        daily_purge(app.evidence, app.settings.retention.months_after_end),
+        daily_purge(
+            app.evidence,
+            app.settings.retention.months_after_end,
+            app.settings.retention.quarantine_months,
+        ),
     ]
 
 

@@ -231,6 +231,35 @@ def test_retention_purge_as_of_a_date_before_the_end_of_retention_purges_nothing
     assert (0, True) == (code, out.startswith("Nothing is past retention as of 2026-12-01"))
 
 
+def test_retention_purge_deletes_old_quarantined_copies_and_says_so(registered: Cli) -> None:
+    app = build_app(registered[1] / "spocbot.toml")
+    raw = b"Subject: unreadable\r\n\r\nx\r\n"
+    with app.factory.begin() as session:
+        session.add(
+            m.Quarantine(
+                mailbox="info@homes.example",
+                folder="INBOX",
+                uidvalidity=1,
+                uid=1,
+                reason="malformed MIME",
+                sha256=app.evidence.put(raw),
+                size=len(raw),
+                created_at=datetime(2025, 1, 10, 9, 0, tzinfo=ZoneInfo("UTC")),
+            )
+        )
+
+    code, out, _ = run(registered, "retention", "purge")
+
+    assert 0 == code
+    assert (
+        "Deleted 1 quarantined message(s) and 0 dismissed review item(s) older than 6 months "
+        "([retention] quarantine_months); the mailboxes keep the originals." in out
+    )
+    assert "raw messages deleted 1" in out
+    code, out, _ = run(registered, "retention", "purge")
+    assert out.startswith("Nothing is past retention")
+
+
 def test_sar_export_writes_the_zip_and_refuses_to_overwrite(registered: Cli) -> None:
     out = registered[1] / "c1.zip"
 

@@ -6,7 +6,7 @@ is due), and `spocbot run`'s daily job runs it."""
 from __future__ import annotations
 
 import json
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
@@ -35,6 +35,7 @@ def purge(h: Harness, as_of: date, dry_run: bool = False) -> retention.PurgeRun:
         h.app.evidence,
         as_of=as_of,
         months_after_end=6,
+        quarantine_months=6,
         operator="dmo",
         now=h.now,
         dry_run=dry_run,
@@ -221,3 +222,147 @@ def test_a_dry_run_counts_the_raw_files_the_purge_deletes(tmp_path: Path) -> Non
         dry.erasure_id,
         [p.customer_ref for p in dry.purged],
     )
+
+
+# -- working copies: quarantine and dismissed review items ------------------------------------
+
+
+def utc(text: str) -> datetime:
+    return datetime.fromisoformat(text).replace(tzinfo=UTC)
+
+
+def working_copies(h: Harness) -> dict[str, str]:
+    """Quarantined messages and review items no arrangement claims, of several ages; the
+    raw file (SHA-256) of each, by name."""
+    store = h.app.evidence
+    files = {
+        name: store.put(f"Subject: {name}\r\n\r\nworking copy {name}\r\n".encode())
+        for name in ("q-old", "q-new", "shared", "r-dismissed-new", "r-open", "r-confirmed")
+    }
+
+    def quarantined(uid: int, at: str, sha: str) -> m.Quarantine:
+        return m.Quarantine(
+            mailbox="info@homes.example",
+            folder="INBOX",
+            uidvalidity=1,
+            uid=uid,
+            message_id=f"<q{uid}@elsewhere.example>",
+            reason="malformed MIME",
+            sha256=sha,
+            size=10,
+            created_at=utc(at),
+        )
+
+    def review(uid: int, status: str, at: str, decided: str | None, sha: str) -> m.ReviewItem:
+        return m.ReviewItem(
+            mailbox="info@homes.example",
+            folder="INBOX",
+            uidvalidity=1,
+            uid=uid,
+            message_id=f"<r{uid}@elsewhere.example>",
+            received_at=utc(at),
+            created_at=utc(at),
+            sender=f"r{uid}@elsewhere.example",
+            subject="Hello",
+            rules="possible-match",
+            reason="may be a registered customer's",
+            sha256=sha,
+            size=10,
+            status=status,
+            customer_ref="C-1" if status == "confirmed" else None,
+            decided_by=None if decided is None else "dmo",
+            decided_at=None if decided is None else utc(decided),
+        )
+
+    with h.app.factory.begin() as session:
+        session.add_all(
+            [
+                # 00:30 on 1 June in London (BST): kept until 1 December.
+                quarantined(1, "2026-05-31T23:30:00", files["q-old"]),
+                quarantined(2, "2026-06-02T09:00:00", files["q-new"]),
+                quarantined(3, "2026-06-02T09:00:00", files["shared"]),
+                review(
+                    4, "dismissed", "2026-04-01T09:00:00", "2026-06-01T12:00:00", files["shared"]
+                ),
+                review(
+                    5,
+                    "dismissed",
+                    "2026-04-01T09:00:00",
+                    "2026-11-01T09:00:00",
+                    files["r-dismissed-new"],
+                ),
+                review(6, "open", "2026-01-05T09:00:00", None, files["r-open"]),
+                review(
+                    7,
+                    "confirmed",
+                    "2026-01-05T09:00:00",
+                    "2026-01-06T09:00:00",
+                    files["r-confirmed"],
+                ),
+            ]
+        )
+    return files
+
+
+def uids(h: Harness, model: type[m.Quarantine] | type[m.ReviewItem]) -> list[int]:
+    with h.app.factory() as session:
+        return sorted(session.scalars(select(model.uid)))
+
+
+def test_working_copies_go_after_quarantine_months_and_open_review_items_stay(
+    h: Harness,
+) -> None:
+    files = working_copies(h)
+
+    on_last_day = purge(h, date(2026, 12, 1))
+    quarantine_before = uids(h, m.Quarantine)
+    run = purge(h, date(2026, 12, 2))
+
+    assert (0, 0, [1, 2, 3]) == (
+        on_last_day.quarantine_deleted,
+        on_last_day.dismissed_deleted,
+        quarantine_before,
+    )
+    assert (1, 1, 1) == (run.quarantine_deleted, run.dismissed_deleted, run.open_review_items_past)
+    assert ([2, 3], [5, 6, 7]) == (uids(h, m.Quarantine), uids(h, m.ReviewItem))
+    present = {name for name, sha in files.items() if h.app.evidence.path_for(sha).exists()}
+    # "shared" was the dismissed item's and is still a kept quarantined message's.
+    assert {"q-new", "shared", "r-dismissed-new", "r-open", "r-confirmed"} == present
+
+
+def test_the_working_copies_are_counted_in_the_tombstone_and_the_audit(h: Harness) -> None:
+    working_copies(h)
+
+    run = purge(h, date(2026, 12, 2))
+
+    with h.app.factory() as session:
+        (tombstone,) = session.scalars(select(m.Erasure))
+        (event,) = session.scalars(
+            select(m.AuditEvent).where(m.AuditEvent.action == "retention.purge")
+        )
+    counts = json.loads(tombstone.counts)
+    assert (1, 1) == (counts["quarantine_expired"], counts["review_items_dismissed_expired"])
+    assert "quarantine_months = 6" in event.details
+    assert "quarantine_expired 1" in event.details
+    assert run.erasure_id == tombstone.id
+
+
+def test_a_dry_run_counts_the_working_copies_and_deletes_none(h: Harness) -> None:
+    files = working_copies(h)
+
+    run = purge(h, date(2026, 12, 2), dry_run=True)
+
+    assert (1, 1, 1) == (run.quarantine_deleted, run.dismissed_deleted, run.open_review_items_past)
+    assert ([1, 2, 3], [4, 5, 6, 7]) == (uids(h, m.Quarantine), uids(h, m.ReviewItem))
+    assert all(h.app.evidence.path_for(sha).exists() for sha in files.values())
+    assert 1 == run.raw_files  # q-old; "shared" is still referenced
+
+
+def test_only_working_copies_due_still_make_a_tombstone(tmp_path: Path) -> None:
+    h = Harness(tmp_path, [row("C-1")])
+    working_copies(h)
+
+    run = purge(h, date(2026, 12, 2))
+
+    assert ([], 1, 1) == (run.purged, count(h, m.Erasure), run.raw_files)
+    assert ["C-1"] == refs(h)
