@@ -116,10 +116,14 @@ def share_import(
         f"{len(result.updated)} updated, {len(result.unchanged)} unchanged, "
         f"{len(result.ended)} ended."
     )
+    for ref in result.created:
+        click.echo(f"  new {ref}")
     for ref in result.updated:
         click.echo(f"  updated {ref}")
-    for ref in result.ended:
-        click.echo(f"  ended {ref}: not in the new file (its flags must be removed)")
+    for ref, why in result.endings:
+        click.echo(f"  ended {ref}: {why} (its flags must be removed)")
+    if result.refusal:
+        click.echo(f"Without --confirm-ending the import would be refused: {result.refusal}.")
     if result.dry_run:
         click.echo("Dry run: nothing was stored.")
 
@@ -179,6 +183,7 @@ def flags_confirm(
             action,
             now=app.clock(),
             operator=operator,
+            zone=ZoneInfo(app.settings.organisation.timezone),
         )
     what = "raised" if done.action == flag_tasks.RAISE else "removed"
     click.echo(f"Recorded: {done.customer_ref}'s flag {what} in {done.system}.")

@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload, sessionmaker
@@ -190,9 +191,10 @@ def confirm(
     *,
     now: datetime | None = None,
     operator: str | None = None,
+    zone: ZoneInfo = LONDON,
 ) -> Confirmed:
     """Record that the flag of customer ``ref`` was raised or removed in ``system`` (named as
-    configured, ignoring case); audited."""
+    configured, ignoring case); audited.  A time in a refusal is shown in ``zone``."""
     if action not in (RAISE, REMOVE):
         raise FlagTaskError(f"unknown flag action {action!r} (raise or remove)")
     named = next((s for s in systems if s.casefold() == system.strip().casefold()), None)
@@ -222,8 +224,8 @@ def confirm(
         if task.confirmed_at is not None:
             raise FlagTaskError(
                 f"the {named} flag of {customer.ref} was already confirmed {done}, on "
-                f"{task.confirmed_at.astimezone(LONDON):%Y-%m-%d %H:%M} (UK time) by "
-                f"{task.confirmed_by}"
+                f"{task.confirmed_at.astimezone(zone):%Y-%m-%d %H:%M} "
+                f"({'UK time' if zone.key == LONDON.key else zone.key}) by {task.confirmed_by}"
             )
         task.confirmed_at = now or datetime.now(UTC)
         task.confirmed_by = operator

@@ -178,6 +178,7 @@ def read_register(
     ignore_columns: Iterable[str] = (),
     refused_refs: Mapping[str, str] | None = None,
     not_officers: Mapping[str, str] | None = None,
+    allow_empty: bool = False,
 ) -> list[RegisterRow]:
     """Read and validate a register file; raise :class:`RegisterFileError` on any problem.
 
@@ -191,7 +192,9 @@ def read_register(
     ``refused_refs`` maps references (casefolded) that the file may not hold to why (a partner's
     entry in our register, one of our customers in a partner's file); ``not_officers`` maps
     addresses that may not be a SPOC or cover officer to what they are (spocbot's own
-    mailbox, the information mailbox: mail routed there would reach no officer).
+    mailbox, the information mailbox: mail routed there would reach no officer);
+    ``allow_empty`` accepts a file with a header and no rows (a partner with nothing in
+    force), which a register import refuses.
     """
     name = str(path)
     try:
@@ -242,7 +245,7 @@ def read_register(
         if row is not None:
             rows.append(row)
     validator.cross_checks()
-    if not rows and not validator.errors:
+    if not rows and not validator.errors and not allow_empty:
         validator.errors.append(_file_error(name, "the file has no register rows, only a header"))
     if validator.errors:
         raise RegisterFileError(validator.errors)

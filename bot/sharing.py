@@ -205,10 +205,17 @@ class ShareImportResult:
     """References already in the partner's set whose entry the file changed."""
     unchanged: tuple[str, ...] = ()
     """References already in the partner's set, exactly as the file has them."""
-    ended: tuple[str, ...] = ()
-    """References in the partner's set that the new file lacks: ended today."""
+    endings: tuple[tuple[str, str], ...] = ()
+    """(reference, why) of each arrangement in force that the import ends today: missing
+    from the new file, or given there as ``ceased``."""
     dry_run: bool = False
     """True when nothing was stored: what the import would do."""
+    refusal: str | None = None
+    """In a dry run, why the real import would be refused (see :class:`EndingTooManyError`)."""
+
+    @property
+    def ended(self) -> tuple[str, ...]:
+        return tuple(ref for ref, _ in self.endings)
 
 
 class EndingTooManyError(SharingError):
@@ -302,6 +309,7 @@ def import_shared(
             ignore_columns=(PLAIN_WORDS,),
             refused_refs={key: _collision(c.ref, c) for key, c in ours.items()},
             not_officers=not_officers,
+            allow_empty=True,  # a partner with nothing in force (the guard below still applies)
         )
         errors = _conflicts(session, str(path), rows, staff_domains)
         if errors:
@@ -333,6 +341,11 @@ def import_shared(
             if is_new:
                 created.append(row.customer_ref)
         in_file = {row.customer_ref for row in rows}
+        endings = [
+            (row.customer_ref, "ceased in the new file")
+            for row in rows
+            if row.status is ArrangementStatus.CEASED and row.customer_ref in in_force_before
+        ]
         ended: list[str] = []
         for ref, customer in sorted(theirs.items()):
             arrangement = customer.arrangement
@@ -350,13 +363,13 @@ def import_shared(
                     )
                 )
                 ended.append(ref)
-        if len(ended) * 2 > len(in_force_before) and not confirm_ending:
-            raise EndingTooManyError(
-                f"{path.name} would end {len(ended)} of {partner}'s {len(in_force_before)} "
-                f"arrangement(s) in force ({', '.join(ended)}): nothing was imported. If "
-                f"{partner} really ended them, run again with --confirm-ending; --dry-run "
-                "shows the whole change"
-            )
+        endings += [(ref, "not in the new file") for ref in ended]
+        endings.sort()
+        refusal = None
+        if len(endings) * 2 > len(in_force_before) and not confirm_ending:
+            refusal = _ending_too_many(path, partner, endings, len(in_force_before))
+            if not dry_run:
+                raise EndingTooManyError(refusal)
         # Compare the entries now with before, as the register import does: a row the file
         # repeats exactly is unchanged, not updated.
         session.flush()
@@ -366,11 +379,22 @@ def import_shared(
             for row in register_rows(session, source=PARTNER)
             if row.customer_ref in in_file
         }
-        kept_as_was = [r.customer_ref for r in rows if r.customer_ref not in created]
+        ending = {ref for ref, _ in endings}
+        kept_as_was = [
+            r.customer_ref
+            for r in rows
+            if r.customer_ref not in created and r.customer_ref not in ending
+        ]
         updated = [ref for ref in kept_as_was if after[ref] not in before]
         unchanged = [ref for ref in kept_as_was if after[ref] in before]
         result = ShareImportResult(
-            partner, tuple(created), tuple(updated), tuple(unchanged), tuple(ended), dry_run
+            partner,
+            tuple(created),
+            tuple(updated),
+            tuple(unchanged),
+            tuple(endings),
+            dry_run,
+            refusal,
         )
         if dry_run:
             session.rollback()
@@ -379,7 +403,7 @@ def import_shared(
         for ref, what in [
             *((r, "new") for r in created),
             *((r, "updated") for r in updated),
-            *((r, "ended: not in the new file") for r in ended),
+            *((r, f"ended: {why}") for r, why in endings),
         ]:
             audit(
                 session,
@@ -396,13 +420,25 @@ def import_shared(
             record,
             details=(
                 f"{partner}: {len(created)} new, {len(updated)} updated, "
-                f"{len(unchanged)} unchanged, {len(ended)} ended"
+                f"{len(unchanged)} unchanged, {len(endings)} ended"
             ),
         )
         if flag_systems is not None:
             sync_flag_tasks(session, flag_systems, today)
         session.commit()
     return result
+
+
+def _ending_too_many(
+    path: Path, partner: str, endings: list[tuple[str, str]], in_force: int
+) -> str:
+    refs = [ref for ref, _ in endings]
+    shown = ", ".join(refs[:10]) + (f" and {len(refs) - 10} more" if len(refs) > 10 else "")
+    return (
+        f"{path.name} would end {len(refs)} of {partner}'s {in_force} arrangement(s) in force "
+        f"({shown}): nothing was imported. If {partner} really ended them, run again with "
+        "--confirm-ending; --dry-run shows the whole change"
+    )
 
 
 def _collision(ref: str, other: m.Customer) -> str:

@@ -48,9 +48,11 @@ def test_export_then_import_by_the_partner(tmp_path: Path) -> None:
 
     code, said, err = run(theirs, "share", "import", str(out), "--partner", "Homes Ltd")
 
-    assert (0, "1 new, 0 updated, 0 unchanged, 0 ended.") == (code, said.split(": ")[-1].strip()), (
-        err
-    )
+    assert (0, "1 new, 0 updated, 0 unchanged, 0 ended.") == (
+        code,
+        said.splitlines()[0].split(": ")[-1],
+    ), err
+    assert "  new C-1" == said.splitlines()[1]
     [entry] = register_json(theirs)
     assert ("C-1", "partner: Homes Ltd") == (entry["customer_ref"], entry["source"])
     code, said, _ = run(theirs, "register", "list")

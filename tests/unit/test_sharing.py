@@ -436,6 +436,49 @@ def test_a_file_that_would_end_most_of_the_partners_arrangements_is_refused(
     assert ["ceased", "ceased", "active"] == [status for _, status, _ in partner_state(h)]
 
 
+def test_entries_the_file_gives_as_ceased_are_ended_and_count_for_the_guard(
+    tmp_path: Path,
+) -> None:
+    h = ours(tmp_path)
+    three = [partner_row(f"P-{n}", f"p{n}@mail.example") for n in (1, 2, 3)]
+    import_partner(h, partner_file(tmp_path / "in1.csv", three))
+    all_ceased = [{**r, "status": "ceased"} for r in three]
+
+    with pytest.raises(EndingTooManyError, match="would end 3 of"):
+        import_partner(h, partner_file(tmp_path / "ceased.csv", all_ceased))
+    one_ceased = import_partner(h, partner_file(tmp_path / "one.csv", [all_ceased[0], *three[1:]]))
+
+    assert ((("P-1", "ceased in the new file"),), (), ("P-2", "P-3")) == (
+        one_ceased.endings,
+        one_ceased.updated,
+        one_ceased.unchanged,
+    )
+    with h.app.factory() as session:
+        arrangement_id = session.scalars(
+            select(m.Arrangement.id).join(m.Customer).where(m.Customer.ref == "P-1")
+        ).one()
+        removes = session.scalars(
+            select(m.FlagTask.id).where(
+                m.FlagTask.arrangement_id == arrangement_id, m.FlagTask.action == "remove"
+            )
+        ).all()
+    assert 2 == len(removes)
+
+
+def test_a_header_only_file_ends_everything_only_when_confirmed(tmp_path: Path) -> None:
+    h = ours(tmp_path)
+    import_partner(h, partner_file(tmp_path / "in1.csv", [partner_row("P-1", "p1@mail.example")]))
+    empty = partner_file(tmp_path / "empty.csv", [])
+
+    with pytest.raises(EndingTooManyError, match="would end 1 of"):
+        import_partner(h, empty)
+    result = import_partner(h, empty, confirm_ending=True)
+
+    assert ("P-1",) == result.ended
+    assert [("P-1", "ceased", "")] == partner_state(h)
+    assert () == import_partner(h, empty).ended  # nothing left in force: nothing to confirm
+
+
 def test_a_dry_run_says_what_would_change_and_stores_and_audits_nothing(tmp_path: Path) -> None:
     h = ours(tmp_path)
     two = [partner_row("P-1", "p1@mail.example"), partner_row("P-2", "p2@mail.example")]
@@ -463,12 +506,12 @@ def test_a_dry_run_says_what_would_change_and_stores_and_audits_nothing(tmp_path
     assert (before, audited) == (partner_state(h), audit_actions(h))
     with h.app.factory() as session:
         assert tasks == session.scalar(select(func.count()).select_from(m.FlagTask))
-    with pytest.raises(EndingTooManyError):  # the same refusal as the real run
-        import_partner(
-            h,
-            partner_file(tmp_path / "new.csv", [partner_row("P-3", "p3@mail.example")]),
-            dry_run=True,
-        )
+    refused = import_partner(
+        h, partner_file(tmp_path / "new.csv", [partner_row("P-3", "p3@mail.example")]), dry_run=True
+    )  # what the real run would refuse is still shown, with the refusal
+    assert (("P-3",), ("P-1", "P-2")) == (refused.created, refused.ended)
+    assert refused.refusal is not None and "would end 2 of" in refused.refusal
+    assert None is result.refusal
 
 
 # -- read-only --------------------------------------------------------------------------------
