@@ -204,7 +204,7 @@ def retention_purge(
     verb = "Would erase" if dry_run else "Erased"
     if not run.anything_done and not run.skipped:
         click.echo(
-            f"Nothing is past retention as of {run.as_of} ([retention] months_after_end = "
+            f"Nothing to delete as of {run.as_of} ([retention] months_after_end = "
             f"{months}, quarantine_months = {run.quarantine_months})."
         )
     for purged in run.purged:

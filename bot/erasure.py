@@ -39,6 +39,7 @@ from bot.audit import audit
 from bot.errors import DomainError
 from bot.evidence import EvidenceStore
 from bot.person_data import PersonRecords, find_customer, not_found, records_about
+from bot.recording import remember_expired
 from bot.store import models as m
 from bot.store.db import forget_deleted
 from mailbox_rules.calendar import add_months
@@ -173,6 +174,10 @@ def erase(
         gone(m.Arrangement, [arrangement.id])
     gone(m.CustomerEmail, ids(customer.emails))
     gone(m.Customer, [customer.id])
+    # Where their review items and quarantined messages were (no content): a rescan must
+    # not record those messages again.
+    remember_expired(session, "review_item", records.review_items)
+    remember_expired(session, "quarantine", records.quarantine)
     gone(m.ReviewItem, ids(records.review_items))
     gone(m.Quarantine, ids(records.quarantine))
     if records.processed:

@@ -9,6 +9,7 @@ chained into the evidence chain (:mod:`bot.evidence_chain`) in the same transact
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -268,6 +269,44 @@ def record_acknowledgement(
     return added
 
 
+def expired(
+    session: Session, kind: str, mailbox: str, folder: str, uidvalidity: int, uid: int
+) -> bool:
+    """Whether the retention purge deleted this message's quarantine entry or review item
+    (``kind``): a rescan must not record it again as new."""
+    return (
+        session.scalar(
+            select(m.ExpiredCopy.id).where(
+                m.ExpiredCopy.kind == kind,
+                m.ExpiredCopy.mailbox == mailbox,
+                m.ExpiredCopy.folder == folder,
+                m.ExpiredCopy.uidvalidity == uidvalidity,
+                m.ExpiredCopy.uid == uid,
+            )
+        )
+        is not None
+    )
+
+
+def remember_expired(
+    session: Session, kind: str, rows: Iterable[m.Quarantine] | Iterable[m.ReviewItem]
+) -> None:
+    """Keep where each of ``rows`` (about to be deleted by a purge or an erasure) was, so
+    that :func:`add_quarantine` and :func:`add_review_item` do not record it again."""
+    for row in rows:
+        add_once(
+            session,
+            m.ExpiredCopy,
+            {
+                "kind": kind,
+                "mailbox": row.mailbox,
+                "folder": row.folder,
+                "uidvalidity": row.uidvalidity,
+                "uid": row.uid,
+            },
+        )
+
+
 def add_quarantine(
     session: Session,
     mailbox: str,
@@ -277,8 +316,11 @@ def add_quarantine(
     message_id: str | None,
     reason: str,
     evidence: Evidence | None,
-) -> None:
-    add_once(
+) -> bool:
+    """Quarantine a message once; False if it already was (or its entry expired)."""
+    if expired(session, "quarantine", mailbox, folder, uidvalidity, uid):
+        return False
+    _, added = add_once(
         session,
         m.Quarantine,
         {"mailbox": mailbox, "folder": folder, "uidvalidity": uidvalidity, "uid": uid},
@@ -287,6 +329,7 @@ def add_quarantine(
         sha256=evidence.sha256 if evidence else None,
         size=evidence.size if evidence else None,
     )
+    return added
 
 
 def add_review_item(
@@ -297,7 +340,10 @@ def add_review_item(
     uidvalidity: int,
     evidence: Evidence | None,
 ) -> None:
-    """Put a message whose sender a person must identify in the review queue."""
+    """Put a message whose sender a person must identify in the review queue (not again
+    once the retention purge deleted its dismissed item)."""
+    if expired(session, "review_item", envelope.found_in, envelope.folder, uidvalidity, uid):
+        return
     add_once(
         session,
         m.ReviewItem,

@@ -9,12 +9,14 @@ nothing was due.  A customer with a message still to be sent, or a flag in anoth
 not yet confirmed removed, is left for a later run, and said.  The purge runs daily from
 `spocbot run` (:func:`daily_purge`) and by hand with `spocbot retention purge`.
 
-The same run deletes the working copies of messages no arrangement claimed
+The same run deletes the working copies of messages no customer claims
 (:func:`working_copies_due`): a quarantined message ``[retention] quarantine_months`` after
 it arrived, a review item the DMO dismissed that long after the dismissal.  The original
-stays in the mailbox (spocbot never deletes mail); an open review item is kept until
-decided, and counted so that the DMO is told.  Items about a known customer also go with
-that customer's records.
+stays in the mailbox (spocbot never deletes mail), and where it was is kept
+(``expired_copies``) so that a rescan does not record it again.  An open review item is
+kept until decided, and counted so that the DMO is told.  An item that belongs to a
+customer in the register (the watcher decided it was theirs, or it is from one of their
+addresses) is kept as long as their records are, and goes with them.
 
 A purged customer still in the DMO's register file comes back as a new, ceased customer at
 the next import (which says so): the DMO removes ended arrangements from their file.
@@ -28,7 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.audit import audit
@@ -49,6 +51,8 @@ from bot.erasure import (
 )
 from bot.evidence import EvidenceStore
 from bot.person_data import find_customer, records_about
+from bot.recording import remember_expired
+from bot.reports import quarantine_with_decisions, senders_of
 from bot.store import models as m
 from bot.store.db import forget_deleted
 from mailbox_rules.register import ArrangementStatus
@@ -115,8 +119,6 @@ class PurgeRun:
             "raw_files": self.raw_files,
             "swept_files": self.swept_files,
             "quarantine_months": self.quarantine_months,
-            "quarantine_deleted": self.quarantine_deleted,
-            "dismissed_review_items_deleted": self.dismissed_deleted,
             "open_review_items_past": self.open_review_items_past,
         }
 
@@ -141,10 +143,11 @@ def due(session: Session, as_of: date, months_after_end: int) -> list[tuple[str,
 
 @dataclass(frozen=True)
 class WorkingCopies:
-    """What :func:`working_copies_due` found: (id, raw file) of each row to delete."""
+    """What :func:`working_copies_due` found: the rows to delete, and how many open review
+    items are as old (kept)."""
 
-    quarantine: list[tuple[int, str | None]]
-    dismissed: list[tuple[int, str | None]]
+    quarantine: list[m.Quarantine]
+    dismissed: list[m.ReviewItem]
     open_past: int
 
 
@@ -152,36 +155,50 @@ def _day(at: datetime) -> date:
     return at.astimezone(LONDON).date()
 
 
-def working_copies_due(session: Session, as_of: date, months: int) -> WorkingCopies:
+def working_copies_due(
+    session: Session, evidence: EvidenceStore, as_of: date, months: int
+) -> WorkingCopies:
     """Quarantined messages that arrived, and review items dismissed, more than ``months``
-    before ``as_of`` (UK dates); and how many open review items are that old (kept)."""
+    before ``as_of`` (UK dates), that belong to no customer in the register; and how many
+    open review items are that old (kept)."""
 
     def past(at: datetime | None) -> bool:
         return at is not None and as_of > kept_until(_day(at), months)
 
+    refs = set(session.scalars(select(m.Customer.ref)))
+    addresses = set(session.scalars(select(m.CustomerEmail.address)))
+    for representatives in session.scalars(select(m.Arrangement.representative_emails)):
+        addresses |= {a for a in representatives.split(";") if a}
+
+    def customers(sha256: str | None) -> bool:
+        return bool(sha256) and bool(senders_of(evidence, sha256) & addresses)  # type: ignore[arg-type]
+
     quarantine = [
-        (row_id, sha)
-        for row_id, sha, at in session.execute(
-            select(m.Quarantine.id, m.Quarantine.sha256, m.Quarantine.created_at)
-        )
-        if past(at)
+        q
+        for q, decided_for in session.execute(quarantine_with_decisions())
+        if past(q.created_at) and decided_for not in refs and not customers(q.sha256)
     ]
-    dismissed: list[tuple[int, str | None]] = []
+    dismissed: list[m.ReviewItem] = []
     open_past = 0
-    for row_id, sha, status, decided_at, created_at in session.execute(
-        select(
-            m.ReviewItem.id,
-            m.ReviewItem.sha256,
-            m.ReviewItem.status,
-            m.ReviewItem.decided_at,
-            m.ReviewItem.created_at,
-        )
-    ):
-        if status == "dismissed" and past(decided_at or created_at):
-            dismissed.append((row_id, sha))
-        elif status == "open" and past(created_at):
+    for item in session.scalars(select(m.ReviewItem).order_by(m.ReviewItem.id)):
+        if item.status == "open" and past(item.created_at):
             open_past += 1
-    return WorkingCopies(sorted(quarantine), sorted(dismissed), open_past)
+        elif (
+            item.status == "dismissed"
+            and past(item.decided_at or item.created_at)
+            and item.sender not in addresses
+        ):
+            dismissed.append(item)
+    return WorkingCopies(quarantine, dismissed, open_past)
+
+
+def _expire(session: Session, kind: str, rows: list[m.Quarantine] | list[m.ReviewItem]) -> set[str]:
+    """Delete ``rows``, keeping where each message was; their raw files (SHA-256)."""
+    remember_expired(session, kind, rows)
+    for row in rows:
+        session.delete(row)
+    session.flush()
+    return {row.sha256 for row in rows if row.sha256}
 
 
 def purge(
@@ -220,20 +237,13 @@ def purge(
             counts, files = erase(session, store, records, erasure, now)
             hashes |= files
             run.purged.append(Purged(ref, ended_on, counts))
-        copies = working_copies_due(session, as_of, quarantine_months)
+        copies = working_copies_due(session, store, as_of, quarantine_months)
         run.open_review_items_past = copies.open_past
         if copies.quarantine or copies.dismissed:
             if erasure is None:
                 erasure = tombstone(session, operator, "retention", now, as_of)
-            for model, rows in (
-                (m.Quarantine, copies.quarantine),
-                (m.ReviewItem, copies.dismissed),
-            ):
-                session.execute(
-                    delete(model).where(model.id.in_([row_id for row_id, _ in rows])),
-                    execution_options={"synchronize_session": False},
-                )
-                hashes |= {sha for _, sha in rows if sha}
+            hashes |= _expire(session, "quarantine", copies.quarantine)
+            hashes |= _expire(session, "review_item", copies.dismissed)
             run.quarantine_deleted, run.dismissed_deleted = (
                 len(copies.quarantine),
                 len(copies.dismissed),

@@ -562,7 +562,7 @@ class Watcher:
                 item.uid,
             )
         with self._factory.begin() as session:
-            add_quarantine(
+            added = add_quarantine(
                 session,
                 mailbox,
                 folder,
@@ -573,7 +573,7 @@ class Watcher:
                 evidence,
             )
             advance_cursor(session, mailbox, folder, item.uid)
-        report.quarantined += 1
+        report.quarantined += int(added)
         report.decisions["error"] += 1
 
     # -- daemon --------------------------------------------------------------------------------

@@ -536,6 +536,23 @@ class ReviewItem(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class ExpiredCopy(Base):
+    """A quarantined message or review item that the retention purge deleted: only where the
+    message was (a staff mailbox, folder and UID), so that a rescan does not record it again
+    as new.  No content, sender or customer."""
+
+    __tablename__ = "expired_copies"
+    __table_args__ = (UniqueConstraint("kind", "mailbox", "folder", "uidvalidity", "uid"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))  # "quarantine" or "review_item"
+    mailbox: Mapped[str] = mapped_column(String(320))
+    folder: Mapped[str] = mapped_column(String(200))
+    uidvalidity: Mapped[int] = mapped_column(BigInteger)
+    uid: Mapped[int] = mapped_column(BigInteger)
+    expired_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
 class AuditEvent(Base):
     """Append-only record of what a person did: who, what, when, to which record."""
 

@@ -228,7 +228,7 @@ def test_retention_purge_as_of_a_date_before_the_end_of_retention_purges_nothing
 
     code, out, _ = run(registered, "retention", "purge", "--as-of", "2026-12-01")
 
-    assert (0, True) == (code, out.startswith("Nothing is past retention as of 2026-12-01"))
+    assert (0, True) == (code, out.startswith("Nothing to delete as of 2026-12-01"))
 
 
 def test_retention_purge_deletes_old_quarantined_copies_and_says_so(registered: Cli) -> None:
@@ -257,7 +257,7 @@ def test_retention_purge_deletes_old_quarantined_copies_and_says_so(registered: 
     )
     assert "raw messages deleted 1" in out
     code, out, _ = run(registered, "retention", "purge")
-    assert out.startswith("Nothing is past retention")
+    assert out.startswith("Nothing to delete")
 
 
 def test_sar_export_writes_the_zip_and_refuses_to_overwrite(registered: Cli) -> None:
@@ -376,7 +376,7 @@ def test_retention_purge_dry_run_says_what_is_held_back_rather_than_nothing(
 
     assert (0, False, True, True) == (
         code,
-        "Nothing is past retention" in out,
+        "Nothing to delete" in out,
         "1 arrangement(s) past retention are held back:" in out,
         "C-2 still has flags to remove in CRM" in out,
     )

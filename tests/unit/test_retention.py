@@ -366,3 +366,84 @@ def test_only_working_copies_due_still_make_a_tombstone(tmp_path: Path) -> None:
 
     assert ([], 1, 1) == (run.purged, count(h, m.Erasure), run.raw_files)
     assert ["C-1"] == refs(h)
+
+
+def test_a_quarantined_message_of_a_customer_in_the_register_stays_with_their_records(
+    tmp_path: Path,
+) -> None:
+    """The watcher decided it was C-1's (an over-size message), or it is from C-1's address:
+    kept while C-1's records are, whatever its age."""
+    h = Harness(tmp_path, [row("C-1")])
+    with h.app.factory() as session:
+        address = session.scalars(select(m.CustomerEmail.address)).first()
+    theirs = h.app.evidence.put(f"From: {address}\r\nSubject: x\r\n\r\nx\r\n".encode())
+    with h.app.factory.begin() as session:
+        for uid, sha in ((1, None), (2, theirs)):
+            session.add(
+                m.Quarantine(
+                    mailbox="info@homes.example",
+                    folder="INBOX",
+                    uidvalidity=1,
+                    uid=uid,
+                    reason="over the size limit",
+                    sha256=sha,
+                    created_at=utc("2026-01-10T09:00:00"),
+                )
+            )
+        session.add(
+            m.ProcessedMessage(
+                mailbox="info@homes.example",
+                folder="INBOX",
+                uidvalidity=1,
+                uid=1,
+                message_id="<big@mail.example>",
+                decision="review",
+                rules="message-too-large",
+                customer_ref="C-1",
+            )
+        )
+
+    run = purge(h, date(2026, 12, 2))
+
+    assert (0, [1, 2]) == (run.quarantine_deleted, uids(h, m.Quarantine))
+
+
+def test_a_rescan_does_not_bring_back_an_expired_review_item(tmp_path: Path) -> None:
+    from bot import review_service
+    from bot.rescan import rescan
+    from tests.unit.test_review_queue import stranger_message
+    from tests.unit.test_watcher_with_fakes import NOW
+    from tests.unit.test_watcher_with_fakes import Harness as WatcherHarness
+
+    w = WatcherHarness(tmp_path)
+    w.info.deliver(stranger_message(), received_at=utc("2026-01-05T09:00:00"))
+    w.watcher.run_pass()
+    with w.app.factory() as session:
+        (item_id,) = session.scalars(select(m.ReviewItem.id)).all()
+    review_service.dismiss(
+        w.app.factory, w.app.evidence, item_id, operator="dmo", now=utc("2026-01-06T09:00:00")
+    )
+    run = retention.purge(
+        w.app.factory,
+        w.app.evidence,
+        as_of=date(2026, 12, 2),
+        months_after_end=6,
+        quarantine_months=6,
+        operator="dmo",
+        now=NOW,
+    )
+    info = [mb for mb in w.app.settings.mailboxes if mb.address == "info@homes.example"]
+
+    rescan(
+        w.app.factory,
+        {"info@homes.example": w.info},
+        info,
+        utc("2026-01-01T00:00:00"),
+        operator="dmo",
+    )
+    w.watcher.run_pass()
+
+    with w.app.factory() as session:
+        assert [] == session.scalars(select(m.ReviewItem)).all()
+        expired = session.scalars(select(m.ExpiredCopy.kind)).all()
+    assert (1, ["review_item"]) == (run.dismissed_deleted, expired)
