@@ -110,6 +110,7 @@ def record_decision(
             size=evidence.size,
             subject_key=envelope.subject_key[:200],
             new_issue=decision.new_issue,
+            **stamp,
         )
         if is_new:
             chain_link(session, breach)

@@ -150,6 +150,17 @@ def test_breach_is_forwarded_to_spoc_and_copied_to_bot_mailbox(h: Harness) -> No
     assert 1 == len(h.bot.folders["INBOX"])
 
 
+def test_a_breach_is_recorded_at_the_watchers_clock_not_the_machines(h: Harness) -> None:
+    """The chain hashes the time a breach was recorded, and the digests select by it."""
+    h.info.deliver(customer_message())
+
+    h.watcher.run_pass()
+
+    with h.app.factory() as session:
+        (recorded,) = session.scalars(select(m.Breach.created_at)).all()
+    assert NOW == recorded
+
+
 def test_nothing_new_costs_one_select_per_folder_and_no_fetch(h: Harness) -> None:
     h.info.deliver(customer_message())
     h.watcher.run_pass()
