@@ -16,7 +16,7 @@ stays in the mailbox (spocbot never deletes mail), and where it was is kept
 (``expired_copies``) so that a rescan does not record it again.  An open review item is
 kept until decided, and counted so that the DMO is told.  An item that belongs to a
 customer in the register (the watcher decided it was theirs, or it is from one of their
-addresses) is kept as long as their records are, and goes with them.
+addresses, present or former) is kept as long as their records are, and goes with them.
 
 A purged customer still in the DMO's register file comes back as a new, ceased customer at
 the next import (which says so): the DMO removes ended arrangements from their file.
@@ -165,10 +165,17 @@ def working_copies_due(
     def past(at: datetime | None) -> bool:
         return at is not None and as_of > kept_until(_day(at), months)
 
+    # The same test as subject access and erasure (bot.person_data): decided as a customer's,
+    # or from one of a customer's addresses, present or former.
     refs = set(session.scalars(select(m.Customer.ref)))
     addresses = set(session.scalars(select(m.CustomerEmail.address)))
-    for representatives in session.scalars(select(m.Arrangement.representative_emails)):
-        addresses |= {a for a in representatives.split(";") if a}
+    addresses |= {
+        value
+        for value in session.scalars(
+            select(m.FormerIdentifier.value).where(m.FormerIdentifier.kind == "email")
+        )
+        if "@" in value
+    }
 
     def customers(sha256: str | None) -> bool:
         return bool(sha256) and bool(senders_of(evidence, sha256) & addresses)  # type: ignore[arg-type]

@@ -324,6 +324,7 @@ def import_shared(
             for ref, c in theirs.items()
             if c.arrangement is not None and c.arrangement.status != ArrangementStatus.CEASED.value
         )
+        was_in_force = set(in_force_before)
         created: list[str] = []
         for row in rows:
             is_new, _ = _apply_row(session, row, today)
@@ -338,13 +339,22 @@ def import_shared(
                 and arrangement.ended_on is None
             ):
                 arrangement.ended_on = today
+            if row.status is ArrangementStatus.CEASED and row.customer_ref in was_in_force:
+                arrangement.events.append(  # as for an entry missing from the file, below
+                    m.ArrangementEvent(
+                        kind="end",
+                        on=today,
+                        recorded_by=operator,
+                        notes=f"ceased in {partner}'s shared file ({path.name})",
+                    )
+                )
             if is_new:
                 created.append(row.customer_ref)
         in_file = {row.customer_ref for row in rows}
         endings = [
             (row.customer_ref, "ceased in the new file")
             for row in rows
-            if row.status is ArrangementStatus.CEASED and row.customer_ref in in_force_before
+            if row.status is ArrangementStatus.CEASED and row.customer_ref in was_in_force
         ]
         ended: list[str] = []
         for ref, customer in sorted(theirs.items()):
@@ -369,7 +379,10 @@ def import_shared(
         if len(endings) * 2 > len(in_force_before) and not confirm_ending:
             refusal = _ending_too_many(path, partner, endings, len(in_force_before))
             if not dry_run:
-                raise EndingTooManyError(refusal)
+                raise EndingTooManyError(
+                    f"{refusal}: nothing was imported. If {partner} really ended them, run "
+                    "again with --confirm-ending; --dry-run shows the whole change"
+                )
         # Compare the entries now with before, as the register import does: a row the file
         # repeats exactly is unchanged, not updated.
         session.flush()
@@ -432,12 +445,12 @@ def import_shared(
 def _ending_too_many(
     path: Path, partner: str, endings: list[tuple[str, str]], in_force: int
 ) -> str:
+    """What the guard says: the file, how many it ends of how many, up to ten of them."""
     refs = [ref for ref, _ in endings]
     shown = ", ".join(refs[:10]) + (f" and {len(refs) - 10} more" if len(refs) > 10 else "")
     return (
         f"{path.name} would end {len(refs)} of {partner}'s {in_force} arrangement(s) in force "
-        f"({shown}): nothing was imported. If {partner} really ended them, run again with "
-        "--confirm-ending; --dry-run shows the whole change"
+        f"({shown})"
     )
 
 

@@ -47,6 +47,7 @@ from bot.recording import (
     HISTORY_WINDOW,
     add_quarantine,
     advance_cursor,
+    expired,
     prior_contacts,
     record_acknowledgement,
     record_decision,
@@ -427,6 +428,13 @@ class Watcher:
                     report.decisions[decision.kind.value] += 1
                     return False
             self._flush(ignored)  # keep the cursor in order: earlier ignored messages first
+            if decision.kind is DecisionKind.REVIEW:
+                kind = "quarantine" if too_large or "message-too-large" in decision.rules else None
+                if self._expired(mailbox, folder, uidvalidity, item.uid, kind or "review_item"):
+                    with self._factory.begin() as session:
+                        record_processed(session, envelope, decision, item.uid, uidvalidity)
+                        advance_cursor(session, mailbox, folder, item.uid)
+                    return False
             evidence: Evidence | None = None
             if decision.needs_raw_message:
                 if too_large:
@@ -549,6 +557,10 @@ class Watcher:
         exc: Exception,
         report: PassReport,
     ) -> None:
+        if self._expired(mailbox, folder, uidvalidity, item.uid, "quarantine"):
+            with self._factory.begin() as session:
+                advance_cursor(session, mailbox, folder, item.uid)
+            return
         evidence: Evidence | None = None
         try:
             raw = store.fetch_raw(folder, item.uid)
@@ -575,6 +587,23 @@ class Watcher:
             advance_cursor(session, mailbox, folder, item.uid)
         report.quarantined += int(added)
         report.decisions["error"] += 1
+
+    def _expired(self, mailbox: str, folder: str, uidvalidity: int, uid: int, kind: str) -> bool:
+        """Whether the retention purge or an erasure deleted this message's quarantine entry
+        or review item (``kind``): then it is not recorded, nor its raw message kept, again
+        (a rescan reads it again)."""
+        with self._factory() as session:
+            if not expired(session, kind, mailbox, folder, uidvalidity, uid):
+                return False
+        log.info(
+            "%s/%s UID %d: its %s was deleted by the retention purge or an erasure; not "
+            "recorded again",
+            log_address(mailbox),
+            folder,
+            uid,
+            kind.replace("_", " "),
+        )
+        return True
 
     # -- daemon --------------------------------------------------------------------------------
 

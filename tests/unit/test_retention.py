@@ -371,14 +371,17 @@ def test_only_working_copies_due_still_make_a_tombstone(tmp_path: Path) -> None:
 def test_a_quarantined_message_of_a_customer_in_the_register_stays_with_their_records(
     tmp_path: Path,
 ) -> None:
-    """The watcher decided it was C-1's (an over-size message), or it is from C-1's address:
-    kept while C-1's records are, whatever its age."""
+    """The watcher decided it was C-1's (an over-size message), or it is from C-1's address,
+    present or former: kept while C-1's records are, whatever its age."""
     h = Harness(tmp_path, [row("C-1")])
-    with h.app.factory() as session:
-        address = session.scalars(select(m.CustomerEmail.address)).first()
-    theirs = h.app.evidence.put(f"From: {address}\r\nSubject: x\r\n\r\nx\r\n".encode())
     with h.app.factory.begin() as session:
-        for uid, sha in ((1, None), (2, theirs)):
+        address = session.scalars(select(m.CustomerEmail.address)).first()
+        customer = session.scalars(select(m.Customer)).one()
+        customer.former.append(m.FormerIdentifier(kind="email", value="old@mail.example"))
+    theirs = h.app.evidence.put(f"From: {address}\r\nSubject: x\r\n\r\nx\r\n".encode())
+    former = h.app.evidence.put(b"From: old@mail.example\r\nSubject: x\r\n\r\ny\r\n")
+    with h.app.factory.begin() as session:
+        for uid, sha in ((1, None), (2, theirs), (3, former)):
             session.add(
                 m.Quarantine(
                     mailbox="info@homes.example",
@@ -405,7 +408,7 @@ def test_a_quarantined_message_of_a_customer_in_the_register_stays_with_their_re
 
     run = purge(h, date(2026, 12, 2))
 
-    assert (0, [1, 2]) == (run.quarantine_deleted, uids(h, m.Quarantine))
+    assert (0, [1, 2, 3]) == (run.quarantine_deleted, uids(h, m.Quarantine))
 
 
 def test_a_rescan_does_not_bring_back_an_expired_review_item(tmp_path: Path) -> None:
@@ -433,6 +436,7 @@ def test_a_rescan_does_not_bring_back_an_expired_review_item(tmp_path: Path) -> 
         now=NOW,
     )
     info = [mb for mb in w.app.settings.mailboxes if mb.address == "info@homes.example"]
+    files = sorted(w.app.evidence.root.rglob("*.eml"))
 
     rescan(
         w.app.factory,
@@ -447,3 +451,4 @@ def test_a_rescan_does_not_bring_back_an_expired_review_item(tmp_path: Path) -> 
         assert [] == session.scalars(select(m.ReviewItem)).all()
         expired = session.scalars(select(m.ExpiredCopy.kind)).all()
     assert (1, ["review_item"]) == (run.dismissed_deleted, expired)
+    assert files == sorted(w.app.evidence.root.rglob("*.eml"))  # its raw message not kept again

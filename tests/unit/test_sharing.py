@@ -462,7 +462,14 @@ def test_entries_the_file_gives_as_ceased_are_ended_and_count_for_the_guard(
                 m.FlagTask.arrangement_id == arrangement_id, m.FlagTask.action == "remove"
             )
         ).all()
+        ends = session.scalars(
+            select(m.ArrangementEvent.notes).where(
+                m.ArrangementEvent.arrangement_id == arrangement_id,
+                m.ArrangementEvent.kind == "end",
+            )
+        ).all()
     assert 2 == len(removes)
+    assert [f"ceased in {PARTNER}'s shared file (one.csv)"] == ends
 
 
 def test_a_header_only_file_ends_everything_only_when_confirmed(tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ from email.policy import default as default_policy
 from pathlib import Path
 
 import pytest
+from sqlalchemy import delete as sa_delete
 from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 
@@ -214,6 +215,39 @@ def test_message_that_breaks_processing_is_quarantined_and_pass_goes_on(
     ]
     assert quarantined[0]["sha256"] is not None  # the raw message is kept with it
     assert 1 == report.new_breaches
+
+
+def test_a_quarantined_message_whose_entry_expired_is_not_kept_again_on_a_rescan(
+    h: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After the retention purge or an erasure deleted its entry (``expired_copies``), a
+    rescan reads the message again: no new entry, and its raw message is not written back."""
+    import bot.watcher as watcher_module
+    from bot.recording import remember_expired
+
+    def parse(header: bytes, **kwargs: object) -> object:
+        raise UnicodeError("simulated parser failure")
+
+    monkeypatch.setattr(watcher_module, "parse_envelope", parse)
+    h.info.deliver(customer_message(1))
+    h.watcher.run_pass()
+    with h.app.factory.begin() as session:  # as the purge does
+        (entry,) = session.scalars(select(m.Quarantine)).all()
+        remember_expired(session, "quarantine", [entry])
+        session.delete(entry)
+    h.app.evidence.path_for(entry.sha256 or "").unlink()
+    with h.app.factory.begin() as session:  # a rescan: the folder is read from the start
+        session.execute(sa_delete(m.MailboxCursor))
+
+    report = h.watcher.run_pass()
+
+    with h.app.factory() as session:
+        assert [] == session.scalars(select(m.Quarantine)).all()
+    assert ([], 0, 0) == (
+        sorted(h.app.evidence.root.rglob("*.eml")),
+        report.quarantined,
+        report.decisions["error"],
+    )
 
 
 def test_unidentifiable_sender_goes_to_review_with_raw_message(h: Harness) -> None:
