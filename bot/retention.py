@@ -193,7 +193,7 @@ def working_copies_due(
         elif (
             item.status == "dismissed"
             and past(item.decided_at or item.created_at)
-            and item.sender not in addresses
+            and item.sender not in addresses  # a candidate named, and dismissed: not theirs
         ):
             dismissed.append(item)
     return WorkingCopies(quarantine, dismissed, open_past)

@@ -428,13 +428,17 @@ class Watcher:
                     report.decisions[decision.kind.value] += 1
                     return False
             self._flush(ignored)  # keep the cursor in order: earlier ignored messages first
-            if decision.kind is DecisionKind.REVIEW:
-                kind = "quarantine" if too_large or "message-too-large" in decision.rules else None
-                if self._expired(mailbox, folder, uidvalidity, item.uid, kind or "review_item"):
-                    with self._factory.begin() as session:
-                        record_processed(session, envelope, decision, item.uid, uidvalidity)
-                        advance_cursor(session, mailbox, folder, item.uid)
-                    return False
+            # A quarantine entry or review item that the retention purge or an erasure
+            # deleted is not recorded again (a rescan reads the message again).  Checked
+            # before the raw message is kept when the header decides it, and again once the
+            # text has been read: the text can make it an emergency, never to be skipped.
+            if (
+                decision.kind is DecisionKind.REVIEW
+                and not decision.needs_content
+                and self._expired_copy(mailbox, folder, uidvalidity, item.uid, decision, too_large)
+            ):
+                self._record_expired(envelope, decision, item.uid, uidvalidity)
+                return False
             evidence: Evidence | None = None
             if decision.needs_raw_message:
                 if too_large:
@@ -447,6 +451,13 @@ class Watcher:
                     crash_point("after-evidence-write")
                     if decision.needs_content:  # e.g. subject matters: judged on the text
                         decision = self._decide(envelope, register, now, history, message_text(raw))
+            if decision.kind is DecisionKind.REVIEW and self._expired_copy(
+                mailbox, folder, uidvalidity, item.uid, decision, too_large
+            ):
+                # Its raw message, kept above to read the text, is left unreferenced: the
+                # daily purge's sweep deletes it (bot.erasure.sweep_unreferenced).
+                self._record_expired(envelope, decision, item.uid, uidvalidity)
+                return False
             with self._factory.begin() as session:
                 new_breach = record_decision(
                     session,
@@ -587,6 +598,29 @@ class Watcher:
             advance_cursor(session, mailbox, folder, item.uid)
         report.quarantined += int(added)
         report.decisions["error"] += 1
+
+    def _expired_copy(
+        self,
+        mailbox: str,
+        folder: str,
+        uidvalidity: int,
+        uid: int,
+        decision: Decision,
+        too_large: bool,
+    ) -> bool:
+        """Whether this REVIEW decision's record (a quarantine entry for a message over the
+        size limit, a review item otherwise) was deleted by the retention purge or an
+        erasure."""
+        over_size = too_large or "message-too-large" in decision.rules
+        kind = "quarantine" if over_size else "review_item"
+        return self._expired(mailbox, folder, uidvalidity, uid, kind)
+
+    def _record_expired(
+        self, envelope: Envelope, decision: Decision, uid: int, uidvalidity: int
+    ) -> None:
+        with self._factory.begin() as session:
+            record_processed(session, envelope, decision, uid, uidvalidity)
+            advance_cursor(session, envelope.found_in, envelope.folder, uid)
 
     def _expired(self, mailbox: str, folder: str, uidvalidity: int, uid: int, kind: str) -> bool:
         """Whether the retention purge or an erasure deleted this message's quarantine entry

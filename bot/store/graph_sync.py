@@ -94,6 +94,7 @@ class GraphSyncStore:
                     # `spocbot rescan`, or back in the folder after it left (perhaps before it
                     # was handled): hand it over again; what was recorded is not repeated.
                     uid += 1
+                    _renumber(session, mailbox, folder, seen.uid, uid)
                     seen.uid, seen.rescan, seen.removed = uid, False, False
                     numbered.append(Numbered(uid, seen.graph_id, seen.received_at, seen.size))
                     continue
@@ -223,3 +224,20 @@ class GraphSyncStore:
             )
         )
         return int(highest or 0)
+
+
+_KEYED_BY_NUMBER = (m.ProcessedMessage, m.ReviewItem, m.Quarantine, m.ExpiredCopy)
+"""What the watcher keeps once per (mailbox, folder, number): the same message again."""
+
+
+def _renumber(session: Session, mailbox: str, folder: str, old: int, new: int) -> None:
+    """A message handed over again under a new number keeps what was recorded under its old
+    one, so that a rescan does not put it in the review queue or quarantine a second time,
+    nor bring back an entry the retention purge or an erasure deleted (``expired_copies``)."""
+    for model in _KEYED_BY_NUMBER:
+        session.execute(
+            update(model)
+            .where(model.mailbox == mailbox, model.folder == folder, model.uid == old)
+            .values(uid=new),
+            execution_options={"synchronize_session": False},
+        )

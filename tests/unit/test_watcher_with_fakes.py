@@ -870,3 +870,33 @@ def test_a_cease_and_desist_reply_in_a_known_thread_is_not_flagged_as_a_new_issu
         message_from_bytes(s.message, policy=default_policy)["Subject"] for s in h.sender.sent
     ]
     assert ["new issue, please screen" in subject for subject in subjects] == [True, False]
+
+
+def test_an_emergency_is_forwarded_even_where_a_review_item_of_the_message_expired(
+    h: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The header alone sends a message with a customer among several authors to review; its
+    text makes it an emergency.  An expired review item for it (a rescan after the purge)
+    must not stop that: the expiry is checked only once the text has been read."""
+    with_emergency_route(h, monkeypatch)
+    with h.app.factory.begin() as session:
+        session.add(
+            m.ExpiredCopy(
+                kind="review_item",
+                mailbox="info@homes.example",
+                folder="INBOX",
+                uidvalidity=1,
+                uid=1,
+            )
+        )
+    h.info.deliver(
+        customer_message(1)
+        .replace(b"From: Casey <casey@mail.example>", b"From: casey@mail.example, pat@else.example")
+        .replace(b"Please fix the boiler.", GAS_LEAK)
+    )
+
+    h.watcher.run_pass()
+
+    assert "cc@homes.example" in {r for _, recipients in kinds_sent(h) for r in recipients}
+    with h.app.factory() as session:
+        assert [] == session.scalars(select(m.ReviewItem)).all()
