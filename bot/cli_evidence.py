@@ -41,6 +41,13 @@ def evidence_verify(obj: _Context, noted_heads: tuple[str, ...], as_json: bool) 
     letter) and give it with --head later: links removed from the newest end can only be
     detected against a head noted earlier.  Read-only.
     """
+    for noted in noted_heads:
+        if not _is_hash(noted):
+            raise click.BadParameter(
+                f"{noted!r} is not a head: a head is a 64-digit hex SHA-256 (as the digest "
+                "prints it); check it was copied whole",
+                param_hint="--head",
+            )
     app = obj.app
     with _errors(), app.factory() as session:
         report = verify(session, app.evidence)
@@ -48,11 +55,6 @@ def evidence_verify(obj: _Context, noted_heads: tuple[str, ...], as_json: bool) 
     lines = [
         f"Evidence chain BROKEN: the head {noted} noted earlier is no longer in the chain: "
         "links were removed from its end, or the chain was rebuilt"
-        + (
-            ""
-            if _is_hash(noted)
-            else " (a head is a 64-digit hex SHA-256: check it was copied whole)"
-        )
         for noted in lost
     ]
     lines += [

@@ -277,7 +277,11 @@ def sar_export(obj: _Context, ref: str, out: Path, force: bool, operator: str | 
             now=app.clock(),
             force=force,
         )
-    click.echo(f"Wrote {result.path}: {_counts(result.sections)}; raw messages {result.messages}.")
+    records = {k: v for k, v in result.sections.items() if k != "raw_messages"}
+    click.echo(
+        f"Wrote {result.path}: {sum(records.values())} records ({_counts(records)}) and "
+        f"{result.messages} raw messages."
+    )
     if result.unchecked:
         click.echo(
             f"Warning: {len(result.unchecked)} part(s) of messages could not be checked for other "

@@ -73,6 +73,8 @@ def run_demo(config_file: Path, data_dir: Path, echo: Echo) -> bool:
     echo(f"Register: {result.created} arrangements imported from {data_dir / 'register.csv'}.")
     for warning in result.warnings:
         echo(f"  Warning: {warning}")
+    if any("is new here and ceased" in str(w) for w in result.warnings):
+        echo("  (Expected here: the demo register holds an arrangement that has already ended.)")
     for leave in plan.get("absence", []):
         starts = today + timedelta(days=leave["from_days"])
         ends = today + timedelta(days=leave["to_days"])

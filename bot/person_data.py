@@ -134,8 +134,9 @@ class PersonRecords:
 def not_found(ref: str) -> str:
     """What to say when no customer has reference ``ref``."""
     return (
-        f"no customer with reference {ref} in the register (it may have been erased: see "
-        "`spocbot audit list --action register.erase`)"
+        f"no customer with reference {ref} in the register (it may have been erased or "
+        "purged: see `spocbot audit list --action register.erase` and `--action "
+        "retention.purge`)"
     )
 
 

@@ -260,6 +260,16 @@ def test_retention_purge_deletes_old_quarantined_copies_and_says_so(registered: 
     assert out.startswith("Nothing to delete")
 
 
+def test_evidence_verify_refuses_a_head_that_is_not_a_sha256(registered: Cli) -> None:
+    code, out, err = run(registered, "evidence", "verify", "--head", "deadbeef")
+
+    assert (2, "", True) == (
+        code,
+        out,
+        "'deadbeef' is not a head: a head is a 64-digit hex SHA-256" in " ".join(err.split()),
+    )
+
+
 def test_sar_export_writes_the_zip_and_refuses_to_overwrite(registered: Cli) -> None:
     out = registered[1] / "c1.zip"
 
@@ -338,8 +348,9 @@ def test_an_unknown_reference_says_it_may_have_been_erased(
 
     assert (1, True) == (
         code,
-        "no customer with reference C-9 in the register (it may have been erased: see "
-        "`spocbot audit list --action register.erase`)" in " ".join(err.split()),
+        "no customer with reference C-9 in the register (it may have been erased or purged: "
+        "see `spocbot audit list --action register.erase` and `--action retention.purge`)"
+        in " ".join(err.split()),
     )
 
 
