@@ -14,8 +14,9 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
 from sqlalchemy.engine import make_url
@@ -63,6 +64,10 @@ class App:
     evidence: EvidenceStore
     templates: Templates
     clock: Callable[[], datetime] = utc_now
+
+    def today(self) -> date:
+        """Today on the app's clock, in ``[organisation] timezone`` (dates are UK dates)."""
+        return self.clock().astimezone(ZoneInfo(self.settings.organisation.timezone)).date()
 
     @property
     def watcher_lock(self) -> Path:

@@ -267,7 +267,7 @@ def register_import(obj: _Context, file: Path, operator: str | None) -> None:
             staff_domains=app.settings.organisation.staff_domains,
             topics=app.settings.topics,
             operator=operator,
-            today=app.clock().astimezone(ZoneInfo(app.settings.organisation.timezone)).date(),
+            today=app.today(),
             watched=[mailbox.address for mailbox in app.settings.watched],
             flag_systems=app.settings.flags.systems,
             not_officers=app.not_officers,
@@ -484,7 +484,7 @@ def absence_add(
     """
     app = obj.app
     with _errors():
-        today = app.clock().astimezone(ZoneInfo(app.settings.organisation.timezone)).date()
+        today = app.today()
         added = add_absence(app.factory, email, starts_on, ends_on, today=today, operator=operator)
     a = added.absence
     click.echo(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from datetime import date
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import click
 
@@ -76,7 +75,7 @@ def _options(
     cover_to: date | None,
     operator: str,
 ) -> LetterOptions:
-    today = app.clock().astimezone(ZoneInfo(app.settings.organisation.timezone)).date()
+    today = app.today()
     return LetterOptions(
         as_of=as_of or today,
         outcome=outcome,

@@ -31,11 +31,6 @@ _BY = click.option("--by", metavar="NAME", help="Who decided (default: the opera
 _NOTES = click.option("--notes", default="", metavar="TEXT", help="Factual notes for the record.")
 
 
-def _today(obj: _Context) -> date:
-    app = obj.app
-    return app.clock().astimezone(ZoneInfo(app.settings.organisation.timezone)).date()
-
-
 def _day(day: date) -> str:
     """A date with its weekday, as a person checks a deadline: ``Tuesday 29 December 2026``."""
     return f"{day:%A} {long_date(day)} ({day.isoformat()})"
@@ -95,7 +90,7 @@ def refer(
 ) -> None:
     """Record that customer REF was referred to the DMO (the formal stage); a decision follows."""
     with _errors():
-        today = _today(obj)
+        today = obj.app.today()
         result = lifecycle.refer(
             obj.app.factory, ref, on=on or today, today=today, by=by, notes=notes, operator=operator
         )
@@ -161,7 +156,7 @@ def decide(
     """
     text = _reasons(reasons, reasons_file)
     with _errors():
-        today = _today(obj)
+        today = obj.app.today()
         result = lifecycle.decide(
             obj.app.factory,
             ref,
@@ -216,7 +211,7 @@ def review(
     """Record a review of REF's arrangement: continued or varied (with the next review, and
     a new 28 days to appeal), or ended."""
     with _errors():
-        today = _today(obj)
+        today = obj.app.today()
         result = lifecycle.review(
             obj.app.factory,
             ref,
@@ -258,7 +253,7 @@ def appeal(
     """Record REF's appeal against the decision in force: in time within 28 days of it,
     decided within 5 working days of receipt (England and Wales)."""
     with _errors():
-        today = _today(obj)
+        today = obj.app.today()
         result = lifecycle.appeal(
             obj.app.factory,
             ref,
@@ -297,7 +292,7 @@ def appeal_decide(
     """Record the decision on REF's open appeal (after its due date it is recorded, with how
     many working days late)."""
     with _errors():
-        today = _today(obj)
+        today = obj.app.today()
         result = lifecycle.appeal_decide(
             obj.app.factory,
             ref,
@@ -388,7 +383,7 @@ def cease_and_desist(
     """Record cease and desist on REF's active arrangement: further messages are acknowledged
     but not answered (§5)."""
     with _errors():
-        today = _today(obj)
+        today = obj.app.today()
         result = lifecycle.cease_and_desist(
             obj.app.factory,
             ref,
@@ -419,7 +414,7 @@ def end(
 ) -> None:
     """End REF's arrangement (status ceased): it restricts nothing from then on."""
     with _errors():
-        today = _today(obj)
+        today = obj.app.today()
         result = lifecycle.end(
             obj.app.factory,
             ref,

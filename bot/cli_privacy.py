@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 from datetime import date
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import click
 
@@ -25,11 +24,6 @@ _REMOVE_FROM_FILE = (
     "Remove {refs} from the DMO's register file too, or the next `register import` brings "
     "them back as new customers."
 )
-
-
-def _today(obj: _Context) -> date:
-    app = obj.app
-    return app.clock().astimezone(ZoneInfo(app.settings.organisation.timezone)).date()
 
 
 def _counts(counts: dict[str, int]) -> str:
@@ -129,7 +123,7 @@ def register_erase(obj: _Context, ref: str, dry_run: bool, operator: str | None)
             ref,
             operator=current_operator(operator),
             now=app.clock(),
-            today=_today(obj),
+            today=obj.app.today(),
             months_after_end=app.settings.retention.months_after_end,
             dry_run=dry_run,
         )
@@ -180,7 +174,7 @@ def retention_purge(
     yet confirmed removed) or unsent messages about the person is held back for a later run.
     A date later than today (--as-of) is allowed only with --dry-run, to preview a purge.
     """
-    today = _today(obj)
+    today = obj.app.today()
     if as_of is not None and as_of > today and not dry_run:
         raise click.ClickException(
             "a purge as of a future date would erase records early: add --dry-run to preview it"

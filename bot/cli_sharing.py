@@ -9,7 +9,6 @@ confirm`` records one as done.  Each command that changes or exports anything is
 
 from __future__ import annotations
 
-from datetime import date
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -19,12 +18,7 @@ COMMANDS: list[click.Command] = []
 """Filled at the end of this module (see :mod:`bot.cli_schedule` for why it comes first)."""
 
 from bot import flag_tasks, sharing  # noqa: E402 (after COMMANDS: see above)
-from bot.bootstrap import App  # noqa: E402
 from bot.cli import _OPERATOR, _Context, _emit, _errors  # noqa: E402
-
-
-def _today(app: App) -> date:
-    return app.clock().astimezone(ZoneInfo(app.settings.organisation.timezone)).date()
 
 
 @click.group("share")
@@ -104,7 +98,7 @@ def share_import(
             staff_domains=app.settings.organisation.staff_domains,
             topics=app.settings.topics,
             flag_systems=app.settings.flags.systems,
-            today=_today(app),
+            today=app.today(),
             operator=operator,
             dry_run=dry_run,
             confirm_ending=confirm_ending,

@@ -86,7 +86,7 @@ def import_register(
         ):
             owners.update({address: ref for address in _split(representatives)})
         officer_emails = set(session.scalars(select(m.Officer.email)))
-        before = {_comparable(row): row.customer_ref for row in register_rows(session)}
+        before = stored_entries(session)
         partners = {  # never touched by the register import: refused, naming whose they are
             ref.casefold(): read_only_message(ref, partner)
             for ref, partner in session.execute(
@@ -99,7 +99,7 @@ def import_register(
             staff_domains=staff_domains,
             existing_owner=owners,
             topics=topics,
-            existing_refs=before.values(),
+            existing_refs=before.keys(),
             today=today,
             refused_refs=partners,
             not_officers=not_officers,
@@ -119,13 +119,12 @@ def import_register(
         # officer renamed on one row changes every arrangement of theirs).
         session.flush()
         session.expire_all()
-        imported = {row.customer_ref for row in rows}
+        after = stored_entries(session)
         changed = [
             row.customer_ref
-            for row in register_rows(session)
-            if row.customer_ref in imported
-            and row.customer_ref not in created
-            and _comparable(row) not in before
+            for row in rows
+            if row.customer_ref not in created
+            and after[row.customer_ref] != before[row.customer_ref]
         ]
         result = ImportResult(
             created=len(created),
@@ -229,9 +228,11 @@ def _ceased_and_new(path: Path, row: RegisterRow) -> RowError:
     )
 
 
-def _comparable(row: RegisterRow) -> RegisterRow:
-    """A row as stored, without its position in a file."""
-    return replace(row, row=0)
+def stored_entries(session: Session, source: str | None = None) -> dict[str, RegisterRow]:
+    """Each customer's entry as stored (of ``source``: see :func:`register_rows`), by
+    reference and without a position in a file: taken before and after an import (flushed
+    and expired), they tell which entries it changed."""
+    return {row.customer_ref: replace(row, row=0) for row in register_rows(session, source)}
 
 
 def _officer(session: Session, name: str, email: str) -> m.Officer:

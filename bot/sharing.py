@@ -45,7 +45,7 @@ from bot.register_file import (
     _escape,
     read_register,
 )
-from bot.register_service import _apply_row, _comparable, register_rows
+from bot.register_service import _apply_row, register_rows, stored_entries
 from bot.store import models as m
 from mailbox_rules.envelope import normalise_address
 from mailbox_rules.register import ArrangementStatus, in_domains
@@ -314,11 +314,7 @@ def import_shared(
         errors = _conflicts(session, str(path), rows, staff_domains)
         if errors:
             raise RegisterFileError(errors)
-        before = {
-            _comparable(row)
-            for row in register_rows(session, source=PARTNER)
-            if row.customer_ref in theirs
-        }
+        before = stored_entries(session, source=PARTNER)
         in_force_before = sorted(
             ref
             for ref, c in theirs.items()
@@ -387,19 +383,15 @@ def import_shared(
         # repeats exactly is unchanged, not updated.
         session.flush()
         session.expire_all()
-        after = {
-            row.customer_ref: _comparable(row)
-            for row in register_rows(session, source=PARTNER)
-            if row.customer_ref in in_file
-        }
+        after = stored_entries(session, source=PARTNER)
         ending = {ref for ref, _ in endings}
         kept_as_was = [
             r.customer_ref
             for r in rows
             if r.customer_ref not in created and r.customer_ref not in ending
         ]
-        updated = [ref for ref in kept_as_was if after[ref] not in before]
-        unchanged = [ref for ref in kept_as_was if after[ref] in before]
+        updated = [ref for ref in kept_as_was if after[ref] != before[ref]]
+        unchanged = [ref for ref in kept_as_was if after[ref] == before[ref]]
         result = ShareImportResult(
             partner,
             tuple(created),
